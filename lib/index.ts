@@ -1,0 +1,33 @@
+/**
+ * zerocos — distributed communicating processes for Node.js over ZeroMQ.
+ * The public face: everything examples and users need is exported here.
+ */
+export { Node } from './node/node.js';
+export { ProcessContext } from './node/process-context.js';
+export { CallMessage, DownMessage, ExitMessage } from './node/messages.js';
+export { isNormalExit } from './node/exit-reason.js';
+export { formatAddress, formatPid, isPid, parseNodeId, pidEquals } from './wire/address.js';
+export { PROTOCOL_VERSION } from './wire/limits.js';
+export {
+  EncodeError,
+  InvalidArgumentError,
+  MessageTooLargeError,
+  NameTakenError,
+  NodeDownError,
+  NodeStoppedError,
+  NoProcError,
+  ProcessExitedError,
+  ProcessExitError,
+  ProtocolError,
+  RemoteError,
+  TimeoutError,
+  ZerocosError,
+} from './common/errors.js';
+
+export type { NodeOptions, NodeEvents, NodeDownEvent, CrashEvent, NodeStats } from './node/node.js';
+export type { CallOptions, ChildSpawnOptions, ProcessFunction, ReceiveOptions, SpawnOptions } from './node/process-context.js';
+export type { DeadLetter } from './node/kernel.js';
+export type { ExitReason } from './node/exit-reason.js';
+export type { Matcher } from './node/matcher.js';
+export type { Address, NodeId, Pid, RemoteName } from './wire/address.js';
+export type { ErrorInfo } from './common/errors.js';

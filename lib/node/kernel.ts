@@ -1,0 +1,554 @@
+import {
+  InvalidArgumentError,
+  NodeDownError,
+  NodeStoppedError,
+  NoProcError,
+  ProcessExitedError,
+  ProcessExitError,
+  RemoteError,
+  TimeoutError,
+  describeReason,
+  isErrorInfo,
+  toErrorInfo,
+  type ProtocolError,
+} from '../common/errors.js';
+import type { OutboundItem, PeerDownReason, Transport } from '../transport/transport.js';
+import { formatAddress, isPid, pidKey, type Address, type NodeId, type Pid } from '../wire/address.js';
+import type { EnvelopeEncoder } from '../wire/codec.js';
+import type { DecodedBatch, Envelope, SendEnvelope, Target } from '../wire/envelope.js';
+import { BLOB_FLAG, Kind, ReplyStatus } from '../wire/kinds.js';
+import type { ExitReason } from './exit-reason.js';
+import { LocalProcess, watcherKey } from './local-process.js';
+import { CallMessage, DownMessage, ExitMessage } from './messages.js';
+import { ProcessContext, type ProcessFunction } from './process-context.js';
+import { Registry } from './registry.js';
+
+/** A message that could not be delivered, reported on the sender's node. */
+export interface DeadLetter {
+  /** The sending process (id 0: sent from outside any process). */
+  from: Pid;
+  /** Where it was sent. */
+  to: Address;
+  /** `noproc`: no such process or name; `mailbox_full`: the receiver's mailbox is at capacity; `nodedown`: the node was lost before it left this one. */
+  reason: 'noproc' | 'mailbox_full' | 'nodedown';
+  /** The message itself, so nothing is lost. */
+  message: unknown;
+}
+
+/** Signals from the kernel to whoever hosts it (the Node's event emitter). */
+export interface KernelHooks {
+  deadLetter(letter: DeadLetter): void;
+  nodedown(node: NodeId, reason: PeerDownReason): void;
+  protocolError(error: ProtocolError): void;
+  crash(pid: Pid, reason: ExitReason): void;
+  /** Handling one inbound envelope threw (e.g. a monitor listener threw); the rest of the batch goes on. */
+  dispatchError(error: unknown): void;
+}
+
+export interface KernelLimits {
+  mailboxCapacity: number;
+  callTimeoutMs: number;
+  sendHighWaterMarkBytes: number;
+}
+
+type ProcessBody = (process: LocalProcess) => unknown;
+
+/** Options the kernel needs to spawn. */
+export interface KernelSpawnOptions {
+  name?: string;
+  trapExit?: boolean;
+  mailboxCapacity?: number;
+  linkTo?: LocalProcess;
+}
+
+interface WatchBase {
+  target: Address;
+  /** The node the target lives on: its loss fires the watch. */
+  node: NodeId;
+}
+type Watch =
+  | (WatchBase & { kind: 'monitor'; owner: LocalProcess })
+  | (WatchBase & { kind: 'listener'; listener: (down: DownMessage) => void })
+  | (WatchBase & {
+      kind: 'call';
+      owner: LocalProcess | undefined;
+      resolve(value: unknown): void;
+      reject(error: unknown): void;
+      timer: NodeJS.Timeout;
+    });
+
+/**
+ * The runtime of one node: processes, mailboxes, names, monitors, links, calls, and the
+ * dispatch of envelopes arriving from other nodes. All state hangs off this instance.
+ */
+export class Kernel {
+  readonly registry = new Registry();
+  private readonly processes = new Map<number, LocalProcess>();
+  private readonly watches = new Map<number, Watch>();
+  private nextPid = 0;
+  private nextRef = 0;
+  private stopped = false;
+
+  constructor(
+    readonly id: NodeId,
+    private readonly transport: Transport,
+    private readonly encoder: EnvelopeEncoder,
+    private readonly limits: KernelLimits,
+    private readonly hooks: KernelHooks,
+  ) {
+    transport.start(id, {
+      onBatch: (batch) => this.onBatch(batch),
+      onPeerDown: (node, reason, undelivered) => this.onPeerDown(node, reason, undelivered),
+      onProtocolError: (error) => hooks.protocolError(error),
+    });
+  }
+
+  get processCount(): number {
+    return this.processes.size;
+  }
+
+  get isStopped(): boolean {
+    return this.stopped;
+  }
+
+  /** The node's own pid (id 0): the sender of messages sent from outside any process. */
+  get nodePid(): Pid {
+    return { node: this.id, id: 0 };
+  }
+
+  lookupLocal(id: number): LocalProcess | undefined {
+    return this.processes.get(id);
+  }
+
+  // ---- processes -------------------------------------------------------------------------
+
+  /** Spawns a user process function, giving it its own {@link ProcessContext}. */
+  spawnFunction(fn: ProcessFunction, options: KernelSpawnOptions): Pid {
+    return this.spawn((process) => fn(new ProcessContext(this, process, this.limits.callTimeoutMs)), options);
+  }
+
+  spawn(body: ProcessBody, options: KernelSpawnOptions): Pid {
+    this.assertRunning();
+    const pid: Pid = { node: this.id, id: ++this.nextPid };
+    const process = new LocalProcess(pid, options.mailboxCapacity ?? this.limits.mailboxCapacity);
+    process.trapExit = options.trapExit ?? false;
+    if (options.name !== undefined) this.registry.register(options.name, pid.id);
+    this.processes.set(pid.id, process);
+    if (options.linkTo) this.link(options.linkTo, pid);
+    // Start on a later microtask so the caller holds the pid (to register, link, send) first.
+    queueMicrotask(() => {
+      let result: unknown;
+      try {
+        result = body(process);
+      } catch (error) {
+        this.bodyFailed(process, error);
+        return;
+      }
+      Promise.resolve(result).then(
+        () => this.exitProcess(process, 'normal'),
+        (error: unknown) => this.bodyFailed(process, error),
+      );
+    });
+    return pid;
+  }
+
+  private bodyFailed(process: LocalProcess, error: unknown): void {
+    // A process unwinding from its own exit or kill has its reason already.
+    if (!process.alive) return;
+    const reason = toErrorInfo(error, this.id, process.pid.id);
+    this.exitProcess(process, reason);
+    this.hooks.crash(process.pid, reason);
+  }
+
+  /** Ends a process: closes its mailbox, tells its watchers, and signals its links. */
+  exitProcess(process: LocalProcess, reason: ExitReason): void {
+    if (!process.alive) return;
+    process.alive = false;
+    process.exitReason = reason;
+    this.processes.delete(process.pid.id);
+    this.registry.removeId(process.pid.id);
+    // As in Erlang, messages already in the mailbox were delivered; calls among them are
+    // answered by the down signal below.
+    process.mailbox.close(new ProcessExitedError(reason));
+    for (const ref of process.watching) this.dropWatch(ref, true);
+    process.watching.clear();
+    for (const watcher of process.watchers.values()) this.sendDown(watcher.node, watcher.pid, watcher.ref, process.pid.id, reason);
+    process.watchers.clear();
+    for (const linked of process.links.values()) {
+      if (linked.node === this.id) {
+        const other = this.processes.get(linked.id);
+        if (other) this.exitSignal(other, process.pid, reason, true);
+      } else {
+        this.sendRemote(linked.node, [Kind.Exit, linked.id, process.pid.id, reason, 1]);
+      }
+    }
+    process.links.clear();
+  }
+
+  /**
+   * Delivers an exit signal to a local process. Along a link (`linked`) it applies only while
+   * the link exists. `'kill'` sent directly cannot be trapped; otherwise a trapping process gets
+   * an {@link ExitMessage}, and any other process dies with the same reason unless it is `'normal'`.
+   */
+  exitSignal(process: LocalProcess, from: Pid, reason: ExitReason, linked: boolean): void {
+    if (!process.alive) return;
+    if (linked && !process.links.delete(pidKey(from))) return;
+    if (!linked && reason === 'kill') this.exitProcess(process, 'killed');
+    else if (process.trapExit) process.mailbox.push(new ExitMessage(from, reason), true);
+    else if (reason !== 'normal') this.exitProcess(process, reason);
+  }
+
+  /** `exit(pid, reason)` from `from` (a process or the node itself). */
+  sendExit(from: Pid, to: Pid, reason: ExitReason): void {
+    if (to.node === this.id) {
+      const target = this.processes.get(to.id);
+      if (target) this.exitSignal(target, from, reason, false);
+      return;
+    }
+    this.sendRemote(to.node, [Kind.Exit, to.id, from.id, reason, 0]);
+  }
+
+  // ---- send ------------------------------------------------------------------------------
+
+  /**
+   * Sends `message` to `to`. Asynchronous and ordered per sender→receiver pair. An undeliverable
+   * message becomes a dead letter on this node (at once for local targets, when the remote node
+   * answers for remote ones).
+   * @returns false when the queue to the target's node is above the high-water mark (the message is still queued)
+   * @throws EncodeError, MessageTooLargeError for a remote target
+   */
+  send(from: Pid, to: Address, message: unknown): boolean {
+    const node = nodeOf(to, this.id);
+    if (node === this.id) {
+      const reason = this.deliverLocal(targetOf(to), message);
+      if (reason !== undefined) this.hooks.deadLetter({ from, to, reason, message });
+      return true;
+    }
+    return this.sendWithPayload(node, [Kind.Send, targetOf(to), from.id, null], 3, message);
+  }
+
+  private deliverLocal(target: Target, message: unknown): DeadLetter['reason'] | undefined {
+    const process = this.resolveLocal(target);
+    if (process === undefined) return 'noproc';
+    const result = process.mailbox.push(message);
+    return result === 'delivered' ? undefined : result === 'full' ? 'mailbox_full' : 'noproc';
+  }
+
+  private resolveLocal(target: Target): LocalProcess | undefined {
+    const id = typeof target === 'number' ? target : this.registry.whereis(target);
+    return id === undefined ? undefined : this.processes.get(id);
+  }
+
+  private sendRemote(node: NodeId, envelope: Envelope, blob?: Uint8Array): boolean {
+    const item: OutboundItem = this.encoder.encode(envelope, blob);
+    // Kept so that a message still queued when the node is lost comes back as a dead letter.
+    item.undeliverable = envelope;
+    return this.transport.send(node, item) < this.limits.sendHighWaterMarkBytes;
+  }
+
+  /** Sends an envelope whose `slot` carries `payload`: inline, or as a blob frame when binary. */
+  private sendWithPayload(node: NodeId, envelope: Envelope, slot: number, payload: unknown): boolean {
+    if (payload instanceof Uint8Array) {
+      // The bytes travel as their own frame and never pass through the codec.
+      (envelope as unknown[])[0] = (envelope[0] as number) | BLOB_FLAG;
+      return this.sendRemote(node, envelope, payload);
+    }
+    (envelope as unknown[])[slot] = payload;
+    return this.sendRemote(node, envelope);
+  }
+
+  // ---- monitors and calls ----------------------------------------------------------------
+
+  /** Starts a monitor on `target`; the watch fires once, with the target's exit reason. */
+  monitor(watch: { kind: 'monitor'; owner: LocalProcess } | { kind: 'listener'; listener: (down: DownMessage) => void }, target: Address): number {
+    this.assertRunning();
+    const ref = ++this.nextRef;
+    const node = nodeOf(target, this.id);
+    this.watches.set(ref, { ...watch, target, node });
+    if (watch.kind === 'monitor') watch.owner.watching.add(ref);
+    const ownerId = watch.kind === 'monitor' ? watch.owner.pid.id : 0;
+    if (node === this.id) {
+      const process = this.resolveLocal(targetOf(target));
+      if (process) process.watchers.set(watcherKey(this.id, ref), { node: this.id, pid: ownerId, ref });
+      else queueMicrotask(() => this.fireWatch(ref, 'noproc'));
+    } else {
+      this.sendRemote(node, [Kind.Monitor, targetOf(target), ownerId, ref]);
+    }
+    return ref;
+  }
+
+  /** Stops a monitor; with `flush`, also removes its down message if one is already queued. */
+  demonitor(ref: number, flush: boolean): boolean {
+    const watch = this.watches.get(ref);
+    if (watch?.kind === 'monitor' && flush) {
+      watch.owner.mailbox.discard((message) => message instanceof DownMessage && message.ref === ref);
+    }
+    return this.dropWatch(ref, true);
+  }
+
+  /**
+   * A request/response: the target gets a {@link CallMessage}; the promise settles with its
+   * reply. The call monitors the target, so it fails at once with NoProcError, ProcessExitError
+   * or NodeDownError instead of waiting out its timeout; a late reply is dropped.
+   */
+  call(owner: LocalProcess | undefined, to: Address, request: unknown, timeoutMs: number): Promise<unknown> {
+    this.assertRunning();
+    // Created here so its stack points at the caller, not at a timer.
+    const timeoutError = new TimeoutError(`call to ${formatAddress(to)} timed out after ${timeoutMs} ms`);
+    const ref = ++this.nextRef;
+    const node = nodeOf(to, this.id);
+    const from: Pid = owner?.pid ?? this.nodePid;
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => {
+        if (this.dropWatch(ref, true)) reject(timeoutError);
+      }, timeoutMs);
+      this.watches.set(ref, { kind: 'call', owner, target: to, node, resolve, reject, timer });
+      owner?.watching.add(ref);
+      try {
+        if (node === this.id) this.deliverCall(this.id, from, ref, targetOf(to), request);
+        else this.sendWithPayload(node, [Kind.Call, targetOf(to), from.id, ref, null], 4, request);
+      } catch (error) {
+        this.dropWatch(ref, false);
+        reject(error);
+      }
+    });
+  }
+
+  /** Puts a call into the target's mailbox, watched until answered. */
+  private deliverCall(callerNode: NodeId, from: Pid, ref: number, target: Target, request: unknown): void {
+    if (target === 0) return this.serveNodeCall(callerNode, from, ref, request);
+    const process = this.resolveLocal(target);
+    if (!process) return this.sendDown(callerNode, from.id, ref, target, 'noproc');
+    const key = watcherKey(callerNode, ref);
+    process.watchers.set(key, { node: callerNode, pid: from.id, ref });
+    let answered = false;
+    const message = new CallMessage(request, from, {
+      respond: (ok, value) => {
+        if (answered || !process.watchers.delete(key)) return false;
+        answered = true;
+        this.sendReply(callerNode, from.id, ref, ok, ok ? value : toErrorInfo(value, this.id, process.pid.id));
+        return true;
+      },
+    });
+    if (process.mailbox.push(message) === 'full') {
+      process.watchers.delete(key);
+      const error = toErrorInfo(new InvalidArgumentError(`mailbox of ${formatAddress(process.pid)} is full`), this.id, process.pid.id);
+      this.sendReply(callerNode, from.id, ref, false, { ...error, code: 'EMAILBOXFULL' });
+    }
+  }
+
+  /** Node-level services on pid 0: `['hello']` → node id, `['whereis', name]` → pid id or null. */
+  private serveNodeCall(callerNode: NodeId, from: Pid, ref: number, request: unknown): void {
+    if (Array.isArray(request) && request[0] === 'hello') return this.sendReply(callerNode, from.id, ref, true, this.id);
+    if (Array.isArray(request) && request[0] === 'whereis' && typeof request[1] === 'string') {
+      return this.sendReply(callerNode, from.id, ref, true, this.registry.whereis(request[1]) ?? null);
+    }
+    const error = new InvalidArgumentError(`unknown node service request ${describeReason(request)}`);
+    this.sendReply(callerNode, from.id, ref, false, toErrorInfo(error, this.id, 0));
+  }
+
+  private sendReply(node: NodeId, to: number, ref: number, ok: boolean, value: unknown): void {
+    if (node === this.id) return this.settleCall(ref, ok, value);
+    this.sendWithPayload(node, [Kind.Reply, to, ref, ok ? ReplyStatus.Ok : ReplyStatus.Error, null], 4, value);
+  }
+
+  private settleCall(ref: number, ok: boolean, value: unknown): void {
+    const watch = this.watches.get(ref);
+    if (watch?.kind !== 'call') return; // late or unknown reply: dropped
+    this.dropWatch(ref, false);
+    if (ok) watch.resolve(value);
+    else watch.reject(isErrorInfo(value) ? new RemoteError(value) : new RemoteError(toErrorInfo(value)));
+  }
+
+  private sendDown(node: NodeId, watcher: number, ref: number, target: Target, reason: ExitReason): void {
+    if (node === this.id) this.fireWatch(ref, reason);
+    else this.sendRemote(node, [Kind.Down, watcher, target, ref, reason]);
+  }
+
+  /** A watched process ended (or never existed, or its node was lost): tell the watch's owner. */
+  private fireWatch(ref: number, reason: ExitReason, lostNode?: PeerDownReason): void {
+    const watch = this.watches.get(ref);
+    if (!watch) return;
+    this.dropWatch(ref, false);
+    switch (watch.kind) {
+      case 'monitor':
+        watch.owner.mailbox.push(new DownMessage(ref, watch.target, reason), true);
+        break;
+      case 'listener':
+        watch.listener(new DownMessage(ref, watch.target, reason));
+        break;
+      case 'call':
+        watch.reject(
+          reason === 'noproc'
+            ? new NoProcError(`no process ${formatAddress(watch.target)}`)
+            : reason === 'nodedown'
+              ? new NodeDownError(watch.node, lostNode ?? 'disconnected')
+              : new ProcessExitError(`${formatAddress(watch.target)} exited before replying (${describeReason(reason)})`, reason),
+        );
+        break;
+    }
+  }
+
+  /** Forgets a watch; with `tellTarget`, also removes it from the target's side. */
+  private dropWatch(ref: number, tellTarget: boolean): boolean {
+    const watch = this.watches.get(ref);
+    if (!watch) return false;
+    this.watches.delete(ref);
+    if (watch.kind === 'call') clearTimeout(watch.timer);
+    if (watch.kind !== 'listener') watch.owner?.watching.delete(ref);
+    if (tellTarget) {
+      if (watch.node === this.id) this.resolveLocal(targetOf(watch.target))?.watchers.delete(watcherKey(this.id, ref));
+      else if (!this.stopped) {
+        const owner = watch.kind === 'listener' ? 0 : (watch.owner?.pid.id ?? 0);
+        this.sendRemote(watch.node, [Kind.Demonitor, targetOf(watch.target), owner, ref]);
+      }
+    }
+    return true;
+  }
+
+  // ---- links -----------------------------------------------------------------------------
+
+  link(process: LocalProcess, other: Pid): void {
+    if (!isPid(other)) throw new InvalidArgumentError('link takes a pid');
+    if (other.node === this.id && other.id === process.pid.id) return;
+    process.links.set(pidKey(other), other);
+    if (other.node === this.id) {
+      const target = this.processes.get(other.id);
+      if (target) target.links.set(pidKey(process.pid), process.pid);
+      else queueMicrotask(() => this.exitSignal(process, other, 'noproc', true));
+    } else {
+      this.sendRemote(other.node, [Kind.Link, other.id, process.pid.id]);
+    }
+  }
+
+  unlink(process: LocalProcess, other: Pid): void {
+    if (!process.links.delete(pidKey(other))) return;
+    if (other.node === this.id) this.processes.get(other.id)?.links.delete(pidKey(process.pid));
+    else this.sendRemote(other.node, [Kind.Unlink, other.id, process.pid.id]);
+  }
+
+  // ---- inbound ---------------------------------------------------------------------------
+
+  private onBatch(batch: DecodedBatch): void {
+    const { fromNode, toNode, envelopes } = batch;
+    // A batch meant for an earlier incarnation of this node, or a hello ("") addressed to
+    // anything but the node itself, reaches no process: answer as Erlang does for a dead pid.
+    const stale = toNode !== this.id && toNode !== '';
+    for (const envelope of envelopes) {
+      try {
+        if (stale || (toNode === '' && !(envelope[0] === Kind.Call && envelope[1] === 0))) this.refuse(fromNode, envelope);
+        else this.dispatch(fromNode, envelope);
+      } catch (error) {
+        // A reply we could not encode back (or a throwing listener) must not stop the batch.
+        this.hooks.dispatchError(error);
+      }
+    }
+  }
+
+  private dispatch(fromNode: NodeId, envelope: Envelope): void {
+    switch (envelope[0]) {
+      case Kind.Send: {
+        const reason = this.deliverLocal(envelope[1], envelope[3]);
+        if (reason !== undefined) this.sendWithPayload(fromNode, [Kind.DeadLetter, envelope[2], envelope[1], reason, null], 4, envelope[3]);
+        return;
+      }
+      case Kind.Call:
+        this.transport.watch(fromNode);
+        return this.deliverCall(fromNode, { node: fromNode, id: envelope[2] }, envelope[3], envelope[1], envelope[4]);
+      case Kind.Reply:
+        return this.settleCall(envelope[2], envelope[3] === ReplyStatus.Ok, envelope[4]);
+      case Kind.Link: {
+        const process = this.resolveLocal(envelope[1]);
+        const from: Pid = { node: fromNode, id: envelope[2] };
+        if (!process) return void this.sendRemote(fromNode, [Kind.Exit, envelope[2], envelope[1], 'noproc', 1]);
+        this.transport.watch(fromNode);
+        process.links.set(pidKey(from), from);
+        return;
+      }
+      case Kind.Unlink:
+        this.resolveLocal(envelope[1])?.links.delete(pidKey({ node: fromNode, id: envelope[2] }));
+        return;
+      case Kind.Exit: {
+        const process = this.resolveLocal(envelope[1]);
+        if (process) this.exitSignal(process, { node: fromNode, id: envelope[2] }, envelope[3], envelope[4] === 1);
+        return;
+      }
+      case Kind.Monitor: {
+        const process = this.resolveLocal(envelope[1]);
+        if (!process) return this.sendDown(fromNode, envelope[2], envelope[3], envelope[1], 'noproc');
+        this.transport.watch(fromNode);
+        process.watchers.set(watcherKey(fromNode, envelope[3]), { node: fromNode, pid: envelope[2], ref: envelope[3] });
+        return;
+      }
+      case Kind.Demonitor:
+        this.resolveLocal(envelope[1])?.watchers.delete(watcherKey(fromNode, envelope[3]));
+        return;
+      case Kind.Down:
+        return this.fireWatch(envelope[3], envelope[4]);
+      case Kind.DeadLetter: {
+        const to: Address = typeof envelope[2] === 'number' ? { node: fromNode, id: envelope[2] } : { name: envelope[2], node: fromNode };
+        const reason = envelope[3] as DeadLetter['reason'];
+        this.hooks.deadLetter({ from: { node: this.id, id: envelope[1] }, to, reason, message: envelope[4] });
+        return;
+      }
+    }
+  }
+
+  /** Answers an envelope that reaches no process here, so the sender's side learns it at once. */
+  private refuse(fromNode: NodeId, envelope: Envelope): void {
+    switch (envelope[0]) {
+      case Kind.Send:
+        return void this.sendWithPayload(fromNode, [Kind.DeadLetter, envelope[2], envelope[1], 'noproc', null], 4, envelope[3]);
+      case Kind.Call:
+      case Kind.Monitor:
+        return void this.sendRemote(fromNode, [Kind.Down, envelope[2], envelope[1], envelope[3], 'noproc']);
+      case Kind.Link:
+        return void this.sendRemote(fromNode, [Kind.Exit, envelope[2], envelope[1], 'noproc', 1]);
+    }
+  }
+
+  /** The channel to `node` is gone: fail what depended on it, as Erlang does on `nodedown`. */
+  private onPeerDown(node: NodeId, reason: PeerDownReason, undelivered: OutboundItem[]): void {
+    this.hooks.nodedown(node, reason);
+    for (const item of undelivered) {
+      const envelope = item.undeliverable as Envelope | undefined;
+      if (envelope === undefined || ((envelope[0] as number) & ~BLOB_FLAG) !== Kind.Send) continue;
+      const [, target, from, payload] = envelope as SendEnvelope;
+      const to: Address = typeof target === 'number' ? { node, id: target } : { name: target, node };
+      this.hooks.deadLetter({ from: { node: this.id, id: from }, to, reason: 'nodedown', message: item.blob ?? payload });
+    }
+    for (const [ref, watch] of [...this.watches]) if (watch.node === node) this.fireWatch(ref, 'nodedown', reason);
+    for (const process of [...this.processes.values()]) {
+      for (const linked of [...process.links.values()]) if (linked.node === node) this.exitSignal(process, linked, 'nodedown', true);
+      for (const [key, watcher] of process.watchers) if (watcher.node === node) process.watchers.delete(key);
+    }
+  }
+
+  // ---- lifecycle -------------------------------------------------------------------------
+
+  /** Ends every process with `'shutdown'`, fails pending calls, then drains and closes the transport. */
+  async stop(drainTimeoutMs: number): Promise<void> {
+    if (this.stopped) return;
+    for (const process of [...this.processes.values()]) this.exitProcess(process, 'shutdown');
+    this.stopped = true;
+    for (const [ref, watch] of [...this.watches]) {
+      this.dropWatch(ref, false);
+      if (watch.kind === 'call') watch.reject(new NodeStoppedError(`node ${this.id} stopped before ${formatAddress(watch.target)} replied`));
+    }
+    await this.transport.stop(drainTimeoutMs);
+  }
+
+  assertRunning(): void {
+    if (this.stopped) throw new NodeStoppedError(`node ${this.id} is stopped`);
+  }
+}
+
+function nodeOf(address: Address, self: NodeId): NodeId {
+  return typeof address === 'string' ? self : address.node;
+}
+
+function targetOf(address: Address): Target {
+  if (typeof address === 'string') return address;
+  return isPid(address) ? address.id : address.name;
+}
+

@@ -1,0 +1,35 @@
+import type { NodeId, Pid } from '../wire/address.js';
+import type { ExitReason } from './exit-reason.js';
+import { Mailbox } from './mailbox.js';
+
+/** A process elsewhere (or here) that is told when this one ends: a monitor or a pending call. */
+export interface Watcher {
+  node: NodeId;
+  pid: number;
+  ref: number;
+}
+
+/** The kernel's record of one live local process. */
+export class LocalProcess {
+  readonly mailbox: Mailbox;
+  trapExit = false;
+  alive = true;
+  exitReason: ExitReason = undefined;
+  /** Linked processes by pid key. */
+  readonly links = new Map<string, Pid>();
+  /** Who watches this process (monitors and calls in progress), by `ref/node`. */
+  readonly watchers = new Map<string, Watcher>();
+  /** Refs of the monitors and calls this process holds on others. */
+  readonly watching = new Set<number>();
+
+  constructor(
+    readonly pid: Pid,
+    mailboxCapacity: number,
+  ) {
+    this.mailbox = new Mailbox(mailboxCapacity);
+  }
+}
+
+export function watcherKey(node: NodeId, ref: number): string {
+  return `${ref}/${node}`;
+}

@@ -1,0 +1,23 @@
+/**
+ * What `receive` selects on: a predicate, or a pattern object whose every key must match the
+ * message's field of the same name (by `===`, or by calling the pattern's value when it is a
+ * function). `{type: 'pong', seq: (n) => n > 3}` matches `{type: 'pong', seq: 4, extra: 1}`.
+ */
+export type Matcher = ((message: any) => boolean) | Readonly<Record<string, unknown>>;
+
+export type Predicate = (message: unknown) => boolean;
+
+export function compileMatcher(matcher: Matcher | undefined): Predicate | undefined {
+  if (matcher === undefined) return undefined;
+  if (typeof matcher === 'function') return matcher as Predicate;
+  const entries = Object.entries(matcher);
+  return (message: unknown) => {
+    if (typeof message !== 'object' || message === null) return false;
+    const record = message as Record<string, unknown>;
+    for (const [key, expected] of entries) {
+      const actual = record[key];
+      if (typeof expected === 'function' ? !(expected as Predicate)(actual) : actual !== expected) return false;
+    }
+    return true;
+  };
+}

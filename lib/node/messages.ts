@@ -1,0 +1,55 @@
+import type { Address, Pid } from '../wire/address.js';
+import type { ExitReason } from './exit-reason.js';
+
+/**
+ * Delivered to a process that monitors another when the monitored process ends (Erlang's
+ * `{'DOWN', Ref, process, Pid, Reason}`). Test for it with `instanceof DownMessage`.
+ */
+export class DownMessage {
+  constructor(
+    /** The monitor reference `monitor()` returned. */
+    readonly ref: number,
+    /** The monitored process, as it was given to `monitor()`. */
+    readonly target: Address,
+    readonly reason: ExitReason,
+  ) {}
+}
+
+/**
+ * Delivered instead of dying to a process that traps exits, when a linked process ends or an
+ * exit signal is sent to it (Erlang's `{'EXIT', From, Reason}`).
+ */
+export class ExitMessage {
+  constructor(
+    readonly from: Pid,
+    readonly reason: ExitReason,
+  ) {}
+}
+
+/** How a {@link CallMessage} is answered; supplied by the kernel. */
+export interface Responder {
+  respond(ok: boolean, value: unknown): boolean;
+}
+
+/**
+ * A request made with `call`. The receiving process answers it once with `reply(value)` or
+ * `fail(error)`; the caller's promise settles with it. Test for it with `instanceof CallMessage`.
+ */
+export class CallMessage<Request = unknown, Response = unknown> {
+  constructor(
+    readonly request: Request,
+    /** The calling process (id 0: a call made from outside any process). */
+    readonly from: Pid,
+    private readonly responder: Responder,
+  ) {}
+
+  /** Answers the call. Returns false when it was already answered (a later answer is dropped). */
+  reply(value: Response): boolean {
+    return this.responder.respond(true, value);
+  }
+
+  /** Answers the call with an error; the caller rejects with a `RemoteError` carrying its name, message and stack. */
+  fail(error: unknown): boolean {
+    return this.responder.respond(false, error);
+  }
+}

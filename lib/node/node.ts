@@ -1,0 +1,251 @@
+import { EventEmitter } from 'node:events';
+import { InvalidArgumentError, type ProtocolError } from '../common/errors.js';
+import { newIncarnation } from '../common/ids.js';
+import type { PeerDownReason, Transport } from '../transport/transport.js';
+import { helloNodeId, ZmqTransport } from '../transport/zmq-transport.js';
+import { formatNodeId, isPid, type Address, type NodeId, type Pid } from '../wire/address.js';
+import { EnvelopeEncoder } from '../wire/codec.js';
+import { DEFAULT_MAX_MESSAGE_BYTES } from '../wire/limits.js';
+import type { ExitReason } from './exit-reason.js';
+import { Kernel, type DeadLetter } from './kernel.js';
+import type { DownMessage } from './messages.js';
+import type { CallOptions, ProcessFunction, SpawnOptions } from './process-context.js';
+
+export interface NodeOptions {
+  /** Human-readable part of the node id ([A-Za-z0-9_.-], 1-64). @default 'node' */
+  name?: string;
+  /** ZeroMQ endpoint the node's ROUTER binds. @default 'tcp://127.0.0.1:*' (a free port, read back) */
+  bind?: string;
+  /** Largest encoded message accepted or sent, in bytes; also the largest binary payload. @default 16 MiB */
+  maxMessageBytes?: number;
+  /** Default bound of each mailbox; messages beyond it become `mailbox_full` dead letters. @default 100000 */
+  mailboxCapacity?: number;
+  /** Default timeout of `call`. @default 5000 (as OTP's gen_server:call) */
+  callTimeoutMs?: number;
+  /** A peer that does not accept a connection within this time is declared down. @default 5000 */
+  connectTimeoutMs?: number;
+  /** ZMTP heartbeat interval on every connection. @default 1000 */
+  heartbeatIntervalMs?: number;
+  /** A connection silent for this long is closed and its node declared down. @default 3000 */
+  heartbeatTimeoutMs?: number;
+  /** `send` returns false while more than this many bytes are queued for the target's node. @default 8 MiB */
+  sendHighWaterMarkBytes?: number;
+  /** How long `stop` waits for queued messages to be handed to the sockets. @default 1000 */
+  stopTimeoutMs?: number;
+}
+
+/** A node was lost: its connection closed, its heartbeats stopped, or it never answered. */
+export interface NodeDownEvent {
+  node: NodeId;
+  reason: PeerDownReason;
+}
+
+/** A process ended because its function threw. */
+export interface CrashEvent {
+  pid: Pid;
+  reason: ExitReason;
+}
+
+export interface NodeEvents {
+  /** A message could not be delivered (see {@link DeadLetter}). */
+  deadLetter: [DeadLetter];
+  nodedown: [NodeDownEvent];
+  /** A malformed, truncated, wrong-version or oversize frame was dropped. */
+  protocolError: [ProtocolError];
+  crash: [CrashEvent];
+  /** Handling an inbound envelope threw (e.g. a monitor listener threw); the node carries on. */
+  dispatchError: [unknown];
+}
+
+export interface NodeStats {
+  processes: number;
+  deadLetters: number;
+  crashes: number;
+  framesReceived: number;
+  envelopesReceived: number;
+  framesDropped: number;
+  framesDroppedByReason: Record<string, number>;
+  batchesSent: number;
+  envelopesSent: number;
+}
+
+/**
+ * One zerocos runtime per OS process (or several, in tests): it hosts processes with mailboxes
+ * and reaches other nodes over ZeroMQ. Pids are plain values valid on every node, so `send`,
+ * `call`, `monitor` and `link` work the same for local and remote processes.
+ *
+ * Events (silent unless listened to): `deadLetter`, `nodedown`, `protocolError`, `crash`, `dispatchError`.
+ *
+ * @example
+ * const node = await Node.start({ name: 'alpha' });
+ * const echo = node.spawn(async (self) => {
+ *   for await (const m of self) if (m instanceof CallMessage) m.reply(m.request);
+ * }, { name: 'echo' });
+ * console.log(await node.call(echo, 'hi')); // 'hi'
+ * await node.stop();
+ */
+export class Node extends EventEmitter<NodeEvents> {
+  private deadLetters = 0;
+  private crashes = 0;
+
+  private constructor(
+    private readonly kernel: Kernel,
+    private readonly transport: Transport,
+    /** The endpoint this node's ROUTER is bound to. */
+    readonly endpoint: string,
+    private readonly options: Required<Pick<NodeOptions, 'callTimeoutMs' | 'stopTimeoutMs'>>,
+  ) {
+    super();
+  }
+
+  /**
+   * Binds the node's socket and starts it.
+   * @throws the zeromq error (code `EADDRINUSE`, ...) when `bind` cannot be bound; InvalidArgumentError on a bad name
+   */
+  static async start(options: NodeOptions = {}): Promise<Node> {
+    const maxMessageBytes = options.maxMessageBytes ?? DEFAULT_MAX_MESSAGE_BYTES;
+    const transport = await ZmqTransport.bind({
+      bind: options.bind ?? 'tcp://127.0.0.1:*',
+      maxMessageBytes,
+      ...(options.connectTimeoutMs !== undefined ? { connectTimeoutMs: options.connectTimeoutMs } : {}),
+      ...(options.heartbeatIntervalMs !== undefined ? { heartbeatIntervalMs: options.heartbeatIntervalMs } : {}),
+      ...(options.heartbeatTimeoutMs !== undefined ? { heartbeatTimeoutMs: options.heartbeatTimeoutMs } : {}),
+    });
+    let id: NodeId;
+    try {
+      id = formatNodeId(options.name ?? 'node', newIncarnation(), transport.endpoint);
+    } catch (error) {
+      await transport.stop(0);
+      throw error;
+    }
+    const callTimeoutMs = options.callTimeoutMs ?? 5000;
+    let node: Node | undefined;
+    const kernel = new Kernel(
+      id,
+      transport,
+      new EnvelopeEncoder(maxMessageBytes),
+      {
+        mailboxCapacity: options.mailboxCapacity ?? 100_000,
+        callTimeoutMs,
+        sendHighWaterMarkBytes: options.sendHighWaterMarkBytes ?? 8 * 1024 * 1024,
+      },
+      {
+        deadLetter: (letter) => {
+          node!.deadLetters++;
+          node!.emit('deadLetter', letter);
+        },
+        nodedown: (peer, reason) => node!.emit('nodedown', { node: peer, reason }),
+        protocolError: (error) => node!.emit('protocolError', error),
+        crash: (pid, reason) => {
+          node!.crashes++;
+          node!.emit('crash', { pid, reason });
+        },
+        dispatchError: (error) => node!.emit('dispatchError', error),
+      },
+    );
+    node = new Node(kernel, transport, transport.endpoint, { callTimeoutMs, stopTimeoutMs: options.stopTimeoutMs ?? 1000 });
+    return node;
+  }
+
+  /** This node's id for this incarnation: `name:incarnation@endpoint`. */
+  get id(): NodeId {
+    return this.kernel.id;
+  }
+
+  /**
+   * Starts a process running `fn` and returns its pid at once (the function starts on a later
+   * microtask, so the pid can be registered or linked first).
+   * @throws NameTakenError when `options.name` is taken; NodeStoppedError after `stop`
+   */
+  spawn(fn: ProcessFunction, options: SpawnOptions = {}): Pid {
+    return this.kernel.spawnFunction(fn, options);
+  }
+
+  /** Sends from outside any process (the sender is the node's pid, id 0). See {@link ProcessContext.send}. */
+  send(to: Address, message: unknown): boolean {
+    this.kernel.assertRunning();
+    return this.kernel.send(this.kernel.nodePid, to, message);
+  }
+
+  /** Calls from outside any process. See {@link ProcessContext.call}. */
+  call<T = any>(to: Address, request: unknown, options?: CallOptions): Promise<T> {
+    return this.kernel.call(undefined, to, request, options?.timeoutMs ?? this.options.callTimeoutMs) as Promise<T>;
+  }
+
+  /**
+   * Calls `listener` once when `target` ends (or does not exist, or its node is lost).
+   * @returns a ref for {@link demonitor}
+   */
+  monitor(target: Address, listener: (down: DownMessage) => void): number {
+    return this.kernel.monitor({ kind: 'listener', listener }, target);
+  }
+
+  demonitor(ref: number): boolean {
+    return this.kernel.demonitor(ref, false);
+  }
+
+  /** Sends an exit signal to `pid` from the node itself; `'kill'` cannot be trapped. */
+  exit(pid: Pid, reason: ExitReason): void {
+    this.kernel.sendExit(this.kernel.nodePid, pid, reason);
+  }
+
+  /** `exit(pid, 'kill')`. */
+  kill(pid: Pid): void {
+    this.exit(pid, 'kill');
+  }
+
+  /** Registers a local process under `name`. @throws NameTakenError, InvalidArgumentError */
+  register(name: string, pid: Pid): void {
+    if (!isPid(pid) || pid.node !== this.id) throw new InvalidArgumentError('only a live local process can be registered');
+    if (!this.kernel.lookupLocal(pid.id)) throw new InvalidArgumentError(`process ${pid.id} is not alive`);
+    this.kernel.registry.register(name, pid.id);
+  }
+
+  unregister(name: string): boolean {
+    return this.kernel.registry.unregister(name);
+  }
+
+  /** The local process registered as `name`, if any. */
+  whereis(name: string): Pid | undefined {
+    const id = this.kernel.registry.whereis(name);
+    return id === undefined ? undefined : { node: this.id, id };
+  }
+
+  /**
+   * Resolves `name` on another node (a local lookup when `node` is this one).
+   * @throws NodeDownError, TimeoutError
+   */
+  async lookup(name: string, node: NodeId, options?: CallOptions): Promise<Pid | undefined> {
+    if (node === this.id) return this.whereis(name);
+    const id = await this.call<number | null>({ node, id: 0 }, ['whereis', name], options);
+    return id === null ? undefined : { node, id };
+  }
+
+  /**
+   * Asks whatever node listens at `endpoint` for its id (e.g. to reach a peer known only by
+   * address).
+   * @throws NodeDownError when nothing answers within the connect timeout; TimeoutError
+   */
+  async connect(endpoint: string, options?: CallOptions): Promise<NodeId> {
+    const hello = helloNodeId(endpoint);
+    try {
+      return await this.call<NodeId>({ node: hello, id: 0 }, ['hello'], options);
+    } finally {
+      this.transport.forget(hello);
+    }
+  }
+
+  /** Counters for observability: dead letters, crashes, frames received and dropped, batches sent. */
+  stats(): NodeStats {
+    return { processes: this.kernel.processCount, deadLetters: this.deadLetters, crashes: this.crashes, ...this.transport.stats() };
+  }
+
+  /**
+   * Ends every process with reason `'shutdown'` (their remote monitors and links are told),
+   * fails pending calls with NodeStoppedError, waits up to `stopTimeoutMs` for queued messages
+   * to leave, and closes the sockets. Idempotent.
+   */
+  async stop(): Promise<void> {
+    await this.kernel.stop(this.options.stopTimeoutMs);
+  }
+}

@@ -1,0 +1,154 @@
+import { ProcessExitedError, TimeoutError } from '../common/errors.js';
+import type { Address, Pid } from '../wire/address.js';
+import type { ExitReason } from './exit-reason.js';
+import type { Kernel } from './kernel.js';
+import type { LocalProcess } from './local-process.js';
+import { compileMatcher, type Matcher } from './matcher.js';
+
+export interface ReceiveOptions {
+  /** Reject with TimeoutError after this long; 0 polls. @default undefined (wait forever) */
+  timeoutMs?: number;
+}
+
+export interface CallOptions {
+  /** Reject with TimeoutError after this long. @default the node's callTimeoutMs (5000) */
+  timeoutMs?: number;
+}
+
+export interface SpawnOptions {
+  /** Register the new process under this name on its node. */
+  name?: string;
+  /** Turn exit signals into ExitMessages instead of dying. @default false */
+  trapExit?: boolean;
+  /** Queued messages beyond this are refused as dead letters (`mailbox_full`). @default the node's mailboxCapacity (100 000) */
+  mailboxCapacity?: number;
+}
+
+export interface ChildSpawnOptions extends SpawnOptions {
+  /** Link the child to the spawning process (Erlang's spawn_link). @default false */
+  link?: boolean;
+}
+
+/** The body of a process: an async function given its own {@link ProcessContext}. It ends the process by returning (`'normal'`) or throwing (the error is the reason). */
+export type ProcessFunction = (self: ProcessContext) => unknown;
+
+/**
+ * What a process sees of the runtime: its pid, its mailbox, and the operations it performs as
+ * itself (sends carry its pid; monitors, links and calls are owned by it and end with it).
+ *
+ * @example
+ * node.spawn(async (self) => {
+ *   for await (const msg of self) self.send(msg.from, { pong: msg.seq });
+ * });
+ */
+export class ProcessContext implements AsyncIterable<any> {
+  constructor(
+    private readonly kernel: Kernel,
+    private readonly process: LocalProcess,
+    private readonly callTimeoutMs: number,
+  ) {}
+
+  /** This process's pid: send it to others so they can reply. */
+  get pid(): Pid {
+    return this.process.pid;
+  }
+
+  /** Messages waiting in this process's mailbox. */
+  get mailboxSize(): number {
+    return this.process.mailbox.size;
+  }
+
+  /**
+   * Takes the oldest message that `matcher` accepts (any message without one); messages it
+   * skips stay queued in order. Waits until one arrives or `timeoutMs` passes.
+   * @throws TimeoutError after `timeoutMs`; ProcessExitedError once this process was killed
+   */
+  receive<T = any>(matcher?: Matcher, options?: ReceiveOptions): Promise<T> {
+    const timeoutMs = options?.timeoutMs;
+    const timeoutError = timeoutMs === undefined ? undefined : new TimeoutError(`receive timed out after ${timeoutMs} ms`);
+    return this.process.mailbox.receive(compileMatcher(matcher), timeoutMs, timeoutError) as Promise<T>;
+  }
+
+  /** Receives messages forever, oldest first (ends, by throwing ProcessExitedError, when the process is killed). */
+  async *[Symbol.asyncIterator](): AsyncIterator<any> {
+    for (;;) yield await this.process.mailbox.receive(undefined, undefined);
+  }
+
+  /**
+   * Sends `message` to a pid, a local name, or `{name, node}`. Asynchronous; ordered per
+   * sender→receiver pair. A local message is delivered by reference (do not mutate it after
+   * sending); a remote one is encoded now. Undeliverable messages become dead letters.
+   * @returns false when the queue to the target's node is above its high-water mark (still queued)
+   * @throws EncodeError or MessageTooLargeError (remote targets), ProcessExitedError if this process has exited
+   */
+  send(to: Address, message: unknown): boolean {
+    this.assertAlive();
+    return this.kernel.send(this.process.pid, to, message);
+  }
+
+  /**
+   * Sends `request` and waits for the target's reply (see {@link CallMessage}).
+   * @throws TimeoutError, NoProcError, ProcessExitError (target exited first), NodeDownError, RemoteError (target called `fail`)
+   */
+  call<T = any>(to: Address, request: unknown, options?: CallOptions): Promise<T> {
+    this.assertAlive();
+    return this.kernel.call(this.process, to, request, options?.timeoutMs ?? this.callTimeoutMs) as Promise<T>;
+  }
+
+  /** Spawns a process on this node; with `link: true` it is linked to this one. */
+  spawn(fn: ProcessFunction, options: ChildSpawnOptions = {}): Pid {
+    this.assertAlive();
+    const { link, ...rest } = options;
+    return this.kernel.spawnFunction(fn, { ...rest, ...(link ? { linkTo: this.process } : {}) });
+  }
+
+  /**
+   * Monitors `target`: when it ends (or if it does not exist, or its node is lost) this process
+   * receives a DownMessage with the returned ref and the reason.
+   */
+  monitor(target: Address): number {
+    this.assertAlive();
+    return this.kernel.monitor({ kind: 'monitor', owner: this.process }, target);
+  }
+
+  /** Stops a monitor. With `flush`, a DownMessage for it already in the mailbox is removed too. */
+  demonitor(ref: number, options?: { flush?: boolean }): boolean {
+    return this.kernel.demonitor(ref, options?.flush ?? false);
+  }
+
+  /** Links this process with `pid`: when either ends abnormally, the other gets the exit signal. */
+  link(pid: Pid): void {
+    this.assertAlive();
+    this.kernel.link(this.process, pid);
+  }
+
+  unlink(pid: Pid): void {
+    this.kernel.unlink(this.process, pid);
+  }
+
+  /** With `true`, exit signals arrive as ExitMessages instead of ending this process (`'kill'` still kills). */
+  trapExit(enabled = true): void {
+    this.process.trapExit = enabled;
+  }
+
+  /** Registers this process under `name` on its node. */
+  register(name: string): void {
+    this.assertAlive();
+    this.kernel.registry.register(name, this.process.pid.id);
+  }
+
+  /** Sends an exit signal to `pid` (`'kill'` cannot be trapped). */
+  exitOther(pid: Pid, reason: ExitReason): void {
+    this.kernel.sendExit(this.process.pid, pid, reason);
+  }
+
+  /** Ends this process with `reason` now, then throws ProcessExitedError to unwind its function. */
+  exit(reason: ExitReason = 'normal'): never {
+    this.kernel.exitProcess(this.process, reason);
+    throw new ProcessExitedError(reason);
+  }
+
+  private assertAlive(): void {
+    if (!this.process.alive) throw new ProcessExitedError(this.process.exitReason);
+  }
+}

@@ -1,0 +1,193 @@
+import { Router } from 'zeromq';
+import { ProtocolError } from '../common/errors.js';
+import { endpointOf, type NodeId } from '../wire/address.js';
+import { BatchDecoder, BODY_OVERHEAD_BYTES, EnvelopeEncoder } from '../wire/codec.js';
+import { DEFAULT_MAX_BATCH_BYTES, DEFAULT_MAX_BATCH_ENVELOPES, DEFAULT_MAX_MESSAGE_BYTES } from '../wire/limits.js';
+import { PeerChannel } from './peer-channel.js';
+import type { OutboundItem, Transport, TransportHandlers, TransportStats } from './transport.js';
+
+export interface ZmqTransportOptions {
+  /** Where the ROUTER binds. @default 'tcp://127.0.0.1:*' (any free port, read back) */
+  bind?: string;
+  /** Largest encoded envelope or blob accepted, in bytes. @default 16 MiB */
+  maxMessageBytes?: number;
+  /** A batch is closed at this many bytes. @default 256 KiB (capped at maxMessageBytes) */
+  maxBatchBytes?: number;
+  /** A batch is closed at this many envelopes. @default 1024 */
+  maxBatchEnvelopes?: number;
+  /** A peer that does not accept the connection within this time is declared down. @default 5000 */
+  connectTimeoutMs?: number;
+  /** ZMTP heartbeat interval, answered by libzmq's I/O thread (a busy event loop does not delay it). @default 1000 */
+  heartbeatIntervalMs?: number;
+  /** A connection whose heartbeats go unanswered this long is closed and the peer declared down. @default 3000 */
+  heartbeatTimeoutMs?: number;
+}
+
+/** A node id of the form `@endpoint`: a channel to whatever node listens there (used by `connect`). */
+export function helloNodeId(endpoint: string): NodeId {
+  return `@${endpoint}`;
+}
+
+/**
+ * {@link Transport} over ZeroMQ: one bound ROUTER receives from every peer; one DEALER per
+ * peer sends to it. A message from A to B always travels on A's DEALER to B's ROUTER, so each
+ * sender→receiver pair has exactly one ordered path.
+ */
+export class ZmqTransport implements Transport {
+  private readonly channels = new Map<NodeId, PeerChannel>();
+  private readonly decoder: BatchDecoder;
+  private readonly prefixEncoder: EnvelopeEncoder;
+  private handlers: TransportHandlers | undefined;
+  private localId = '';
+  private stopped = false;
+  private readonly counters: TransportStats = {
+    framesReceived: 0,
+    envelopesReceived: 0,
+    framesDropped: 0,
+    framesDroppedByReason: {},
+    batchesSent: 0,
+    envelopesSent: 0,
+  };
+
+  private constructor(
+    private readonly router: Router,
+    readonly endpoint: string,
+    private readonly options: Required<ZmqTransportOptions>,
+  ) {
+    this.decoder = new BatchDecoder(options.maxMessageBytes);
+    this.prefixEncoder = new EnvelopeEncoder(options.maxMessageBytes);
+  }
+
+  /**
+   * Binds the ROUTER and reads back the endpoint it got.
+   * @throws the zeromq error (e.g. `EADDRINUSE`) when the address cannot be bound
+   */
+  static async bind(options: ZmqTransportOptions = {}): Promise<ZmqTransport> {
+    const maxMessageBytes = options.maxMessageBytes ?? DEFAULT_MAX_MESSAGE_BYTES;
+    const full: Required<ZmqTransportOptions> = {
+      bind: options.bind ?? 'tcp://127.0.0.1:*',
+      maxMessageBytes,
+      maxBatchBytes: Math.min(options.maxBatchBytes ?? DEFAULT_MAX_BATCH_BYTES, maxMessageBytes),
+      maxBatchEnvelopes: options.maxBatchEnvelopes ?? DEFAULT_MAX_BATCH_ENVELOPES,
+      connectTimeoutMs: options.connectTimeoutMs ?? 5000,
+      heartbeatIntervalMs: options.heartbeatIntervalMs ?? 1000,
+      heartbeatTimeoutMs: options.heartbeatTimeoutMs ?? 3000,
+    };
+    const router = new Router({
+      linger: 0,
+      // A hard memory guard in libzmq: frames up to twice the limit reach us and are dropped
+      // and counted; a peer sending anything larger is disconnected by libzmq itself.
+      maxMessageSize: 2 * (maxMessageBytes + BODY_OVERHEAD_BYTES),
+      heartbeatInterval: full.heartbeatIntervalMs,
+      heartbeatTimeout: full.heartbeatTimeoutMs,
+      heartbeatTimeToLive: full.heartbeatTimeoutMs,
+    });
+    try {
+      await router.bind(full.bind);
+    } catch (error) {
+      router.close();
+      throw error;
+    }
+    const endpoint = router.lastEndpoint;
+    if (!endpoint) throw new Error(`bound ${full.bind} but ZeroMQ reported no endpoint`);
+    return new ZmqTransport(router, endpoint, full);
+  }
+
+  start(localId: NodeId, handlers: TransportHandlers): void {
+    this.localId = localId;
+    this.handlers = handlers;
+    void this.receiveLoop();
+  }
+
+  send(to: NodeId, item: OutboundItem): number {
+    return this.channel(to).enqueue(item);
+  }
+
+  watch(to: NodeId): void {
+    this.channel(to);
+  }
+
+  forget(to: NodeId): void {
+    const channel = this.channels.get(to);
+    if (!channel) return;
+    this.channels.delete(to);
+    channel.close();
+  }
+
+  queuedBytes(to: NodeId): number {
+    return this.channels.get(to)?.queuedBytes ?? 0;
+  }
+
+  async stop(timeoutMs: number): Promise<void> {
+    if (this.stopped) return;
+    this.stopped = true;
+    const connected = [...this.channels.values()].filter((channel) => channel.isConnected);
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([
+      Promise.all(connected.map((channel) => channel.drained())),
+      new Promise<void>((resolve) => (timer = setTimeout(resolve, timeoutMs))),
+    ]);
+    clearTimeout(timer);
+    for (const channel of this.channels.values()) channel.close();
+    this.channels.clear();
+    this.router.close();
+  }
+
+  stats(): TransportStats {
+    return { ...this.counters, framesDroppedByReason: { ...this.counters.framesDroppedByReason } };
+  }
+
+  private channel(to: NodeId): PeerChannel {
+    let channel = this.channels.get(to);
+    if (channel) return channel;
+    const hello = to.startsWith('@');
+    const endpoint = hello ? to.slice(1) : endpointOf(to);
+    channel = new PeerChannel(to, {
+      endpoint,
+      // A hello channel does not know the incarnation it will reach; "" says so.
+      prefix: this.prefixEncoder.encodeBatchPrefix(this.localId, hello ? '' : to),
+      maxBatchBytes: this.options.maxBatchBytes,
+      maxBatchEnvelopes: this.options.maxBatchEnvelopes,
+      connectTimeoutMs: this.options.connectTimeoutMs,
+      heartbeatIntervalMs: this.options.heartbeatIntervalMs,
+      heartbeatTimeoutMs: this.options.heartbeatTimeoutMs,
+      onDown: (reason, undelivered) => {
+        if (this.channels.get(to) === channel) this.channels.delete(to);
+        if (!this.stopped) this.handlers?.onPeerDown(to, reason, undelivered);
+      },
+      onSent: (envelopes) => {
+        this.counters.batchesSent++;
+        this.counters.envelopesSent += envelopes;
+      },
+    });
+    this.channels.set(to, channel);
+    return channel;
+  }
+
+  private async receiveLoop(): Promise<void> {
+    const handlers = this.handlers!;
+    for (;;) {
+      let message: Buffer[];
+      try {
+        message = await this.router.receive();
+      } catch {
+        return; // socket closed
+      }
+      this.counters.framesReceived++;
+      let batch;
+      try {
+        // Frame 0 is the ROUTER's routing id for the sending DEALER; the batch says who sent it.
+        batch = this.decoder.decode(message.slice(1));
+      } catch (error) {
+        const protocolError =
+          error instanceof ProtocolError ? error : new ProtocolError('decode', String(error), { cause: error });
+        this.counters.framesDropped++;
+        this.counters.framesDroppedByReason[protocolError.reason] = (this.counters.framesDroppedByReason[protocolError.reason] ?? 0) + 1;
+        handlers.onProtocolError(protocolError);
+        continue;
+      }
+      this.counters.envelopesReceived += batch.envelopes.length;
+      handlers.onBatch(batch);
+    }
+  }
+}
