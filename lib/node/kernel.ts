@@ -1,5 +1,6 @@
 import {
   InvalidArgumentError,
+  MessageTooLargeError,
   NodeDownError,
   NodeStoppedError,
   NoProcError,
@@ -12,9 +13,9 @@ import {
   toErrorInfo,
   type ProtocolError,
 } from '../common/errors.js';
-import type { OutboundItem, PeerDownReason, Transport } from '../transport/transport.js';
-import { formatAddress, isPid, pidKey, type Address, type NodeId, type Pid } from '../wire/address.js';
-import type { EnvelopeEncoder } from '../wire/codec.js';
+import type { PeerDownReason, Transport } from '../transport/transport.js';
+import { endpointOf, formatAddress, isPid, pidKey, type Address, type NodeId, type Pid } from '../wire/address.js';
+import type { RejectedEnvelope } from '../wire/codec.js';
 import type { DecodedBatch, Envelope, SendEnvelope, Target } from '../wire/envelope.js';
 import { BLOB_FLAG, Kind, ReplyStatus } from '../wire/kinds.js';
 import type { ExitReason } from './exit-reason.js';
@@ -29,10 +30,16 @@ export interface DeadLetter {
   from: Pid;
   /** Where it was sent. */
   to: Address;
-  /** `noproc`: no such process or name; `mailbox_full`: the receiver's mailbox is at capacity; `nodedown`: the node was lost before it left this one. */
-  reason: 'noproc' | 'mailbox_full' | 'nodedown';
+  /**
+   * `noproc`: no such process or name; `mailbox_full`: the receiver's mailbox is at capacity;
+   * `nodedown`: the node was lost before the message left this one; `too_large`: it encodes to
+   * more than maxMessageBytes; `encode_error`: it cannot be encoded (see `error`).
+   */
+  reason: 'noproc' | 'mailbox_full' | 'nodedown' | 'too_large' | 'encode_error';
   /** The message itself, so nothing is lost. */
   message: unknown;
+  /** For `too_large` and `encode_error`: the typed error. */
+  error?: Error;
 }
 
 /** Signals from the kernel to whoever hosts it (the Node's event emitter). */
@@ -48,7 +55,7 @@ export interface KernelHooks {
 export interface KernelLimits {
   mailboxCapacity: number;
   callTimeoutMs: number;
-  sendHighWaterMarkBytes: number;
+  maxMessageBytes: number;
 }
 
 type ProcessBody = (process: LocalProcess) => unknown;
@@ -92,7 +99,6 @@ export class Kernel {
   constructor(
     readonly id: NodeId,
     private readonly transport: Transport,
-    private readonly encoder: EnvelopeEncoder,
     private readonly limits: KernelLimits,
     private readonly hooks: KernelHooks,
   ) {
@@ -100,6 +106,7 @@ export class Kernel {
       onBatch: (batch) => this.onBatch(batch),
       onPeerDown: (node, reason, undelivered) => this.onPeerDown(node, reason, undelivered),
       onProtocolError: (error) => hooks.protocolError(error),
+      onRejected: (node, rejected) => this.onRejected(node, rejected),
     });
   }
 
@@ -227,6 +234,12 @@ export class Kernel {
     return this.sendWithPayload(node, [Kind.Send, targetOf(to), from.id, null], 3, message);
   }
 
+  /** Resolves once the queue to the node of `to` has been handed to its socket. */
+  drained(to: Address): Promise<void> {
+    const node = nodeOf(to, this.id);
+    return node === this.id ? Promise.resolve() : this.transport.drained(node);
+  }
+
   private deliverLocal(target: Target, message: unknown): DeadLetter['reason'] | undefined {
     const process = this.resolveLocal(target);
     if (process === undefined) return 'noproc';
@@ -239,19 +252,19 @@ export class Kernel {
     return id === undefined ? undefined : this.processes.get(id);
   }
 
-  private sendRemote(node: NodeId, envelope: Envelope, blob?: Uint8Array): boolean {
-    const item: OutboundItem = this.encoder.encode(envelope, blob);
-    // Kept so that a message still queued when the node is lost comes back as a dead letter.
-    item.undeliverable = envelope;
-    return this.transport.send(node, item) < this.limits.sendHighWaterMarkBytes;
+  private sendRemote(node: NodeId, envelope: Envelope): boolean {
+    return this.transport.send(node, envelope);
   }
 
-  /** Sends an envelope whose `slot` carries `payload`: inline, or as a blob frame when binary. */
+  /**
+   * Sends an envelope whose `slot` carries `payload`. A binary payload is flagged to travel as
+   * its own frame, never passing through the codec; its size is known now, so it is checked now.
+   * @throws MessageTooLargeError for a binary payload over maxMessageBytes
+   */
   private sendWithPayload(node: NodeId, envelope: Envelope, slot: number, payload: unknown): boolean {
     if (payload instanceof Uint8Array) {
-      // The bytes travel as their own frame and never pass through the codec.
+      if (payload.byteLength > this.limits.maxMessageBytes) throw new MessageTooLargeError(payload.byteLength, this.limits.maxMessageBytes);
       (envelope as unknown[])[0] = (envelope[0] as number) | BLOB_FLAG;
-      return this.sendRemote(node, envelope, payload);
     }
     (envelope as unknown[])[slot] = payload;
     return this.sendRemote(node, envelope);
@@ -270,7 +283,7 @@ export class Kernel {
     if (node === this.id) {
       const process = this.resolveLocal(targetOf(target));
       if (process) process.watchers.set(watcherKey(this.id, ref), { node: this.id, pid: ownerId, ref });
-      else queueMicrotask(() => this.fireWatch(ref, 'noproc'));
+      else queueMicrotask(() => this.fireWatch(ref, 'noproc', this.id));
     } else {
       this.sendRemote(node, [Kind.Monitor, targetOf(target), ownerId, ref]);
     }
@@ -348,27 +361,31 @@ export class Kernel {
   }
 
   private sendReply(node: NodeId, to: number, ref: number, ok: boolean, value: unknown): void {
-    if (node === this.id) return this.settleCall(ref, ok, value);
+    if (node === this.id) return this.settleCall(this.id, ref, ok, value);
     this.sendWithPayload(node, [Kind.Reply, to, ref, ok ? ReplyStatus.Ok : ReplyStatus.Error, null], 4, value);
   }
 
-  private settleCall(ref: number, ok: boolean, value: unknown): void {
+  private settleCall(fromNode: NodeId, ref: number, ok: boolean, value: unknown): void {
     const watch = this.watches.get(ref);
-    if (watch?.kind !== 'call') return; // late or unknown reply: dropped
+    // A late reply, or one from a node the call did not go to: dropped.
+    if (watch?.kind !== 'call' || !isWatchedNode(watch.node, fromNode)) return;
     this.dropWatch(ref, false);
     if (ok) watch.resolve(value);
     else watch.reject(isErrorInfo(value) ? new RemoteError(value) : new RemoteError(toErrorInfo(value)));
   }
 
   private sendDown(node: NodeId, watcher: number, ref: number, target: Target, reason: ExitReason): void {
-    if (node === this.id) this.fireWatch(ref, reason);
+    if (node === this.id) this.fireWatch(ref, reason, this.id);
     else this.sendRemote(node, [Kind.Down, watcher, target, ref, reason]);
   }
 
-  /** A watched process ended (or never existed, or its node was lost): tell the watch's owner. */
-  private fireWatch(ref: number, reason: ExitReason, lostNode?: PeerDownReason): void {
+  /**
+   * A watched process ended (or never existed) as `fromNode` reports, or its node was lost
+   * (`lost` set, observed here): tell the watch's owner.
+   */
+  private fireWatch(ref: number, reason: ExitReason, fromNode: NodeId | undefined, lost?: PeerDownReason): void {
     const watch = this.watches.get(ref);
-    if (!watch) return;
+    if (!watch || (fromNode !== undefined && !isWatchedNode(watch.node, fromNode))) return;
     this.dropWatch(ref, false);
     switch (watch.kind) {
       case 'monitor':
@@ -381,8 +398,8 @@ export class Kernel {
         watch.reject(
           reason === 'noproc'
             ? new NoProcError(`no process ${formatAddress(watch.target)}`)
-            : reason === 'nodedown'
-              ? new NodeDownError(watch.node, lostNode ?? 'disconnected')
+            : lost !== undefined
+              ? new NodeDownError(watch.node, lost)
               : new ProcessExitError(`${formatAddress(watch.target)} exited before replying (${describeReason(reason)})`, reason),
         );
         break;
@@ -456,7 +473,7 @@ export class Kernel {
         this.transport.watch(fromNode);
         return this.deliverCall(fromNode, { node: fromNode, id: envelope[2] }, envelope[3], envelope[1], envelope[4]);
       case Kind.Reply:
-        return this.settleCall(envelope[2], envelope[3] === ReplyStatus.Ok, envelope[4]);
+        return this.settleCall(fromNode, envelope[2], envelope[3] === ReplyStatus.Ok, envelope[4]);
       case Kind.Link: {
         const process = this.resolveLocal(envelope[1]);
         const from: Pid = { node: fromNode, id: envelope[2] };
@@ -484,7 +501,7 @@ export class Kernel {
         this.resolveLocal(envelope[1])?.watchers.delete(watcherKey(fromNode, envelope[3]));
         return;
       case Kind.Down:
-        return this.fireWatch(envelope[3], envelope[4]);
+        return this.fireWatch(envelope[3], envelope[4], fromNode);
       case Kind.DeadLetter: {
         const to: Address = typeof envelope[2] === 'number' ? { node: fromNode, id: envelope[2] } : { name: envelope[2], node: fromNode };
         const reason = envelope[3] as DeadLetter['reason'];
@@ -508,19 +525,53 @@ export class Kernel {
   }
 
   /** The channel to `node` is gone: fail what depended on it, as Erlang does on `nodedown`. */
-  private onPeerDown(node: NodeId, reason: PeerDownReason, undelivered: OutboundItem[]): void {
+  private onPeerDown(node: NodeId, reason: PeerDownReason, undelivered: Envelope[]): void {
     this.hooks.nodedown(node, reason);
-    for (const item of undelivered) {
-      const envelope = item.undeliverable as Envelope | undefined;
-      if (envelope === undefined || ((envelope[0] as number) & ~BLOB_FLAG) !== Kind.Send) continue;
+    for (const envelope of undelivered) {
+      if (((envelope[0] as number) & ~BLOB_FLAG) !== Kind.Send) continue;
       const [, target, from, payload] = envelope as SendEnvelope;
       const to: Address = typeof target === 'number' ? { node, id: target } : { name: target, node };
-      this.hooks.deadLetter({ from: { node: this.id, id: from }, to, reason: 'nodedown', message: item.blob ?? payload });
+      this.hooks.deadLetter({ from: { node: this.id, id: from }, to, reason: 'nodedown', message: payload });
     }
-    for (const [ref, watch] of [...this.watches]) if (watch.node === node) this.fireWatch(ref, 'nodedown', reason);
+    for (const [ref, watch] of [...this.watches]) if (watch.node === node) this.fireWatch(ref, 'nodedown', undefined, reason);
     for (const process of [...this.processes.values()]) {
       for (const linked of [...process.links.values()]) if (linked.node === node) this.exitSignal(process, linked, 'nodedown', true);
       for (const [key, watcher] of process.watchers) if (watcher.node === node) process.watchers.delete(key);
+    }
+  }
+
+  /**
+   * An envelope for `node` could not be encoded or was too large. A send becomes a dead letter,
+   * a call fails with the typed error, a reply is replaced by an error reply so the caller is not
+   * left waiting; a signal with an unencodable reason is sent again with the reason as text.
+   */
+  private onRejected(node: NodeId, { envelope, error }: RejectedEnvelope): void {
+    const kind = ((envelope[0] as number) & ~BLOB_FLAG) as Kind;
+    const fields = envelope as unknown[];
+    switch (kind) {
+      case Kind.Send: {
+        const target = fields[1] as Target;
+        const to: Address = typeof target === 'number' ? { node, id: target } : { name: target, node };
+        const reason = error instanceof MessageTooLargeError ? 'too_large' : 'encode_error';
+        return this.hooks.deadLetter({ from: { node: this.id, id: fields[2] as number }, to, reason, message: fields[3], error });
+      }
+      case Kind.Call: {
+        const watch = this.watches.get(fields[3] as number);
+        if (watch?.kind !== 'call') return;
+        this.dropWatch(fields[3] as number, false);
+        return watch.reject(error);
+      }
+      case Kind.Reply:
+        if (fields[3] === ReplyStatus.Ok) return this.sendReply(node, fields[1] as number, fields[2] as number, false, toErrorInfo(error, this.id));
+        return this.hooks.dispatchError(error);
+      case Kind.Exit:
+      case Kind.Down: {
+        const reasonAt = kind === Kind.Exit ? 3 : 4;
+        fields[reasonAt] = describeReason(fields[reasonAt]);
+        return void this.sendRemote(node, envelope);
+      }
+      default:
+        return this.hooks.dispatchError(error);
     }
   }
 
@@ -540,6 +591,20 @@ export class Kernel {
 
   assertRunning(): void {
     if (this.stopped) throw new NodeStoppedError(`node ${this.id} is stopped`);
+  }
+}
+
+/** Whether a report from `fromNode` may settle a watch on `watchedNode` (a hello watch names only an endpoint). */
+function isWatchedNode(watchedNode: NodeId, fromNode: NodeId): boolean {
+  if (watchedNode === fromNode) return true;
+  return watchedNode.startsWith('@') && watchedNode.slice(1) === safeEndpointOf(fromNode);
+}
+
+function safeEndpointOf(nodeId: NodeId): string | undefined {
+  try {
+    return endpointOf(nodeId);
+  } catch {
+    return undefined;
   }
 }
 

@@ -4,7 +4,6 @@ import { newIncarnation } from '../common/ids.js';
 import type { PeerDownReason, Transport } from '../transport/transport.js';
 import { helloNodeId, ZmqTransport } from '../transport/zmq-transport.js';
 import { formatNodeId, isPid, type Address, type NodeId, type Pid } from '../wire/address.js';
-import { EnvelopeEncoder } from '../wire/codec.js';
 import { DEFAULT_MAX_MESSAGE_BYTES } from '../wire/limits.js';
 import type { ExitReason } from './exit-reason.js';
 import { Kernel, type DeadLetter } from './kernel.js';
@@ -28,8 +27,8 @@ export interface NodeOptions {
   heartbeatIntervalMs?: number;
   /** A connection silent for this long is closed and its node declared down. @default 3000 */
   heartbeatTimeoutMs?: number;
-  /** `send` returns false while more than this many bytes are queued for the target's node. @default 8 MiB */
-  sendHighWaterMarkBytes?: number;
+  /** `send` returns false while more than this many messages are queued for the target's node. @default 50000 */
+  sendHighWaterMark?: number;
   /** How long `stop` waits for queued messages to be handed to the sockets. @default 1000 */
   stopTimeoutMs?: number;
 }
@@ -110,6 +109,7 @@ export class Node extends EventEmitter<NodeEvents> {
       ...(options.connectTimeoutMs !== undefined ? { connectTimeoutMs: options.connectTimeoutMs } : {}),
       ...(options.heartbeatIntervalMs !== undefined ? { heartbeatIntervalMs: options.heartbeatIntervalMs } : {}),
       ...(options.heartbeatTimeoutMs !== undefined ? { heartbeatTimeoutMs: options.heartbeatTimeoutMs } : {}),
+      ...(options.sendHighWaterMark !== undefined ? { sendHighWaterMark: options.sendHighWaterMark } : {}),
     });
     let id: NodeId;
     try {
@@ -123,12 +123,7 @@ export class Node extends EventEmitter<NodeEvents> {
     const kernel = new Kernel(
       id,
       transport,
-      new EnvelopeEncoder(maxMessageBytes),
-      {
-        mailboxCapacity: options.mailboxCapacity ?? 100_000,
-        callTimeoutMs,
-        sendHighWaterMarkBytes: options.sendHighWaterMarkBytes ?? 8 * 1024 * 1024,
-      },
+      { mailboxCapacity: options.mailboxCapacity ?? 100_000, callTimeoutMs, maxMessageBytes },
       {
         deadLetter: (letter) => {
           node!.deadLetters++;
@@ -165,6 +160,14 @@ export class Node extends EventEmitter<NodeEvents> {
   send(to: Address, message: unknown): boolean {
     this.kernel.assertRunning();
     return this.kernel.send(this.kernel.nodePid, to, message);
+  }
+
+  /**
+   * Resolves once every message queued for the node of `target` has been handed to its socket.
+   * The backpressure partner of `send`: `if (!node.send(pid, m)) await node.drained(pid)`.
+   */
+  drained(target: Address): Promise<void> {
+    return this.kernel.drained(target);
   }
 
   /** Calls from outside any process. See {@link ProcessContext.call}. */

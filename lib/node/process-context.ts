@@ -86,6 +86,11 @@ export class ProcessContext implements AsyncIterable<any> {
     return this.kernel.send(this.process.pid, to, message);
   }
 
+  /** Resolves once messages queued for the node of `to` have left; await it when `send` returns false. */
+  drained(to: Address): Promise<void> {
+    return this.kernel.drained(to);
+  }
+
   /**
    * Sends `request` and waits for the target's reply (see {@link CallMessage}).
    * @throws TimeoutError, NoProcError, ProcessExitError (target exited first), NodeDownError, RemoteError (target called `fail`)

@@ -1,19 +1,26 @@
 import { Dealer } from 'zeromq';
 import { Fifo } from '../common/fifo.js';
 import type { NodeId } from '../wire/address.js';
-import { encodeBatch } from '../wire/codec.js';
-import type { OutboundItem, PeerDownReason } from './transport.js';
+import type { BatchEncoder, RejectedEnvelope } from '../wire/codec.js';
+import type { Envelope } from '../wire/envelope.js';
+import { BLOB_FLAG, PAYLOAD_INDEX } from '../wire/kinds.js';
+import type { PeerDownReason } from './transport.js';
 
 export interface PeerChannelOptions {
   endpoint: string;
-  /** msgpack of `[fromNode, toNode]`, the fixed opening of every batch body on this channel. */
-  prefix: Uint8Array;
+  localId: NodeId;
+  /** The receiver's id as written into batches ("" for a hello channel). */
+  remoteId: string;
+  encoder: BatchEncoder;
   maxBatchBytes: number;
   maxBatchEnvelopes: number;
+  highWaterMark: number;
+  highWaterMarkBytes: number;
   connectTimeoutMs: number;
   heartbeatIntervalMs: number;
   heartbeatTimeoutMs: number;
-  onDown(reason: PeerDownReason, undelivered: OutboundItem[]): void;
+  onDown(reason: PeerDownReason, undelivered: Envelope[]): void;
+  onRejected(rejected: RejectedEnvelope): void;
   onSent(envelopes: number): void;
 }
 
@@ -22,19 +29,19 @@ export interface PeerChannelOptions {
  *
  * zeromq.js allows one pending send per socket, so envelopes queue here. A lone envelope is
  * flushed on the next microtask (no added latency); while a send is in flight the queue grows
- * and the next send packs it into one batch. Batching turns the ~3.5 µs per-message socket
- * cost into a per-batch cost (raw awaited sends top out near 0.33 M msgs/s on 2 cores; 64
- * envelopes a frame reach ~2.3 M msgs/s).
+ * and the next send packs all of it into one batch. Batching turns the per-message socket
+ * cost (raw awaited sends top out near 0.33 M msgs/s on 2 cores) into a per-batch cost.
  */
 export class PeerChannel {
   private readonly socket: Dealer;
-  private readonly queue = new Fifo<OutboundItem>();
-  private readonly batch: OutboundItem[] = [];
-  private bytes = 0;
+  private readonly queue = new Fifo<Envelope>();
+  /** The batch whose send has not resolved: with `immediate` set it is not inside ZeroMQ yet. */
+  private inFlight: Envelope[] | undefined;
+  private blobBytes = 0;
   private flushing = false;
   private connected = false;
   private closed = false;
-  private connectTimer: NodeJS.Timeout | undefined;
+  private readonly connectTimer: NodeJS.Timeout;
   private drainWaiters: (() => void)[] = [];
 
   constructor(
@@ -60,26 +67,28 @@ export class PeerChannel {
     // declare the peer down rather than silently reconnect.
     this.socket.events.on('disconnect', () => this.fail('disconnected'));
     this.connectTimer = setTimeout(() => this.fail('unreachable'), options.connectTimeoutMs);
-    this.connectTimer.unref?.();
     this.socket.connect(options.endpoint);
-  }
-
-  get queuedBytes(): number {
-    return this.bytes;
   }
 
   get isConnected(): boolean {
     return this.connected;
   }
 
-  enqueue(item: OutboundItem): number {
-    this.queue.push(item);
-    this.bytes += item.bytes.length + (item.blob ? item.blob.byteLength : 0);
+  /** Envelopes queued and not yet handed to the socket. */
+  get backlog(): number {
+    return this.queue.length;
+  }
+
+  /** Queues an envelope. @returns false when the backlog is above the high-water mark (it is queued all the same) */
+  enqueue(envelope: Envelope): boolean {
+    this.queue.push(envelope);
+    const blob = blobOf(envelope);
+    if (blob) this.blobBytes += blob.byteLength;
     if (!this.flushing) {
       this.flushing = true;
       queueMicrotask(() => void this.flush());
     }
-    return this.bytes;
+    return this.queue.length < this.options.highWaterMark && this.blobBytes < this.options.highWaterMarkBytes;
   }
 
   /** Resolves when the queue is empty (handed to ZeroMQ) or the channel is closed. */
@@ -89,25 +98,26 @@ export class PeerChannel {
   }
 
   private async flush(): Promise<void> {
-    const { maxBatchBytes, maxBatchEnvelopes, prefix } = this.options;
+    const { maxBatchBytes, maxBatchEnvelopes, encoder, localId, remoteId } = this.options;
     try {
       while (this.queue.length > 0 && !this.closed) {
-        const batch = this.batch;
-        let size = 0;
-        let count = 0;
-        // Always take at least one item, so a lone message up to maxMessageBytes still goes.
-        while (count < maxBatchEnvelopes && this.queue.length > 0) {
-          const next = this.queue.at(0)!;
-          const nextSize = next.bytes.length;
-          if (count > 0 && size + nextSize > maxBatchBytes) break;
-          batch[count++] = this.queue.shift()!;
-          size += nextSize;
-          this.bytes -= nextSize + (next.blob ? next.blob.byteLength : 0);
+        const batch: Envelope[] = [];
+        let batchBlobBytes = 0;
+        while (batch.length < maxBatchEnvelopes && this.queue.length > 0) {
+          const blob = blobOf(this.queue.at(0)!);
+          const size = blob ? blob.byteLength : 0;
+          // Blobs ride in the same multipart message: bound them too (a lone one always goes).
+          if (batch.length > 0 && batchBlobBytes + size > maxBatchBytes) break;
+          batch.push(this.queue.shift()!);
+          batchBlobBytes += size;
         }
-        const frames = encodeBatch(prefix, batch, count);
-        batch.fill(undefined as unknown as OutboundItem, 0, count);
-        await this.socket.send(frames);
-        this.options.onSent(count);
+        this.blobBytes -= batchBlobBytes;
+        const { messages, rejected } = encoder.encode(localId, remoteId, batch);
+        for (const item of rejected) this.options.onRejected(item);
+        this.inFlight = batch;
+        for (const frames of messages) await this.socket.send(frames);
+        this.inFlight = undefined;
+        this.options.onSent(batch.length - rejected.length);
       }
     } catch {
       // The socket was closed under us (peer declared down or transport stopping), or libzmq
@@ -131,15 +141,26 @@ export class PeerChannel {
     this.options.onDown(reason, undelivered);
   }
 
-  /** Closes the socket; returns what was still queued. */
-  close(): OutboundItem[] {
+  /**
+   * Closes the socket and returns what was still queued. `lingerMs` lets messages already
+   * handed to ZeroMQ reach the wire (used by a graceful stop; a failed peer gets 0).
+   */
+  close(lingerMs = 0): Envelope[] {
     if (this.closed) return [];
     this.closed = true;
     clearTimeout(this.connectTimer);
+    this.socket.linger = lingerMs;
     this.socket.close();
-    const undelivered = this.queue.drain();
-    this.bytes = 0;
+    const undelivered = this.inFlight ? [...this.inFlight, ...this.queue.drain()] : this.queue.drain();
+    this.inFlight = undefined;
+    this.blobBytes = 0;
     this.wakeDrainWaiters();
     return undelivered;
   }
+}
+
+function blobOf(envelope: Envelope): Uint8Array | undefined {
+  const kind = envelope[0] as number;
+  if (!(kind & BLOB_FLAG)) return undefined;
+  return (envelope as unknown[])[PAYLOAD_INDEX[(kind & ~BLOB_FLAG) as keyof typeof PAYLOAD_INDEX]!] as Uint8Array;
 }

@@ -1,13 +1,7 @@
 import type { ProtocolError } from '../common/errors.js';
 import type { NodeId } from '../wire/address.js';
-import type { EncodedEnvelope } from '../wire/codec.js';
-import type { DecodedBatch } from '../wire/envelope.js';
-
-/** An encoded envelope plus whatever the node wants back if it can never be delivered. */
-export interface OutboundItem extends EncodedEnvelope {
-  /** Opaque to the transport; handed back in {@link TransportHandlers.onPeerDown}. */
-  undeliverable?: unknown;
-}
+import type { RejectedEnvelope } from '../wire/codec.js';
+import type { DecodedBatch, Envelope } from '../wire/envelope.js';
 
 /** Why a peer was declared down. */
 export type PeerDownReason = 'disconnected' | 'unreachable' | 'send-failed';
@@ -17,10 +11,12 @@ export interface TransportHandlers {
   /** A well-formed batch arrived. Called in arrival order; per-peer order is the sender's order. */
   onBatch(batch: DecodedBatch): void;
   /**
-   * The channel to `nodeId` is gone. `undelivered` holds the items that never left this node,
-   * oldest first; items already handed to ZeroMQ when the connection broke may be lost silently.
+   * The channel to `nodeId` is gone. `undelivered` holds the envelopes that never left this
+   * node, oldest first; those already handed to ZeroMQ when the connection broke may be lost.
    */
-  onPeerDown(nodeId: NodeId, reason: PeerDownReason, undelivered: OutboundItem[]): void;
+  onPeerDown(nodeId: NodeId, reason: PeerDownReason, undelivered: Envelope[]): void;
+  /** An envelope for `nodeId` could not be encoded or is too large; it was not sent. */
+  onRejected(nodeId: NodeId, rejected: RejectedEnvelope): void;
   /** A frame from the network was dropped; the node carries on. */
   onProtocolError(error: ProtocolError): void;
 }
@@ -42,16 +38,17 @@ export interface Transport {
   /** Starts receiving; `localId` is written into every outbound batch. */
   start(localId: NodeId, handlers: TransportHandlers): void;
   /**
-   * Queues one envelope for `to`. Never blocks; opens a channel on first use.
-   * @returns the bytes now queued for that peer, so callers can apply a high-water mark.
+   * Queues one envelope for `to` (encoded later, batched with others). Never blocks; opens a
+   * channel on first use. A blob-flagged envelope holds its Uint8Array in its payload slot.
+   * @returns false when that peer's backlog is above the high-water mark (the envelope is queued all the same)
    */
-  send(to: NodeId, item: OutboundItem): number;
+  send(to: NodeId, envelope: Envelope): boolean;
   /** Opens a channel to `to` (if none) so that its loss is noticed even if nothing is sent. */
   watch(to: NodeId): void;
   /** Closes the channel to `to` without reporting it down (queued items are discarded). */
   forget(to: NodeId): void;
-  /** Bytes queued for `to` and not yet handed to the socket. */
-  queuedBytes(to: NodeId): number;
+  /** Resolves once everything queued for `to` has been handed to its socket (or the channel is gone). */
+  drained(to: NodeId): Promise<void>;
   /** Resolves once every queue has been handed to its socket (or `timeoutMs` passed), then closes. */
   stop(timeoutMs: number): Promise<void>;
   stats(): TransportStats;

@@ -1,0 +1,167 @@
+/**
+ * Messaging benchmark: local send→receive, remote one-way throughput and remote ping-pong
+ * latency between two OS processes, each beside the same workload on raw zeromq.js sockets.
+ */
+import { fileURLToPath } from 'node:url';
+import { pack } from 'msgpackr';
+import { Dealer } from 'zeromq';
+import { Node, type Pid } from 'zerocos';
+import { startReadyChild } from '../test/support/child.js';
+
+const PEER = fileURLToPath(new URL('./peer.js', import.meta.url));
+const LOCAL_N = 1_000_000;
+const REMOTE_N = 1_000_000;
+const RAW_REMOTE_N = 200_000;
+const RTT_N = 10_000;
+const RTT_WARMUP = 1_000;
+const TRIALS = 3;
+
+export interface MessagingFigures {
+  local_msgs_per_s: number;
+  remote_msgs_per_s: number;
+  raw_remote_msgs_per_s: number;
+  remote_ratio: number;
+  rtt_p50_us: number;
+  rtt_p99_us: number;
+  raw_rtt_p50_us: number;
+  rtt_ratio: number;
+}
+
+export async function runMessaging(): Promise<MessagingFigures> {
+  const node = await Node.start({ name: 'bench' });
+  node.on('deadLetter', (letter) => {
+    throw new Error(`benchmark lost a message (${letter.reason}); its figures would be wrong`);
+  });
+  const zerocosPeer = await startReadyChild<{ node: string; sink: Pid; echo: Pid }>(PEER, ['zerocos']);
+  const rawPeer = await startReadyChild<{ endpoint: string }>(PEER, ['raw']);
+  try {
+    const local = best(await trials(() => localThroughput(node)));
+    const remote = best(await trials(() => remoteThroughput(node, zerocosPeer.ready.sink)));
+    const rawRemote = best(await trials(() => rawThroughput(rawPeer.ready.endpoint)));
+    const rtt = await zerocosRoundTrips(node, zerocosPeer.ready.echo);
+    const rawRtt = await rawRoundTrips(rawPeer.ready.endpoint);
+    const figures: MessagingFigures = {
+      local_msgs_per_s: Math.round(local),
+      remote_msgs_per_s: Math.round(remote),
+      raw_remote_msgs_per_s: Math.round(rawRemote),
+      remote_ratio: round2(remote / rawRemote),
+      rtt_p50_us: round1(percentile(rtt, 0.5)),
+      rtt_p99_us: round1(percentile(rtt, 0.99)),
+      raw_rtt_p50_us: round1(percentile(rawRtt, 0.5)),
+      rtt_ratio: round2(percentile(rtt, 0.5) / percentile(rawRtt, 0.5)),
+    };
+    console.log(`local send→receive       ${fmt(figures.local_msgs_per_s)} msgs/s`);
+    console.log(`remote one-way           ${fmt(figures.remote_msgs_per_s)} msgs/s   raw zeromq.js (awaited send each) ${fmt(figures.raw_remote_msgs_per_s)} msgs/s   ratio ${figures.remote_ratio}×`);
+    console.log(`remote round trip        p50 ${figures.rtt_p50_us} µs  p99 ${figures.rtt_p99_us} µs   raw zeromq.js p50 ${figures.raw_rtt_p50_us} µs (p99 ${round1(percentile(rawRtt, 0.99))})   ratio ${figures.rtt_ratio}×`);
+    return figures;
+  } finally {
+    await node.stop();
+    await Promise.all([zerocosPeer.stop(), rawPeer.stop()]);
+  }
+}
+
+async function trials(run: () => Promise<number>): Promise<number[]> {
+  const results: number[] = [];
+  for (let i = 0; i < TRIALS; i++) results.push(await run());
+  return results;
+}
+
+/** Messages per second from a loop of node.send to a process that receives them all. */
+async function localThroughput(node: Node): Promise<number> {
+  let finished!: () => void;
+  const done = new Promise<void>((resolve) => (finished = resolve));
+  const consumer = node.spawn(async (self) => {
+    for (let i = 0; i < LOCAL_N; i++) await self.receive();
+    finished();
+  });
+  const start = process.hrtime.bigint();
+  for (let i = 0; i < LOCAL_N; i++) {
+    node.send(consumer, { seq: i });
+    // Yield a macrotask now and then, as any real producer does, so the consumer drains the
+    // mailbox as we go (it holds at most 16 Ki messages, well under its bound).
+    if ((i & 0x3fff) === 0x3fff) await new Promise(setImmediate);
+  }
+  await done;
+  return LOCAL_N / seconds(start);
+}
+
+async function remoteThroughput(node: Node, sink: Pid): Promise<number> {
+  let finished!: () => void;
+  const done = new Promise<void>((resolve) => (finished = resolve));
+  const reportTo = node.spawn(async (self) => {
+    await self.receive('done');
+    finished();
+  });
+  const start = process.hrtime.bigint();
+  node.send(sink, { count: REMOTE_N, reportTo });
+  for (let i = 0; i < REMOTE_N; i++) {
+    if (!node.send(sink, { seq: i })) await node.drained(sink);
+  }
+  await done;
+  return REMOTE_N / seconds(start);
+}
+
+/** The baseline: one awaited zeromq.js send per msgpack-encoded envelope of the same payload. */
+async function rawThroughput(endpoint: string): Promise<number> {
+  const dealer = new Dealer({ linger: 0 });
+  dealer.connect(endpoint);
+  try {
+    await dealer.send(`c${RAW_REMOTE_N}`);
+    const start = process.hrtime.bigint();
+    for (let i = 0; i < RAW_REMOTE_N; i++) await dealer.send(pack([1, 1, 0, { seq: i }]));
+    await dealer.receive();
+    return RAW_REMOTE_N / seconds(start);
+  } finally {
+    dealer.close();
+  }
+}
+
+async function zerocosRoundTrips(node: Node, echo: Pid): Promise<number[]> {
+  let finished!: (samples: number[]) => void;
+  const done = new Promise<number[]>((resolve) => (finished = resolve));
+  node.spawn(async (self) => {
+    const samples: number[] = [];
+    for (let i = 0; i < RTT_WARMUP + RTT_N; i++) {
+      const start = process.hrtime.bigint();
+      self.send(echo, { from: self.pid, seq: i });
+      await self.receive();
+      if (i >= RTT_WARMUP) samples.push(Number(process.hrtime.bigint() - start) / 1000);
+    }
+    finished(samples);
+  });
+  return done;
+}
+
+async function rawRoundTrips(endpoint: string): Promise<number[]> {
+  const dealer = new Dealer({ linger: 0 });
+  dealer.connect(endpoint);
+  try {
+    const samples: number[] = [];
+    for (let i = 0; i < RTT_WARMUP + RTT_N; i++) {
+      const start = process.hrtime.bigint();
+      await dealer.send(pack([1, 1, 0, { from: { node: 'x', id: 1 }, seq: i }]));
+      await dealer.receive();
+      if (i >= RTT_WARMUP) samples.push(Number(process.hrtime.bigint() - start) / 1000);
+    }
+    return samples;
+  } finally {
+    dealer.close();
+  }
+}
+
+function seconds(start: bigint): number {
+  return Number(process.hrtime.bigint() - start) / 1e9;
+}
+
+function best(values: number[]): number {
+  return Math.max(...values);
+}
+
+function percentile(values: number[], p: number): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.min(sorted.length - 1, Math.floor(p * sorted.length))]!;
+}
+
+const round1 = (x: number) => Math.round(x * 10) / 10;
+const round2 = (x: number) => Math.round(x * 100) / 100;
+const fmt = (x: number) => x.toLocaleString('en-US');

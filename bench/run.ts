@@ -1,0 +1,22 @@
+/**
+ * `npm run bench` runs every benchmark; `npm run bench -- NAME` runs one. Each prints its
+ * figures beside a baseline measured in the same run, then one JSON line {"bench": NAME, ...}.
+ */
+import { runMessaging } from './messaging.js';
+
+const benches: Record<string, () => Promise<object>> = {
+  messaging: runMessaging,
+};
+
+const wanted = process.argv.slice(2);
+const unknown = wanted.filter((name) => !(name in benches));
+if (unknown.length > 0) {
+  console.error(`unknown benchmark ${unknown.join(', ')}; known: ${Object.keys(benches).join(', ')}`);
+  process.exit(2);
+}
+for (const name of wanted.length > 0 ? wanted : Object.keys(benches)) {
+  console.log(`# ${name}`);
+  const figures = await benches[name]!();
+  console.log(JSON.stringify({ bench: name, ...figures }));
+}
+process.exit(0);

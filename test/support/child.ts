@@ -1,0 +1,69 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { createInterface } from 'node:readline';
+
+/** A child OS process that announced itself with a JSON line `{"ready": ...}` on stdout. */
+export interface ReadyChild<T> {
+  child: ChildProcess;
+  pid: number;
+  ready: T;
+  /** Every later stdout line that parsed as JSON, in order. */
+  lines: unknown[];
+  /** Resolves with the exit code (or signal name) once the child has exited. */
+  exited: Promise<number | string>;
+  /** Closes stdin (the polite stop), then SIGKILLs after `graceMs`; resolves when it has exited. */
+  stop(graceMs?: number): Promise<number | string>;
+}
+
+/**
+ * Starts `node <script> ...args` and resolves once it prints its ready line. Rejects if the
+ * child exits first or stays silent past `timeoutMs`, killing it so nothing is left behind.
+ */
+export function startReadyChild<T>(script: string, args: string[] = [], timeoutMs = 10_000): Promise<ReadyChild<T>> {
+  const child = spawn(process.execPath, [script, ...args], { stdio: ['pipe', 'pipe', 'pipe'] });
+  const lines: unknown[] = [];
+  let stderr = '';
+  let announced = false;
+  child.stderr!.on('data', (chunk: Buffer) => {
+    stderr += chunk.toString();
+  });
+  const exited = new Promise<number | string>((resolve) => child.once('exit', (code, signal) => resolve(code ?? signal ?? -1)));
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL');
+      reject(new Error(`${script} printed no ready line within ${timeoutMs} ms\n${stderr}`));
+    }, timeoutMs);
+    void exited.then((code) => {
+      clearTimeout(timer);
+      reject(new Error(`${script} exited (${code}) before it was ready\n${stderr}`));
+    });
+    createInterface({ input: child.stdout! }).on('line', (line) => {
+      let parsed: unknown;
+      try {
+        parsed = JSON.parse(line);
+      } catch {
+        return;
+      }
+      if (!announced && typeof parsed === 'object' && parsed !== null && 'ready' in parsed) {
+        announced = true;
+        clearTimeout(timer);
+        resolve({
+          child,
+          pid: child.pid!,
+          ready: (parsed as { ready: T }).ready,
+          lines,
+          exited,
+          stop: (graceMs = 2000) => {
+            if (child.exitCode === null && child.signalCode === null) {
+              child.stdin!.end();
+              const killer = setTimeout(() => child.kill('SIGKILL'), graceMs);
+              void exited.then(() => clearTimeout(killer));
+            }
+            return exited;
+          },
+        });
+      } else {
+        lines.push(parsed);
+      }
+    });
+  });
+}
