@@ -1,0 +1,63 @@
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { fileURLToPath } from 'node:url';
+import { afterEach, describe, expect, it } from 'vitest';
+import { Node } from '../../lib/index.js';
+import { startReadyChild, type ReadyChild } from '../support/child.js';
+
+const DAEMON = fileURLToPath(new URL('../../dist/daemons/node-daemon.js', import.meta.url));
+
+interface DaemonReady {
+  node: string;
+  endpoint: string;
+  pid: number;
+}
+
+/** Runs the daemon to completion and returns its exit code and stderr. */
+async function runToExit(args: string[]): Promise<{ code: number | null; stderr: string }> {
+  const child = spawn(process.execPath, [DAEMON, ...args], { stdio: ['ignore', 'ignore', 'pipe'] });
+  let stderr = '';
+  child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+  const timer = setTimeout(() => child.kill('SIGKILL'), 10_000);
+  const [code] = (await once(child, 'exit')) as [number | null];
+  clearTimeout(timer);
+  return { code, stderr };
+}
+
+describe('node-daemon', () => {
+  const started: ReadyChild<DaemonReady>[] = [];
+  afterEach(async () => {
+    await Promise.all(started.splice(0).map((daemon) => daemon.stop()));
+  });
+
+  it('prints one ready line with its endpoint, answers a node, and stops cleanly on SIGTERM', async () => {
+    const daemon = await startReadyChild<DaemonReady>(DAEMON, ['--port', '0', '--name', 'd1', '--log-level', 'silent']);
+    started.push(daemon);
+    expect(daemon.ready.endpoint).toMatch(/^tcp:\/\/127\.0\.0\.1:\d+$/);
+    expect(daemon.ready.pid).toBe(daemon.pid);
+
+    const client = await Node.start({ name: 'client' });
+    try {
+      expect(await client.connect(daemon.ready.endpoint)).toBe(daemon.ready.node);
+    } finally {
+      await client.stop();
+    }
+    daemon.child.kill('SIGTERM');
+    expect(await daemon.exited).toBe(0);
+  });
+
+  it('exits non-zero with a clear message when its port is in use', async () => {
+    const first = await startReadyChild<DaemonReady>(DAEMON, ['--port', '0', '--log-level', 'silent']);
+    started.push(first);
+    const port = first.ready.endpoint.split(':').pop()!;
+    const second = await runToExit(['--port', port]);
+    expect(second.code).toBe(1);
+    expect(second.stderr).toContain(`port ${port} on 127.0.0.1 is already in use`);
+  });
+
+  it('exits non-zero on a bad flag', async () => {
+    const result = await runToExit(['--port', 'eighty']);
+    expect(result.code).not.toBe(0);
+    expect(result.stderr).toContain('a port is a whole number');
+  });
+});
