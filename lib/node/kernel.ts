@@ -15,13 +15,13 @@ import {
 } from '../common/errors.js';
 import type { PeerDownReason, Transport } from '../transport/transport.js';
 import { endpointOf, formatAddress, isPid, pidKey, type Address, type NodeId, type Pid } from '../wire/address.js';
-import type { RejectedEnvelope } from '../wire/codec.js';
-import type { DecodedBatch, Envelope, SendEnvelope, Target } from '../wire/envelope.js';
+import type { Envelope, Target } from '../wire/envelope.js';
 import { BLOB_FLAG, Kind, ReplyStatus } from '../wire/kinds.js';
 import type { ExitReason } from './exit-reason.js';
 import { LocalProcess, watcherKey } from './local-process.js';
 import { CallMessage, DownMessage, ExitMessage } from './messages.js';
 import { ProcessContext, type ProcessFunction } from './process-context.js';
+import { Inbound } from './inbound.js';
 import { Registry } from './registry.js';
 
 /** A message that could not be delivered, reported on the sender's node. */
@@ -73,7 +73,7 @@ interface WatchBase {
   /** The node the target lives on: its loss fires the watch. */
   node: NodeId;
 }
-type Watch =
+export type Watch =
   | (WatchBase & { kind: 'monitor'; owner: LocalProcess })
   | (WatchBase & { kind: 'listener'; listener: (down: DownMessage) => void })
   | (WatchBase & {
@@ -85,28 +85,30 @@ type Watch =
     });
 
 /**
- * The runtime of one node: processes, mailboxes, names, monitors, links, calls, and the
- * dispatch of envelopes arriving from other nodes. All state hangs off this instance.
+ * The runtime of one node: processes, mailboxes, names, monitors, links and calls. All state
+ * hangs off this instance. Envelopes arriving from other nodes are handled by {@link Inbound}.
+ * Not exported from the package: members without `private` are shared with Inbound only.
  */
 export class Kernel {
   readonly registry = new Registry();
-  private readonly processes = new Map<number, LocalProcess>();
-  private readonly watches = new Map<number, Watch>();
+  readonly processes = new Map<number, LocalProcess>();
+  readonly watches = new Map<number, Watch>();
   private nextPid = 0;
   private nextRef = 0;
   private stopped = false;
 
   constructor(
     readonly id: NodeId,
-    private readonly transport: Transport,
+    readonly transport: Transport,
     private readonly limits: KernelLimits,
-    private readonly hooks: KernelHooks,
+    readonly hooks: KernelHooks,
   ) {
+    const inbound = new Inbound(this);
     transport.start(id, {
-      onBatch: (batch) => this.onBatch(batch),
-      onPeerDown: (node, reason, undelivered) => this.onPeerDown(node, reason, undelivered),
+      onBatch: (batch) => inbound.onBatch(batch),
+      onPeerDown: (node, reason, undelivered) => inbound.onPeerDown(node, reason, undelivered),
       onProtocolError: (error) => hooks.protocolError(error),
-      onRejected: (node, rejected) => this.onRejected(node, rejected),
+      onRejected: (node, rejected) => inbound.onRejected(node, rejected),
     });
   }
 
@@ -240,19 +242,19 @@ export class Kernel {
     return node === this.id ? Promise.resolve() : this.transport.drained(node);
   }
 
-  private deliverLocal(target: Target, message: unknown): DeadLetter['reason'] | undefined {
+  deliverLocal(target: Target, message: unknown): DeadLetter['reason'] | undefined {
     const process = this.resolveLocal(target);
     if (process === undefined) return 'noproc';
     const result = process.mailbox.push(message);
     return result === 'delivered' ? undefined : result === 'full' ? 'mailbox_full' : 'noproc';
   }
 
-  private resolveLocal(target: Target): LocalProcess | undefined {
+  resolveLocal(target: Target): LocalProcess | undefined {
     const id = typeof target === 'number' ? target : this.registry.whereis(target);
     return id === undefined ? undefined : this.processes.get(id);
   }
 
-  private sendRemote(node: NodeId, envelope: Envelope): boolean {
+  sendRemote(node: NodeId, envelope: Envelope): boolean {
     return this.transport.send(node, envelope);
   }
 
@@ -261,7 +263,7 @@ export class Kernel {
    * its own frame, never passing through the codec; its size is known now, so it is checked now.
    * @throws MessageTooLargeError for a binary payload over maxMessageBytes
    */
-  private sendWithPayload(node: NodeId, envelope: Envelope, slot: number, payload: unknown): boolean {
+  sendWithPayload(node: NodeId, envelope: Envelope, slot: number, payload: unknown): boolean {
     if (payload instanceof Uint8Array) {
       if (payload.byteLength > this.limits.maxMessageBytes) throw new MessageTooLargeError(payload.byteLength, this.limits.maxMessageBytes);
       (envelope as unknown[])[0] = (envelope[0] as number) | BLOB_FLAG;
@@ -328,7 +330,7 @@ export class Kernel {
   }
 
   /** Puts a call into the target's mailbox, watched until answered. */
-  private deliverCall(callerNode: NodeId, from: Pid, ref: number, target: Target, request: unknown): void {
+  deliverCall(callerNode: NodeId, from: Pid, ref: number, target: Target, request: unknown): void {
     if (target === 0) return this.serveNodeCall(callerNode, from, ref, request);
     const process = this.resolveLocal(target);
     if (!process) return this.sendDown(callerNode, from.id, ref, target, 'noproc');
@@ -360,12 +362,12 @@ export class Kernel {
     this.sendReply(callerNode, from.id, ref, false, toErrorInfo(error, this.id, 0));
   }
 
-  private sendReply(node: NodeId, to: number, ref: number, ok: boolean, value: unknown): void {
+  sendReply(node: NodeId, to: number, ref: number, ok: boolean, value: unknown): void {
     if (node === this.id) return this.settleCall(this.id, ref, ok, value);
     this.sendWithPayload(node, [Kind.Reply, to, ref, ok ? ReplyStatus.Ok : ReplyStatus.Error, null], 4, value);
   }
 
-  private settleCall(fromNode: NodeId, ref: number, ok: boolean, value: unknown): void {
+  settleCall(fromNode: NodeId, ref: number, ok: boolean, value: unknown): void {
     const watch = this.watches.get(ref);
     // A late reply, or one from a node the call did not go to: dropped.
     if (watch?.kind !== 'call' || !isWatchedNode(watch.node, fromNode)) return;
@@ -374,7 +376,7 @@ export class Kernel {
     else watch.reject(isErrorInfo(value) ? new RemoteError(value) : new RemoteError(toErrorInfo(value)));
   }
 
-  private sendDown(node: NodeId, watcher: number, ref: number, target: Target, reason: ExitReason): void {
+  sendDown(node: NodeId, watcher: number, ref: number, target: Target, reason: ExitReason): void {
     if (node === this.id) this.fireWatch(ref, reason, this.id);
     else this.sendRemote(node, [Kind.Down, watcher, target, ref, reason]);
   }
@@ -383,7 +385,7 @@ export class Kernel {
    * A watched process ended (or never existed) as `fromNode` reports, or its node was lost
    * (`lost` set, observed here): tell the watch's owner.
    */
-  private fireWatch(ref: number, reason: ExitReason, fromNode: NodeId | undefined, lost?: PeerDownReason): void {
+  fireWatch(ref: number, reason: ExitReason, fromNode: NodeId | undefined, lost?: PeerDownReason): void {
     const watch = this.watches.get(ref);
     if (!watch || (fromNode !== undefined && !isWatchedNode(watch.node, fromNode))) return;
     this.dropWatch(ref, false);
@@ -407,7 +409,7 @@ export class Kernel {
   }
 
   /** Forgets a watch; with `tellTarget`, also removes it from the target's side. */
-  private dropWatch(ref: number, tellTarget: boolean): boolean {
+  dropWatch(ref: number, tellTarget: boolean): boolean {
     const watch = this.watches.get(ref);
     if (!watch) return false;
     this.watches.delete(ref);
@@ -442,137 +444,6 @@ export class Kernel {
     if (!process.links.delete(pidKey(other))) return;
     if (other.node === this.id) this.processes.get(other.id)?.links.delete(pidKey(process.pid));
     else this.sendRemote(other.node, [Kind.Unlink, other.id, process.pid.id]);
-  }
-
-  // ---- inbound ---------------------------------------------------------------------------
-
-  private onBatch(batch: DecodedBatch): void {
-    const { fromNode, toNode, envelopes } = batch;
-    // A batch meant for an earlier incarnation of this node, or a hello ("") addressed to
-    // anything but the node itself, reaches no process: answer as Erlang does for a dead pid.
-    const stale = toNode !== this.id && toNode !== '';
-    for (const envelope of envelopes) {
-      try {
-        if (stale || (toNode === '' && !(envelope[0] === Kind.Call && envelope[1] === 0))) this.refuse(fromNode, envelope);
-        else this.dispatch(fromNode, envelope);
-      } catch (error) {
-        // A reply we could not encode back (or a throwing listener) must not stop the batch.
-        this.hooks.dispatchError(error);
-      }
-    }
-  }
-
-  private dispatch(fromNode: NodeId, envelope: Envelope): void {
-    switch (envelope[0]) {
-      case Kind.Send: {
-        const reason = this.deliverLocal(envelope[1], envelope[3]);
-        if (reason !== undefined) this.sendWithPayload(fromNode, [Kind.DeadLetter, envelope[2], envelope[1], reason, null], 4, envelope[3]);
-        return;
-      }
-      case Kind.Call:
-        this.transport.watch(fromNode);
-        return this.deliverCall(fromNode, { node: fromNode, id: envelope[2] }, envelope[3], envelope[1], envelope[4]);
-      case Kind.Reply:
-        return this.settleCall(fromNode, envelope[2], envelope[3] === ReplyStatus.Ok, envelope[4]);
-      case Kind.Link: {
-        const process = this.resolveLocal(envelope[1]);
-        const from: Pid = { node: fromNode, id: envelope[2] };
-        if (!process) return void this.sendRemote(fromNode, [Kind.Exit, envelope[2], envelope[1], 'noproc', 1]);
-        this.transport.watch(fromNode);
-        process.links.set(pidKey(from), from);
-        return;
-      }
-      case Kind.Unlink:
-        this.resolveLocal(envelope[1])?.links.delete(pidKey({ node: fromNode, id: envelope[2] }));
-        return;
-      case Kind.Exit: {
-        const process = this.resolveLocal(envelope[1]);
-        if (process) this.exitSignal(process, { node: fromNode, id: envelope[2] }, envelope[3], envelope[4] === 1);
-        return;
-      }
-      case Kind.Monitor: {
-        const process = this.resolveLocal(envelope[1]);
-        if (!process) return this.sendDown(fromNode, envelope[2], envelope[3], envelope[1], 'noproc');
-        this.transport.watch(fromNode);
-        process.watchers.set(watcherKey(fromNode, envelope[3]), { node: fromNode, pid: envelope[2], ref: envelope[3] });
-        return;
-      }
-      case Kind.Demonitor:
-        this.resolveLocal(envelope[1])?.watchers.delete(watcherKey(fromNode, envelope[3]));
-        return;
-      case Kind.Down:
-        return this.fireWatch(envelope[3], envelope[4], fromNode);
-      case Kind.DeadLetter: {
-        const to: Address = typeof envelope[2] === 'number' ? { node: fromNode, id: envelope[2] } : { name: envelope[2], node: fromNode };
-        const reason = envelope[3] as DeadLetter['reason'];
-        this.hooks.deadLetter({ from: { node: this.id, id: envelope[1] }, to, reason, message: envelope[4] });
-        return;
-      }
-    }
-  }
-
-  /** Answers an envelope that reaches no process here, so the sender's side learns it at once. */
-  private refuse(fromNode: NodeId, envelope: Envelope): void {
-    switch (envelope[0]) {
-      case Kind.Send:
-        return void this.sendWithPayload(fromNode, [Kind.DeadLetter, envelope[2], envelope[1], 'noproc', null], 4, envelope[3]);
-      case Kind.Call:
-      case Kind.Monitor:
-        return void this.sendRemote(fromNode, [Kind.Down, envelope[2], envelope[1], envelope[3], 'noproc']);
-      case Kind.Link:
-        return void this.sendRemote(fromNode, [Kind.Exit, envelope[2], envelope[1], 'noproc', 1]);
-    }
-  }
-
-  /** The channel to `node` is gone: fail what depended on it, as Erlang does on `nodedown`. */
-  private onPeerDown(node: NodeId, reason: PeerDownReason, undelivered: Envelope[]): void {
-    this.hooks.nodedown(node, reason);
-    for (const envelope of undelivered) {
-      if (((envelope[0] as number) & ~BLOB_FLAG) !== Kind.Send) continue;
-      const [, target, from, payload] = envelope as SendEnvelope;
-      const to: Address = typeof target === 'number' ? { node, id: target } : { name: target, node };
-      this.hooks.deadLetter({ from: { node: this.id, id: from }, to, reason: 'nodedown', message: payload });
-    }
-    for (const [ref, watch] of [...this.watches]) if (watch.node === node) this.fireWatch(ref, 'nodedown', undefined, reason);
-    for (const process of [...this.processes.values()]) {
-      for (const linked of [...process.links.values()]) if (linked.node === node) this.exitSignal(process, linked, 'nodedown', true);
-      for (const [key, watcher] of process.watchers) if (watcher.node === node) process.watchers.delete(key);
-    }
-  }
-
-  /**
-   * An envelope for `node` could not be encoded or was too large. A send becomes a dead letter,
-   * a call fails with the typed error, a reply is replaced by an error reply so the caller is not
-   * left waiting; a signal with an unencodable reason is sent again with the reason as text.
-   */
-  private onRejected(node: NodeId, { envelope, error }: RejectedEnvelope): void {
-    const kind = ((envelope[0] as number) & ~BLOB_FLAG) as Kind;
-    const fields = envelope as unknown[];
-    switch (kind) {
-      case Kind.Send: {
-        const target = fields[1] as Target;
-        const to: Address = typeof target === 'number' ? { node, id: target } : { name: target, node };
-        const reason = error instanceof MessageTooLargeError ? 'too_large' : 'encode_error';
-        return this.hooks.deadLetter({ from: { node: this.id, id: fields[2] as number }, to, reason, message: fields[3], error });
-      }
-      case Kind.Call: {
-        const watch = this.watches.get(fields[3] as number);
-        if (watch?.kind !== 'call') return;
-        this.dropWatch(fields[3] as number, false);
-        return watch.reject(error);
-      }
-      case Kind.Reply:
-        if (fields[3] === ReplyStatus.Ok) return this.sendReply(node, fields[1] as number, fields[2] as number, false, toErrorInfo(error, this.id));
-        return this.hooks.dispatchError(error);
-      case Kind.Exit:
-      case Kind.Down: {
-        const reasonAt = kind === Kind.Exit ? 3 : 4;
-        fields[reasonAt] = describeReason(fields[reasonAt]);
-        return void this.sendRemote(node, envelope);
-      }
-      default:
-        return this.hooks.dispatchError(error);
-    }
   }
 
   // ---- lifecycle -------------------------------------------------------------------------

@@ -1,0 +1,146 @@
+import { MessageTooLargeError, describeReason, toErrorInfo } from '../common/errors.js';
+import type { PeerDownReason } from '../transport/transport.js';
+import { pidKey, type Address, type NodeId, type Pid } from '../wire/address.js';
+import type { RejectedEnvelope } from '../wire/codec.js';
+import type { DecodedBatch, Envelope, SendEnvelope, Target } from '../wire/envelope.js';
+import { BLOB_FLAG, Kind, ReplyStatus } from '../wire/kinds.js';
+import type { DeadLetter, Kernel } from './kernel.js';
+import { watcherKey } from './local-process.js';
+
+/**
+ * What a node does with what the transport brings: envelopes from other nodes, the loss of a
+ * peer, and envelopes of ours that could not be encoded. One method per signal; each applies
+ * the kernel's rules as a remote peer's request.
+ */
+export class Inbound {
+  constructor(private readonly kernel: Kernel) {}
+
+  onBatch(batch: DecodedBatch): void {
+    const { fromNode, toNode, envelopes } = batch;
+    // A batch meant for an earlier incarnation of this node, or a hello ("") addressed to
+    // anything but the node itself, reaches no process: answer as Erlang does for a dead pid.
+    const stale = toNode !== this.kernel.id && toNode !== '';
+    for (const envelope of envelopes) {
+      try {
+        if (stale || (toNode === '' && !(envelope[0] === Kind.Call && envelope[1] === 0))) this.refuse(fromNode, envelope);
+        else this.dispatch(fromNode, envelope);
+      } catch (error) {
+        // A reply we could not encode back (or a throwing listener) must not stop the batch.
+        this.kernel.hooks.dispatchError(error);
+      }
+    }
+  }
+
+  private dispatch(fromNode: NodeId, envelope: Envelope): void {
+    switch (envelope[0]) {
+      case Kind.Send: {
+        const reason = this.kernel.deliverLocal(envelope[1], envelope[3]);
+        if (reason !== undefined) this.kernel.sendWithPayload(fromNode, [Kind.DeadLetter, envelope[2], envelope[1], reason, null], 4, envelope[3]);
+        return;
+      }
+      case Kind.Call:
+        this.kernel.transport.watch(fromNode);
+        return this.kernel.deliverCall(fromNode, { node: fromNode, id: envelope[2] }, envelope[3], envelope[1], envelope[4]);
+      case Kind.Reply:
+        return this.kernel.settleCall(fromNode, envelope[2], envelope[3] === ReplyStatus.Ok, envelope[4]);
+      case Kind.Link: {
+        const process = this.kernel.resolveLocal(envelope[1]);
+        const from: Pid = { node: fromNode, id: envelope[2] };
+        if (!process) return void this.kernel.sendRemote(fromNode, [Kind.Exit, envelope[2], envelope[1], 'noproc', 1]);
+        this.kernel.transport.watch(fromNode);
+        process.links.set(pidKey(from), from);
+        return;
+      }
+      case Kind.Unlink:
+        this.kernel.resolveLocal(envelope[1])?.links.delete(pidKey({ node: fromNode, id: envelope[2] }));
+        return;
+      case Kind.Exit: {
+        const process = this.kernel.resolveLocal(envelope[1]);
+        if (process) this.kernel.exitSignal(process, { node: fromNode, id: envelope[2] }, envelope[3], envelope[4] === 1);
+        return;
+      }
+      case Kind.Monitor: {
+        const process = this.kernel.resolveLocal(envelope[1]);
+        if (!process) return this.kernel.sendDown(fromNode, envelope[2], envelope[3], envelope[1], 'noproc');
+        this.kernel.transport.watch(fromNode);
+        process.watchers.set(watcherKey(fromNode, envelope[3]), { node: fromNode, pid: envelope[2], ref: envelope[3] });
+        return;
+      }
+      case Kind.Demonitor:
+        this.kernel.resolveLocal(envelope[1])?.watchers.delete(watcherKey(fromNode, envelope[3]));
+        return;
+      case Kind.Down:
+        return this.kernel.fireWatch(envelope[3], envelope[4], fromNode);
+      case Kind.DeadLetter: {
+        const to: Address = typeof envelope[2] === 'number' ? { node: fromNode, id: envelope[2] } : { name: envelope[2], node: fromNode };
+        const reason = envelope[3] as DeadLetter['reason'];
+        this.kernel.hooks.deadLetter({ from: { node: this.kernel.id, id: envelope[1] }, to, reason, message: envelope[4] });
+        return;
+      }
+    }
+  }
+
+  /** Answers an envelope that reaches no process here, so the sender's side learns it at once. */
+  private refuse(fromNode: NodeId, envelope: Envelope): void {
+    switch (envelope[0]) {
+      case Kind.Send:
+        return void this.kernel.sendWithPayload(fromNode, [Kind.DeadLetter, envelope[2], envelope[1], 'noproc', null], 4, envelope[3]);
+      case Kind.Call:
+      case Kind.Monitor:
+        return void this.kernel.sendRemote(fromNode, [Kind.Down, envelope[2], envelope[1], envelope[3], 'noproc']);
+      case Kind.Link:
+        return void this.kernel.sendRemote(fromNode, [Kind.Exit, envelope[2], envelope[1], 'noproc', 1]);
+    }
+  }
+
+  /** The channel to `node` is gone: fail what depended on it, as Erlang does on `nodedown`. */
+  onPeerDown(node: NodeId, reason: PeerDownReason, undelivered: Envelope[]): void {
+    this.kernel.hooks.nodedown(node, reason);
+    for (const envelope of undelivered) {
+      if (((envelope[0] as number) & ~BLOB_FLAG) !== Kind.Send) continue;
+      const [, target, from, payload] = envelope as SendEnvelope;
+      const to: Address = typeof target === 'number' ? { node, id: target } : { name: target, node };
+      this.kernel.hooks.deadLetter({ from: { node: this.kernel.id, id: from }, to, reason: 'nodedown', message: payload });
+    }
+    for (const [ref, watch] of [...this.kernel.watches]) if (watch.node === node) this.kernel.fireWatch(ref, 'nodedown', undefined, reason);
+    for (const process of [...this.kernel.processes.values()]) {
+      for (const linked of [...process.links.values()]) if (linked.node === node) this.kernel.exitSignal(process, linked, 'nodedown', true);
+      for (const [key, watcher] of process.watchers) if (watcher.node === node) process.watchers.delete(key);
+    }
+  }
+
+  /**
+   * An envelope for `node` could not be encoded or was too large. A send becomes a dead letter,
+   * a call fails with the typed error, a reply is replaced by an error reply so the caller is not
+   * left waiting; a signal with an unencodable reason is sent again with the reason as text.
+   */
+  onRejected(node: NodeId, { envelope, error }: RejectedEnvelope): void {
+    const kind = ((envelope[0] as number) & ~BLOB_FLAG) as Kind;
+    const fields = envelope as unknown[];
+    switch (kind) {
+      case Kind.Send: {
+        const target = fields[1] as Target;
+        const to: Address = typeof target === 'number' ? { node, id: target } : { name: target, node };
+        const reason = error instanceof MessageTooLargeError ? 'too_large' : 'encode_error';
+        return this.kernel.hooks.deadLetter({ from: { node: this.kernel.id, id: fields[2] as number }, to, reason, message: fields[3], error });
+      }
+      case Kind.Call: {
+        const watch = this.kernel.watches.get(fields[3] as number);
+        if (watch?.kind !== 'call') return;
+        this.kernel.dropWatch(fields[3] as number, false);
+        return watch.reject(error);
+      }
+      case Kind.Reply:
+        if (fields[3] === ReplyStatus.Ok) return this.kernel.sendReply(node, fields[1] as number, fields[2] as number, false, toErrorInfo(error, this.kernel.id));
+        return this.kernel.hooks.dispatchError(error);
+      case Kind.Exit:
+      case Kind.Down: {
+        const reasonAt = kind === Kind.Exit ? 3 : 4;
+        fields[reasonAt] = describeReason(fields[reasonAt]);
+        return void this.kernel.sendRemote(node, envelope);
+      }
+      default:
+        return this.kernel.hooks.dispatchError(error);
+    }
+  }
+}
