@@ -22,6 +22,7 @@ const program = new Command()
   .option('--mailbox-capacity <n>', 'default bound of each mailbox', parsePositive)
   .option('--log-level <level>', 'silent | info | debug', 'info')
   .option('--json', 'print log lines as JSON', false)
+  .option('--insecure', 'allow binding a non-loopback interface without authentication', false)
   .showHelpAfterError();
 
 program.parse();
@@ -33,7 +34,15 @@ const options = program.opts<{
   mailboxCapacity?: number;
   logLevel: string;
   json: boolean;
+  insecure: boolean;
 }>();
+
+// Traffic is neither authenticated nor encrypted yet: anyone who can reach the port can inject
+// messages. Loopback is the only safe default.
+const loopback = /^(127\.\d+\.\d+\.\d+|localhost|::1|\[::1\])$/;
+if (!loopback.test(options.host) && !options.insecure) {
+  program.error(`error: refusing to bind ${options.host} without authentication; pass --insecure to do it anyway`);
+}
 
 if (!['silent', 'info', 'debug'].includes(options.logLevel)) program.error(`error: --log-level must be silent, info or debug`);
 

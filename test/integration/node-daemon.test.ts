@@ -55,6 +55,12 @@ describe('node-daemon', () => {
     expect(second.stderr).toContain(`port ${port} on 127.0.0.1 is already in use`);
   });
 
+  it('refuses a non-loopback interface without --insecure', async () => {
+    const result = await runToExit(['--host', '0.0.0.0', '--port', '0']);
+    expect(result.code).not.toBe(0);
+    expect(result.stderr).toContain('refusing to bind 0.0.0.0 without authentication');
+  });
+
   it('exits non-zero on a bad flag', async () => {
     const result = await runToExit(['--port', 'eighty']);
     expect(result.code).not.toBe(0);
