@@ -292,12 +292,8 @@ export class Kernel {
     return ref;
   }
 
-  /** Stops a monitor; with `flush`, also removes its down message if one is already queued. */
-  demonitor(ref: number, flush: boolean): boolean {
-    const watch = this.watches.get(ref);
-    if (watch?.kind === 'monitor' && flush) {
-      watch.owner.mailbox.discard((message) => message instanceof DownMessage && message.ref === ref);
-    }
+  /** Stops a monitor. @returns false when it had already fired or did not exist */
+  demonitor(ref: number): boolean {
     return this.dropWatch(ref, true);
   }
 
@@ -307,7 +303,7 @@ export class Kernel {
    * or NodeDownError instead of waiting out its timeout; a late reply is dropped.
    */
   call(owner: LocalProcess | undefined, to: Address, request: unknown, timeoutMs: number): Promise<unknown> {
-    this.assertRunning();
+    if (this.stopped) return Promise.reject(new NodeStoppedError(`node ${this.id} is stopped`));
     // Created here so its stack points at the caller, not at a timer.
     const timeoutError = new TimeoutError(`call to ${formatAddress(to)} timed out after ${timeoutMs} ms`);
     const ref = ++this.nextRef;
@@ -341,7 +337,14 @@ export class Kernel {
       respond: (ok, value) => {
         if (answered || !process.watchers.delete(key)) return false;
         answered = true;
-        this.sendReply(callerNode, from.id, ref, ok, ok ? value : toErrorInfo(value, this.id, process.pid.id));
+        try {
+          this.sendReply(callerNode, from.id, ref, ok, ok ? value : toErrorInfo(value, this.id, process.pid.id));
+        } catch (error) {
+          // E.g. a binary reply over the limit: the caller gets the error rather than a timeout,
+          // and the replying process learns of it too.
+          this.sendReply(callerNode, from.id, ref, false, toErrorInfo(error, this.id, process.pid.id));
+          throw error;
+        }
         return true;
       },
     });

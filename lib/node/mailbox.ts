@@ -1,5 +1,5 @@
 import { Fifo } from '../common/fifo.js';
-import type { TimeoutError } from '../common/errors.js';
+import { InvalidArgumentError, type TimeoutError } from '../common/errors.js';
 import type { Predicate } from './matcher.js';
 
 /** What happened to a pushed message. */
@@ -17,8 +17,9 @@ interface Waiter {
  * its matcher accepts; messages it skips stay queued, in order, for later receives.
  *
  * Bound: at most `capacity` queued messages. A push beyond it is refused (`'full'`) and the
- * caller turns it into a dead letter, so nothing is lost silently. System messages (down,
- * exit, call) are pushed with `force` and never refused: dropping them would break monitors.
+ * caller turns it into a dead letter, so nothing is lost silently. Down and exit messages are
+ * pushed with `force` and never refused: dropping them would break monitors and links. (A call
+ * into a full mailbox is answered at once with an `EMAILBOXFULL` error instead.)
  */
 export class Mailbox {
   private readonly queue = new Fifo<unknown>();
@@ -64,7 +65,9 @@ export class Mailbox {
    */
   receive(match: Predicate | undefined, timeoutMs: number | undefined, timeoutError?: TimeoutError): Promise<unknown> {
     if (this.closed) return Promise.reject(this.closedWith);
-    if (this.waiter !== undefined) return Promise.reject(new Error('a receive is already waiting on this mailbox'));
+    if (this.waiter !== undefined) {
+      return Promise.reject(new InvalidArgumentError('a receive is already waiting on this mailbox (await one before the next)'));
+    }
     const queue = this.queue;
     const length = queue.length;
     for (let i = 0; i < length; i++) {

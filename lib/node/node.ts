@@ -184,7 +184,7 @@ export class Node extends EventEmitter<NodeEvents> {
   }
 
   demonitor(ref: number): boolean {
-    return this.kernel.demonitor(ref, false);
+    return this.kernel.demonitor(ref);
   }
 
   /** Sends an exit signal to `pid` from the node itself; `'kill'` cannot be trapped. */

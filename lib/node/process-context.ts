@@ -4,6 +4,7 @@ import type { ExitReason } from './exit-reason.js';
 import type { Kernel } from './kernel.js';
 import type { LocalProcess } from './local-process.js';
 import { compileMatcher, type Matcher } from './matcher.js';
+import { DownMessage } from './messages.js';
 
 export interface ReceiveOptions {
   /** Reject with TimeoutError after this long; 0 polls. @default undefined (wait forever) */
@@ -76,10 +77,12 @@ export class ProcessContext implements AsyncIterable<any> {
 
   /**
    * Sends `message` to a pid, a local name, or `{name, node}`. Asynchronous; ordered per
-   * sender→receiver pair. A local message is delivered by reference (do not mutate it after
-   * sending); a remote one is encoded now. Undeliverable messages become dead letters.
+   * sender→receiver pair. Do not mutate a message after sending it: a local one is delivered by
+   * reference, and a remote one is encoded when its batch leaves (at once on an idle
+   * connection, else after the send in flight). Undeliverable messages become dead letters on
+   * this node, including those that turn out too large (`too_large`) or unencodable (`encode_error`).
    * @returns false when the queue to the target's node is above its high-water mark (still queued)
-   * @throws EncodeError or MessageTooLargeError (remote targets), ProcessExitedError if this process has exited
+   * @throws MessageTooLargeError for a binary (Uint8Array) message over maxMessageBytes; ProcessExitedError if this process has exited
    */
   send(to: Address, message: unknown): boolean {
     this.assertAlive();
@@ -118,7 +121,9 @@ export class ProcessContext implements AsyncIterable<any> {
 
   /** Stops a monitor. With `flush`, a DownMessage for it already in the mailbox is removed too. */
   demonitor(ref: number, options?: { flush?: boolean }): boolean {
-    return this.kernel.demonitor(ref, options?.flush ?? false);
+    // The down may already be queued (the watch is gone once it fires), so flush the mailbox.
+    if (options?.flush) this.process.mailbox.discard((message) => message instanceof DownMessage && message.ref === ref);
+    return this.kernel.demonitor(ref);
   }
 
   /** Links this process with `pid`: when either ends abnormally, the other gets the exit signal. */

@@ -49,6 +49,8 @@ export class ZmqTransport implements Transport {
   private handlers: TransportHandlers | undefined;
   private localId = '';
   private stopped = false;
+  /** Peer losses waiting for the inbound queue to drain (see {@link afterInboundDrained}). */
+  private deferredDowns: (() => void)[] = [];
   private readonly counters: TransportStats = {
     framesReceived: 0,
     envelopesReceived: 0,
@@ -169,7 +171,9 @@ export class ZmqTransport implements Transport {
       heartbeatTimeoutMs: this.options.heartbeatTimeoutMs,
       onDown: (reason, undelivered) => {
         if (this.channels.get(to) === channel) this.channels.delete(to);
-        if (!this.stopped) this.handlers?.onPeerDown(to, reason, undelivered);
+        this.afterInboundDrained(() => {
+          if (!this.stopped) this.handlers?.onPeerDown(to, reason, undelivered);
+        });
       },
       onRejected: (rejected) => this.handlers?.onRejected(to, rejected),
       onSent: (envelopes) => {
@@ -179,6 +183,24 @@ export class ZmqTransport implements Transport {
     });
     this.channels.set(to, channel);
     return channel;
+  }
+
+  /**
+   * Runs `report` once the ROUTER holds no unread message. A peer's last messages (the
+   * 'shutdown' downs of a stopping node) arrive on its connection to our ROUTER, while its loss
+   * is seen on our connection to it: reporting the loss first would fail monitors with
+   * 'nodedown' that are about to be told the real reason.
+   */
+  private afterInboundDrained(report: () => void): void {
+    if (this.router.closed || !this.router.readable) report();
+    else this.deferredDowns.push(report);
+  }
+
+  private reportDeferredDowns(): void {
+    if (this.deferredDowns.length === 0 || this.router.readable) return;
+    const reports = this.deferredDowns;
+    this.deferredDowns = [];
+    for (const report of reports) report();
   }
 
   private async receiveLoop(): Promise<void> {
@@ -209,6 +231,7 @@ export class ZmqTransport implements Transport {
       // decodes a whole batch per microtask while a receiver takes one message per microtask,
       // and a fast sender fills the receiver's mailbox to its bound (measured: 1M msgs/s sender).
       await yieldToEventLoop();
+      this.reportDeferredDowns();
     }
   }
 }
