@@ -34,17 +34,23 @@ export interface ParsedNodeId {
 
 const NAME_PATTERN = /^[A-Za-z0-9_.-]{1,64}$/;
 
+/** The longest node id accepted: it travels in every batch, and the body limit allows for two. */
+export const MAX_NODE_ID_LENGTH = 255;
+
 export function isValidNodeName(name: string): boolean {
   return NAME_PATTERN.test(name);
 }
 
 export function formatNodeId(name: string, incarnation: string, endpoint: string): NodeId {
   if (!isValidNodeName(name)) throw new InvalidArgumentError(`invalid node name ${JSON.stringify(name)}: use 1-64 of [A-Za-z0-9_.-]`);
-  return `${name}:${incarnation}@${endpoint}`;
+  const id = `${name}:${incarnation}@${endpoint}`;
+  if (id.length > MAX_NODE_ID_LENGTH) throw new InvalidArgumentError(`node id longer than ${MAX_NODE_ID_LENGTH} characters: ${id}`);
+  return id;
 }
 
 /** Parses a node id; returns undefined when it is not of the form `name:incarnation@endpoint`. */
 export function parseNodeId(nodeId: string): ParsedNodeId | undefined {
+  if (nodeId.length > MAX_NODE_ID_LENGTH) return undefined;
   const at = nodeId.indexOf('@');
   if (at <= 0) return undefined;
   const colon = nodeId.indexOf(':');

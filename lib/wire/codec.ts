@@ -4,6 +4,7 @@ import type { DecodedBatch, Envelope } from './envelope.js';
 import { BLOB_FLAG, PAYLOAD_INDEX } from './kinds.js';
 import { FRAME_TYPE_BATCH, HEADER_BYTES, MAGIC_0, MAGIC_1, PROTOCOL_VERSION } from './limits.js';
 import { validateEnvelope } from './validate.js';
+import { MAX_NODE_ID_LENGTH, parseNodeId } from './address.js';
 
 /** Node ids and batch overhead that may surround a maximal envelope in one body frame. */
 export const BODY_OVERHEAD_BYTES = 4096;
@@ -172,6 +173,9 @@ export class BatchDecoder {
     const fromNode = decoded[0];
     const toNode = decoded[1];
     if (typeof fromNode !== 'string' || typeof toNode !== 'string') throw new ProtocolError('shape', 'batch node ids must be strings');
+    // The sender's id is where answers go: it must be a node id (and so bounded in length).
+    if (parseNodeId(fromNode) === undefined) throw new ProtocolError('shape', 'fromNode is not a node id (name:incarnation@endpoint, at most 255 characters)');
+    if (toNode.length > MAX_NODE_ID_LENGTH) throw new ProtocolError('shape', 'toNode is longer than 255 characters');
 
     const envelopes = new Array<Envelope>(decoded.length - 2);
     let nextBlob = 2;

@@ -503,6 +503,25 @@ describe('codec: rejection of malformed frames', () => {
   });
 });
 
+describe('codec: batch node ids', () => {
+  it("rejects a batch whose fromNode is not a node id, since answers could not be addressed ('shape')", () => {
+    const error = protocolError(() => decodeBody(['not-a-node-id', TO, [Kind.Send, 1, 0, 'x']]));
+    expect(error.reason).toBe('shape');
+    expect(error.message).toContain('fromNode is not a node id');
+  });
+
+  it("rejects node ids longer than 255 characters ('shape')", () => {
+    const longFrom = `a:000000000001@tcp://${'h'.repeat(250)}:1`;
+    expect(protocolError(() => decodeBody([longFrom, TO, [Kind.Send, 1, 0, 'x']])).reason).toBe('shape');
+    const longTo = 'b'.repeat(256);
+    expect(protocolError(() => decodeBody([FROM, longTo, [Kind.Send, 1, 0, 'x']])).reason).toBe('shape');
+  });
+
+  it('accepts the empty toNode of a hello batch', () => {
+    expect(decodeBody([FROM, '', [Kind.Call, 0, 0, 1, ['hello']]]).toNode).toBe('');
+  });
+});
+
 describe('codec: fuzz', () => {
   it('random bodies either decode or raise ProtocolError, never anything else', () => {
     const random = prng(0x5eed);
