@@ -1,7 +1,7 @@
 import { EventEmitter } from 'node:events';
 import { InvalidArgumentError, type ProtocolError } from '../common/errors.js';
 import { newIncarnation } from '../common/ids.js';
-import type { PeerDownReason, Transport } from '../transport/transport.js';
+import type { PeerDownReason, Transport, TransportStats } from '../transport/transport.js';
 import { helloNodeId, ZmqTransport } from '../transport/zmq-transport.js';
 import { formatNodeId, isPid, type Address, type NodeId, type Pid } from '../wire/address.js';
 import { DEFAULT_MAX_MESSAGE_BYTES } from '../wire/limits.js';
@@ -56,16 +56,11 @@ export interface NodeEvents {
   dispatchError: [unknown];
 }
 
-export interface NodeStats {
+/** The transport's frame and batch counters, plus the node's own. */
+export interface NodeStats extends TransportStats {
   processes: number;
   deadLetters: number;
   crashes: number;
-  framesReceived: number;
-  envelopesReceived: number;
-  framesDropped: number;
-  framesDroppedByReason: Record<string, number>;
-  batchesSent: number;
-  envelopesSent: number;
 }
 
 /**
