@@ -40,9 +40,9 @@ export class Inbound {
       }
       case Kind.Call:
         this.kernel.transport.watch(fromNode);
-        return this.kernel.deliverCall(fromNode, { node: fromNode, id: envelope[2] }, envelope[3], envelope[1], envelope[4]);
+        return this.kernel.calls.deliver(fromNode, { node: fromNode, id: envelope[2] }, envelope[3], envelope[1], envelope[4]);
       case Kind.Reply:
-        return this.kernel.settleCall(fromNode, envelope[2], envelope[3] === ReplyStatus.Ok, envelope[4]);
+        return this.kernel.calls.settle(fromNode, envelope[2], envelope[3] === ReplyStatus.Ok, envelope[4]);
       case Kind.Link: {
         const process = this.kernel.resolveLocal(envelope[1]);
         const from: Pid = { node: fromNode, id: envelope[2] };
@@ -131,7 +131,7 @@ export class Inbound {
         return watch.reject(error);
       }
       case Kind.Reply:
-        if (fields[3] === ReplyStatus.Ok) return this.kernel.sendReply(node, fields[1] as number, fields[2] as number, false, toErrorInfo(error, this.kernel.id));
+        if (fields[3] === ReplyStatus.Ok) return this.kernel.calls.sendReply(node, fields[1] as number, fields[2] as number, false, toErrorInfo(error, this.kernel.id));
         return this.kernel.hooks.dispatchError(error);
       case Kind.Exit:
       case Kind.Down: {

@@ -6,21 +6,19 @@ import {
   NoProcError,
   ProcessExitedError,
   ProcessExitError,
-  RemoteError,
-  TimeoutError,
   describeReason,
-  isErrorInfo,
   toErrorInfo,
   type ProtocolError,
 } from '../common/errors.js';
 import type { PeerDownReason, Transport } from '../transport/transport.js';
-import { endpointOf, formatAddress, isPid, pidKey, type Address, type NodeId, type Pid } from '../wire/address.js';
+import { formatAddress, isPid, isReportFrom, pidKey, type Address, type NodeId, type Pid } from '../wire/address.js';
 import type { Envelope, Target } from '../wire/envelope.js';
-import { BLOB_FLAG, Kind, ReplyStatus } from '../wire/kinds.js';
+import { BLOB_FLAG, Kind } from '../wire/kinds.js';
 import type { ExitReason } from './exit-reason.js';
 import { LocalProcess, watcherKey } from './local-process.js';
-import { CallMessage, DownMessage, ExitMessage } from './messages.js';
+import { DownMessage, ExitMessage } from './messages.js';
 import { ProcessContext, type ProcessFunction } from './process-context.js';
+import { Calls } from './calls.js';
 import { Inbound } from './inbound.js';
 import { Registry } from './registry.js';
 
@@ -95,6 +93,8 @@ export class Kernel {
   readonly watches = new Map<number, Watch>();
   private nextPid = 0;
   private nextRef = 0;
+  /** Calls made from and answered on this node. */
+  readonly calls = new Calls(this);
   private stopped = false;
 
   constructor(
@@ -123,6 +123,11 @@ export class Kernel {
   /** The node's own pid (id 0): the sender of messages sent from outside any process. */
   get nodePid(): Pid {
     return { node: this.id, id: 0 };
+  }
+
+  /** A reference unique on this node, for a monitor or a call. */
+  newRef(): number {
+    return ++this.nextRef;
   }
 
   lookupLocal(id: number): LocalProcess | undefined {
@@ -277,7 +282,7 @@ export class Kernel {
   /** Starts a monitor on `target`; the watch fires once, with the target's exit reason. */
   monitor(watch: { kind: 'monitor'; owner: LocalProcess } | { kind: 'listener'; listener: (down: DownMessage) => void }, target: Address): number {
     this.assertRunning();
-    const ref = ++this.nextRef;
+    const ref = this.newRef();
     const node = nodeOf(target, this.id);
     this.watches.set(ref, { ...watch, target, node });
     if (watch.kind === 'monitor') watch.owner.watching.add(ref);
@@ -297,88 +302,6 @@ export class Kernel {
     return this.dropWatch(ref, true);
   }
 
-  /**
-   * A request/response: the target gets a {@link CallMessage}; the promise settles with its
-   * reply. The call monitors the target, so it fails at once with NoProcError, ProcessExitError
-   * or NodeDownError instead of waiting out its timeout; a late reply is dropped.
-   */
-  call(owner: LocalProcess | undefined, to: Address, request: unknown, timeoutMs: number): Promise<unknown> {
-    if (this.stopped) return Promise.reject(new NodeStoppedError(`node ${this.id} is stopped`));
-    // Created here so its stack points at the caller, not at a timer.
-    const timeoutError = new TimeoutError(`call to ${formatAddress(to)} timed out after ${timeoutMs} ms`);
-    const ref = ++this.nextRef;
-    const node = nodeOf(to, this.id);
-    const from: Pid = owner?.pid ?? this.nodePid;
-    return new Promise((resolve, reject) => {
-      const timer = setTimeout(() => {
-        if (this.dropWatch(ref, true)) reject(timeoutError);
-      }, timeoutMs);
-      this.watches.set(ref, { kind: 'call', owner, target: to, node, resolve, reject, timer });
-      owner?.watching.add(ref);
-      try {
-        if (node === this.id) this.deliverCall(this.id, from, ref, targetOf(to), request);
-        else this.sendWithPayload(node, [Kind.Call, targetOf(to), from.id, ref, null], 4, request);
-      } catch (error) {
-        this.dropWatch(ref, false);
-        reject(error);
-      }
-    });
-  }
-
-  /** Puts a call into the target's mailbox, watched until answered. */
-  deliverCall(callerNode: NodeId, from: Pid, ref: number, target: Target, request: unknown): void {
-    if (target === 0) return this.serveNodeCall(callerNode, from, ref, request);
-    const process = this.resolveLocal(target);
-    if (!process) return this.sendDown(callerNode, from.id, ref, target, 'noproc');
-    const key = watcherKey(callerNode, ref);
-    process.watchers.set(key, { node: callerNode, pid: from.id, ref });
-    let answered = false;
-    const message = new CallMessage(request, from, {
-      respond: (ok, value) => {
-        if (answered || !process.watchers.delete(key)) return false;
-        answered = true;
-        try {
-          this.sendReply(callerNode, from.id, ref, ok, ok ? value : toErrorInfo(value, this.id, process.pid.id));
-        } catch (error) {
-          // E.g. a binary reply over the limit: the caller gets the error rather than a timeout,
-          // and the replying process learns of it too.
-          this.sendReply(callerNode, from.id, ref, false, toErrorInfo(error, this.id, process.pid.id));
-          throw error;
-        }
-        return true;
-      },
-    });
-    if (process.mailbox.push(message) === 'full') {
-      process.watchers.delete(key);
-      const error = toErrorInfo(new InvalidArgumentError(`mailbox of ${formatAddress(process.pid)} is full`), this.id, process.pid.id);
-      this.sendReply(callerNode, from.id, ref, false, { ...error, code: 'EMAILBOXFULL' });
-    }
-  }
-
-  /** Node-level services on pid 0: `['hello']` → node id, `['whereis', name]` → pid id or null. */
-  private serveNodeCall(callerNode: NodeId, from: Pid, ref: number, request: unknown): void {
-    if (Array.isArray(request) && request[0] === 'hello') return this.sendReply(callerNode, from.id, ref, true, this.id);
-    if (Array.isArray(request) && request[0] === 'whereis' && typeof request[1] === 'string') {
-      return this.sendReply(callerNode, from.id, ref, true, this.registry.whereis(request[1]) ?? null);
-    }
-    const error = new InvalidArgumentError(`unknown node service request ${describeReason(request)}`);
-    this.sendReply(callerNode, from.id, ref, false, toErrorInfo(error, this.id, 0));
-  }
-
-  sendReply(node: NodeId, to: number, ref: number, ok: boolean, value: unknown): void {
-    if (node === this.id) return this.settleCall(this.id, ref, ok, value);
-    this.sendWithPayload(node, [Kind.Reply, to, ref, ok ? ReplyStatus.Ok : ReplyStatus.Error, null], 4, value);
-  }
-
-  settleCall(fromNode: NodeId, ref: number, ok: boolean, value: unknown): void {
-    const watch = this.watches.get(ref);
-    // A late reply, or one from a node the call did not go to: dropped.
-    if (watch?.kind !== 'call' || !isWatchedNode(watch.node, fromNode)) return;
-    this.dropWatch(ref, false);
-    if (ok) watch.resolve(value);
-    else watch.reject(isErrorInfo(value) ? new RemoteError(value) : new RemoteError(toErrorInfo(value)));
-  }
-
   sendDown(node: NodeId, watcher: number, ref: number, target: Target, reason: ExitReason): void {
     if (node === this.id) this.fireWatch(ref, reason, this.id);
     else this.sendRemote(node, [Kind.Down, watcher, target, ref, reason]);
@@ -390,7 +313,7 @@ export class Kernel {
    */
   fireWatch(ref: number, reason: ExitReason, fromNode: NodeId | undefined, lost?: PeerDownReason): void {
     const watch = this.watches.get(ref);
-    if (!watch || (fromNode !== undefined && !isWatchedNode(watch.node, fromNode))) return;
+    if (!watch || (fromNode !== undefined && !isReportFrom(watch.node, fromNode))) return;
     this.dropWatch(ref, false);
     switch (watch.kind) {
       case 'monitor':
@@ -468,25 +391,11 @@ export class Kernel {
   }
 }
 
-/** Whether a report from `fromNode` may settle a watch on `watchedNode` (a hello watch names only an endpoint). */
-function isWatchedNode(watchedNode: NodeId, fromNode: NodeId): boolean {
-  if (watchedNode === fromNode) return true;
-  return watchedNode.startsWith('@') && watchedNode.slice(1) === safeEndpointOf(fromNode);
-}
-
-function safeEndpointOf(nodeId: NodeId): string | undefined {
-  try {
-    return endpointOf(nodeId);
-  } catch {
-    return undefined;
-  }
-}
-
-function nodeOf(address: Address, self: NodeId): NodeId {
+export function nodeOf(address: Address, self: NodeId): NodeId {
   return typeof address === 'string' ? self : address.node;
 }
 
-function targetOf(address: Address): Target {
+export function targetOf(address: Address): Target {
   if (typeof address === 'string') return address;
   return isPid(address) ? address.id : address.name;
 }

@@ -100,7 +100,7 @@ export class ProcessContext implements AsyncIterable<any> {
    */
   call<T = any>(to: Address, request: unknown, options?: CallOptions): Promise<T> {
     this.assertAlive();
-    return this.kernel.call(this.process, to, request, options?.timeoutMs ?? this.callTimeoutMs) as Promise<T>;
+    return this.kernel.calls.call(this.process, to, request, options?.timeoutMs ?? this.callTimeoutMs) as Promise<T>;
   }
 
   /** Spawns a process on this node; with `link: true` it is linked to this one. */

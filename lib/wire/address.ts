@@ -105,3 +105,12 @@ export function formatAddress(address: Address): string {
   if (isPid(address)) return formatPid(address);
   return `${address.name}@${address.node}`;
 }
+
+/**
+ * Whether a report (a reply, a down) from `fromNode` may settle a watch placed on
+ * `watchedNode`: the same node, or, for a hello watch (`@endpoint`), a node at that endpoint.
+ */
+export function isReportFrom(watchedNode: NodeId, fromNode: NodeId): boolean {
+  if (watchedNode === fromNode) return true;
+  return watchedNode.startsWith('@') && watchedNode.slice(1) === parseNodeId(fromNode)?.endpoint;
+}
