@@ -1,0 +1,241 @@
+import { EventEmitter } from 'node:events';
+import { Node } from '../node/node.js';
+import { parseNodeId, type NodeId } from '../wire/address.js';
+
+/** The name each node's membership process is registered under. */
+export const MEMBERSHIP_PROCESS = 'zerocos.membership';
+
+export interface MembershipOptions {
+  /** Mean time between heartbeats to each peer; each interval is jittered ±20%. @default 500 */
+  heartbeatIntervalMs?: number;
+  /** A peer silent for this long is declared down. @default 2000 */
+  failureTimeoutMs?: number;
+  /** Host facts to carry in heartbeats (e.g. a HostInfoMonitor's current sample). */
+  info?: () => unknown;
+  /** A member down (or never heard) this long is forgotten; until then it is still heartbeated, so a frozen peer that wakes is heard. @default 30000 */
+  forgetAfterMs?: number;
+  /** Random source for jitter (tests inject one). @default Math.random */
+  random?: () => number;
+}
+
+/** `joining`: known (from a seed, a beacon or a peer) but not heard yet. */
+export type MemberStatus = 'joining' | 'up' | 'down';
+
+/** What this node knows of another. */
+export interface Member {
+  nodeId: NodeId;
+  name: string;
+  endpoint: string;
+  incarnation: string;
+  status: MemberStatus;
+  /** When the status last changed (epoch ms). */
+  since: number;
+  /** When this node last heard from it (epoch ms); 0 if never. */
+  lastHeardAt: number;
+  /** The host facts from its latest heartbeat. */
+  info: unknown;
+  /** Why it is down, when it is. */
+  downReason?: DownReason;
+}
+
+/** Why a member was declared down. */
+export type DownReason = 'timeout' | 'disconnected' | 'restarted' | 'left';
+
+export interface MembershipEvents {
+  'peer:up': [Member];
+  'peer:down': [Member & { reason: DownReason }];
+}
+
+/** A heartbeat, as sent between membership processes. `members` only when the sender's view changed. */
+interface Heartbeat {
+  hb: number;
+  from: NodeId;
+  info: unknown;
+  members?: NodeId[];
+  leaving?: true;
+}
+
+const isHeartbeat = (m: unknown): m is Heartbeat =>
+  typeof m === 'object' && m !== null && typeof (m as Heartbeat).hb === 'number' && typeof (m as Heartbeat).from === 'string';
+
+/**
+ * The membership view of one node: peers with their endpoint, incarnation, status and host
+ * facts, kept by heartbeats and a timeout failure detector, plus the kernel's own `nodedown`
+ * (a closed connection is detected at once, a silent peer after `failureTimeoutMs`).
+ *
+ * Peers are learned from {@link join} (a seed endpoint), {@link discovered} (a discovery
+ * beacon) and from the member lists other peers send when their view changes, so a node that
+ * joins through one seed learns the whole cluster.
+ *
+ * A restarted daemon has a new incarnation and so a new node id: the old one is declared down
+ * (`restarted`) as soon as the new one is heard, never resurrected. A peer declared down that
+ * is heard again under the same incarnation (it was frozen, not dead) comes back `up`, as an
+ * Erlang node does after `nodedown`: monitors that fired stay fired.
+ */
+export class Membership extends EventEmitter<MembershipEvents> {
+  private readonly view = new Map<NodeId, Member>();
+  private readonly heartbeatIntervalMs: number;
+  private readonly failureTimeoutMs: number;
+  private readonly forgetAfterMs: number;
+  private readonly random: () => number;
+  private timer: NodeJS.Timeout | undefined;
+  private seq = 0;
+  private viewVersion = 0;
+  /** Per peer, the view version last sent to it (members travel only when it changed). */
+  private readonly sentVersion = new Map<NodeId, number>();
+  private lastTickAt = Date.now();
+  private stopped = false;
+  private readonly onNodeDown = ({ node }: { node: NodeId }) => this.markDown(node, 'disconnected');
+
+  constructor(
+    private readonly node: Node,
+    private readonly options: MembershipOptions = {},
+  ) {
+    super();
+    this.heartbeatIntervalMs = options.heartbeatIntervalMs ?? 500;
+    this.failureTimeoutMs = options.failureTimeoutMs ?? 2000;
+    this.forgetAfterMs = options.forgetAfterMs ?? 30_000;
+    this.random = options.random ?? Math.random;
+  }
+
+  /** Registers the membership process and starts heartbeating. */
+  start(): this {
+    this.node.spawn(
+      async (self) => {
+        for (;;) {
+          const message = await self.receive();
+          if (isHeartbeat(message)) this.heard(message);
+        }
+      },
+      { name: MEMBERSHIP_PROCESS },
+    );
+    this.node.on('nodedown', this.onNodeDown);
+    this.schedule();
+    return this;
+  }
+
+  /** Every member this node knows, up or down. */
+  members(): Member[] {
+    return [...this.view.values()].map((member) => ({ ...member }));
+  }
+
+  /** The members currently up. */
+  up(): Member[] {
+    return this.members().filter((member) => member.status === 'up');
+  }
+
+  /**
+   * Joins through a seed: asks the node at `endpoint` for its id and starts heartbeating it.
+   * @throws NodeDownError or TimeoutError when nothing answers there
+   */
+  async join(endpoint: string): Promise<NodeId> {
+    const nodeId = await this.node.connect(endpoint);
+    this.discovered(nodeId);
+    return nodeId;
+  }
+
+  /** Learns of a node (from a discovery beacon or a peer's member list); heartbeats start at once. */
+  discovered(nodeId: NodeId): void {
+    if (this.stopped || nodeId === this.node.id || this.view.has(nodeId)) return;
+    const parsed = parseNodeId(nodeId);
+    if (!parsed) return;
+    // Known but not yet heard: it counts as up only once its own heartbeat arrives.
+    this.view.set(nodeId, { nodeId, ...parsed, status: 'joining', since: Date.now(), lastHeardAt: 0, info: undefined });
+    this.sendHeartbeat(nodeId);
+  }
+
+  /** Tells the peers this node is leaving (they mark it down at once), then stops heartbeating. */
+  stop(): void {
+    if (this.stopped) return;
+    this.stopped = true;
+    clearTimeout(this.timer);
+    this.node.off('nodedown', this.onNodeDown);
+    // Everyone still heartbeated hears the goodbye: a peer may count us up before we count it.
+    for (const member of this.view.values()) if (this.isHeartbeated(member)) this.sendHeartbeat(member.nodeId, true);
+  }
+
+  private heard(heartbeat: Heartbeat): void {
+    if (this.stopped) return;
+    const { from } = heartbeat;
+    if (!this.view.has(from)) this.discovered(from);
+    const member = this.view.get(from);
+    if (!member) return;
+    if (heartbeat.leaving) return this.markDown(from, 'left');
+    member.lastHeardAt = Date.now();
+    member.info = heartbeat.info;
+    if (member.status !== 'up') {
+      member.status = 'up';
+      delete member.downReason;
+      member.since = member.lastHeardAt;
+      this.viewVersion++;
+      this.retireOlderIncarnations(member);
+      this.emit('peer:up', { ...member });
+    }
+    for (const nodeId of heartbeat.members ?? []) this.discovered(nodeId);
+  }
+
+  /** A new incarnation at an endpoint means the old one is gone for good. */
+  private retireOlderIncarnations(member: Member): void {
+    for (const other of this.view.values()) {
+      if (other !== member && other.endpoint === member.endpoint && other.status === 'up') this.markDown(other.nodeId, 'restarted');
+    }
+  }
+
+  private markDown(nodeId: NodeId, reason: DownReason): void {
+    const member = this.view.get(nodeId);
+    if (!member || member.status !== 'up') return;
+    member.status = 'down';
+    member.downReason = reason;
+    member.since = Date.now();
+    this.viewVersion++;
+    this.emit('peer:down', { ...member, reason });
+  }
+
+  private schedule(): void {
+    if (this.stopped) return;
+    const jittered = this.heartbeatIntervalMs * (0.8 + 0.4 * this.random());
+    this.timer = setTimeout(() => this.tick(), jittered);
+    this.timer.unref();
+  }
+
+  private tick(): void {
+    const now = Date.now();
+    // If this node's own event loop was stalled (frozen, or a long GC), every peer looks silent;
+    // give them one more interval rather than declare them all down.
+    const stalled = now - this.lastTickAt > this.failureTimeoutMs / 2;
+    this.lastTickAt = now;
+    for (const member of this.view.values()) {
+      if (!stalled && member.status === 'up' && now - member.lastHeardAt > this.failureTimeoutMs) this.markDown(member.nodeId, 'timeout');
+    }
+    for (const member of [...this.view.values()]) {
+      if (member.status !== 'up' && now - member.since > this.forgetAfterMs) {
+        this.view.delete(member.nodeId);
+        this.sentVersion.delete(member.nodeId);
+        continue;
+      }
+      // Members down or joining still get heartbeats, so a frozen peer that wakes up hears us;
+      // not those that left or were replaced by a new incarnation.
+      if (this.isHeartbeated(member)) this.sendHeartbeat(member.nodeId);
+    }
+    this.schedule();
+  }
+
+  /** Members that left or were replaced by a new incarnation are not heartbeated. */
+  private isHeartbeated(member: Member): boolean {
+    return member.downReason !== 'left' && member.downReason !== 'restarted';
+  }
+
+  private sendHeartbeat(nodeId: NodeId, leaving = false): void {
+    const heartbeat: Heartbeat = { hb: ++this.seq, from: this.node.id, info: this.options.info?.() };
+    if (leaving) heartbeat.leaving = true;
+    if (this.sentVersion.get(nodeId) !== this.viewVersion) {
+      heartbeat.members = [...this.view.values()].filter((m) => m.status === 'up').map((m) => m.nodeId);
+      this.sentVersion.set(nodeId, this.viewVersion);
+    }
+    try {
+      this.node.send({ name: MEMBERSHIP_PROCESS, node: nodeId }, heartbeat);
+    } catch {
+      // The node is stopping; nothing to tell.
+    }
+  }
+}
