@@ -7,7 +7,7 @@
  * the cluster layer (issue 3).
  */
 import { Command, InvalidArgumentError as CommanderArgumentError } from 'commander';
-import { Node, type NodeOptions } from 'zerocos';
+import { Discovery, HostInfoMonitor, Membership, Node, type NodeOptions } from 'zerocos';
 
 /** The port a daemon binds when none is given; 0 picks any free port. */
 export const DEFAULT_PORT = 9740;
@@ -22,6 +22,14 @@ const program = new Command()
   .option('--mailbox-capacity <n>', 'default bound of each mailbox', parsePositive)
   .option('--log-level <level>', 'silent | info | debug', 'info')
   .option('--json', 'print log lines as JSON', false)
+  .option('--peers <host:port,...>', 'seed daemons to join (for hosts discovery cannot reach)', parsePeers, [])
+  .option('--discovery <on|off>', 'find peers by UDP multicast beacons on the bound interface', parseOnOff, true)
+  .option('--discovery-port <port>', 'UDP port of the discovery group', parsePort, 9741)
+  .option('--discovery-group <address>', 'IPv4 multicast group of the beacons', '239.255.90.67')
+  .option('--cluster <name>', 'only daemons of the same cluster name find each other', 'zerocos')
+  .option('--heartbeat-ms <ms>', 'mean interval between heartbeats to each peer', parsePositive, 500)
+  .option('--failure-timeout-ms <ms>', 'a peer silent this long is declared down', parsePositive, 2000)
+  .option('--host-info-ms <ms>', 'interval between samples of the host\'s CPU, memory and disk', parsePositive, 5000)
   .option('--insecure', 'allow binding a non-loopback interface without authentication', false)
   .showHelpAfterError();
 
@@ -35,6 +43,14 @@ const options = program.opts<{
   logLevel: string;
   json: boolean;
   insecure: boolean;
+  peers: string[];
+  heartbeatMs: number;
+  failureTimeoutMs: number;
+  hostInfoMs: number;
+  discovery: boolean;
+  discoveryPort: number;
+  discoveryGroup: string;
+  cluster: string;
 }>();
 
 // Traffic is neither authenticated nor encrypted yet: anyone who can reach the port can inject
@@ -73,8 +89,51 @@ node.on('nodedown', (event) => log('info', 'node down', { ...event }));
 node.on('protocolError', (error) => log('debug', 'dropped frame', { reason: error.reason, message: error.message }));
 node.on('crash', (event) => log('info', 'process crashed', { ...event }));
 
-// The one machine-readable line, on stdout: everything else goes to stderr.
-console.log(JSON.stringify({ ready: { node: node.id, endpoint: node.endpoint, pid: process.pid } }));
+// The host's CPUs, load, memory and disk travel with every heartbeat (dispy's DispyNodeAvailInfo).
+const hostInfo = new HostInfoMonitor({ intervalMs: options.hostInfoMs });
+await hostInfo.start();
+hostInfo.on('sampleError', (error) => log('info', 'host sample failed', { error: String(error) }));
+const membership = new Membership(node, {
+  heartbeatIntervalMs: options.heartbeatMs,
+  failureTimeoutMs: options.failureTimeoutMs,
+  info: () => hostInfo.current,
+}).start();
+// Machine-readable lines go to stdout (the ready line, then membership events); logs to stderr.
+const emit = (line: object) => console.log(JSON.stringify(line));
+membership.on('peer:up', (member) => {
+  emit({ event: 'peer:up', node: member.nodeId, info: member.info });
+  log('info', 'peer up', { node: member.nodeId });
+});
+membership.on('peer:down', (member) => {
+  emit({ event: 'peer:down', node: member.nodeId, reason: member.reason });
+  log('info', 'peer down', { node: member.nodeId, reason: member.reason });
+});
+
+for (const peer of options.peers) {
+  membership.join(`tcp://${peer}`).catch((error: Error) => log('info', 'seed did not answer', { peer, error: error.message }));
+}
+
+let discovery: Discovery | undefined;
+if (options.discovery) {
+  discovery = new Discovery(() => ({ nodeId: node.id, cluster: options.cluster }), {
+    group: options.discoveryGroup,
+    port: options.discoveryPort,
+    // Beacons leave by the bound interface; on loopback, TTL 0 keeps them on this host.
+    interface: options.host === 'localhost' ? '127.0.0.1' : options.host,
+    ttl: loopback.test(options.host) ? 0 : 1,
+    cluster: options.cluster,
+  });
+  discovery.on('discovered', (beacon) => membership.discovered(beacon.nodeId));
+  try {
+    await discovery.start();
+  } catch (error) {
+    console.error(`node-daemon: cannot start discovery: ${(error as Error).message}; use --discovery off and --peers`);
+    await node.stop();
+    process.exit(1);
+  }
+}
+
+emit({ ready: { node: node.id, endpoint: node.endpoint, pid: process.pid } });
 log('info', 'ready', { node: node.id });
 
 let stopping = false;
@@ -83,7 +142,10 @@ for (const signal of ['SIGINT', 'SIGTERM'] as const) {
     if (stopping) return;
     stopping = true;
     log('info', `${signal}: stopping`);
-    void node.stop().then(() => process.exit(0));
+    membership.stop();
+    hostInfo.stop();
+    void Promise.resolve(discovery?.stop())
+      .then(() => node.stop()).then(() => process.exit(0));
   });
 }
 
@@ -91,6 +153,19 @@ function parsePort(value: string): number {
   const port = Number(value);
   if (!Number.isInteger(port) || port < 0 || port > 65535) throw new CommanderArgumentError('a port is a whole number from 0 to 65535');
   return port;
+}
+
+function parseOnOff(value: string): boolean {
+  if (value !== 'on' && value !== 'off') throw new CommanderArgumentError('must be on or off');
+  return value === 'on';
+}
+
+function parsePeers(value: string): string[] {
+  const peers = value.split(',').map((peer) => peer.trim()).filter(Boolean);
+  for (const peer of peers) {
+    if (!/^[^:\s]+:\d{1,5}$/.test(peer)) throw new CommanderArgumentError(`peer ${JSON.stringify(peer)} is not host:port`);
+  }
+  return peers;
 }
 
 function parsePositive(value: string): number {

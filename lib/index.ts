@@ -8,6 +8,9 @@ export { CallMessage, DownMessage, ExitMessage } from './node/messages.js';
 export { isNormalExit } from './node/exit-reason.js';
 export { formatAddress, formatPid, isPid, parseNodeId, pidEquals } from './wire/address.js';
 export { PROTOCOL_VERSION } from './wire/limits.js';
+export { Membership, MEMBERSHIP_PROCESS } from './cluster/membership.js';
+export { HostInfoMonitor, readHostInfo } from './cluster/host-info.js';
+export { Discovery } from './cluster/discovery.js';
 export {
   EncodeError,
   InvalidArgumentError,
@@ -31,3 +34,6 @@ export type { ExitReason } from './node/exit-reason.js';
 export type { Matcher } from './node/matcher.js';
 export type { Address, NodeId, Pid, RemoteName } from './wire/address.js';
 export type { ErrorInfo } from './common/errors.js';
+export type { Beacon, DiscoveredBeacon, DiscoveryOptions, DiscoveryStats } from './cluster/discovery.js';
+export type { HostInfo, HostInfoMonitorOptions, ReadHostInfoOptions } from './cluster/host-info.js';
+export type { DownReason, Member, MemberStatus, MembershipEvents, MembershipOptions } from './cluster/membership.js';

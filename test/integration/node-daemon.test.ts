@@ -31,7 +31,7 @@ describe('node-daemon', () => {
   });
 
   it('prints one ready line with its endpoint, answers a node, and stops cleanly on SIGTERM', async () => {
-    const daemon = await startReadyChild<DaemonReady>(DAEMON, ['--port', '0', '--name', 'd1', '--log-level', 'silent']);
+    const daemon = await startReadyChild<DaemonReady>(DAEMON, ['--port', '0', '--name', 'd1', '--log-level', 'silent', '--discovery', 'off']);
     started.push(daemon);
     expect(daemon.ready.endpoint).toMatch(/^tcp:\/\/127\.0\.0\.1:\d+$/);
     expect(daemon.ready.pid).toBe(daemon.pid);
@@ -47,10 +47,10 @@ describe('node-daemon', () => {
   });
 
   it('exits non-zero with a clear message when its port is in use', async () => {
-    const first = await startReadyChild<DaemonReady>(DAEMON, ['--port', '0', '--log-level', 'silent']);
+    const first = await startReadyChild<DaemonReady>(DAEMON, ['--port', '0', '--log-level', 'silent', '--discovery', 'off']);
     started.push(first);
     const port = first.ready.endpoint.split(':').pop()!;
-    const second = await runToExit(['--port', port]);
+    const second = await runToExit(['--port', port, '--discovery', 'off']);
     expect(second.code).toBe(1);
     expect(second.stderr).toContain(`port ${port} on 127.0.0.1 is already in use`);
   });

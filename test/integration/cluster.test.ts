@@ -1,0 +1,95 @@
+import { fileURLToPath } from 'node:url';
+import { afterEach, describe, expect, it } from 'vitest';
+import { startReadyChild, type ReadyChild } from '../support/child.js';
+import { nextLine } from '../support/eventually.js';
+
+const DAEMON = fileURLToPath(new URL('../../dist/daemons/node-daemon.js', import.meta.url));
+
+interface DaemonReady {
+  node: string;
+  endpoint: string;
+  pid: number;
+}
+interface PeerEvent {
+  event: 'peer:up' | 'peer:down';
+  node: string;
+  reason?: string;
+  info?: { cpus: number; memAvailableBytes: number; diskFreeBytes: number };
+}
+
+const hostPort = (endpoint: string) => endpoint.replace('tcp://', '');
+
+// Each run gets its own discovery port and cluster name, so parallel runs never meet.
+const DISCOVERY_PORT = String(20_000 + Math.floor(Math.random() * 40_000));
+const CLUSTER = `test-${process.pid}-${Date.now()}`;
+
+describe('daemons forming a cluster', () => {
+  const daemons: ReadyChild<DaemonReady>[] = [];
+  const startDaemon = async (name: string, peers: string[] = [], discovery = false) => {
+    const args = ['--port', '0', '--name', name, '--log-level', 'silent', '--heartbeat-ms', '100', '--failure-timeout-ms', '1000'];
+    if (peers.length > 0) args.push('--peers', peers.join(','));
+    if (discovery) args.push('--discovery', 'on', '--discovery-port', DISCOVERY_PORT, '--cluster', CLUSTER);
+    else args.push('--discovery', 'off');
+    const daemon = await startReadyChild<DaemonReady>(DAEMON, args);
+    daemons.push(daemon);
+    return daemon;
+  };
+  const upEvent = (daemon: ReadyChild<DaemonReady>, node: string) =>
+    nextLine<PeerEvent>(daemon.lines, (line) => line.event === 'peer:up' && line.node === node);
+  const downEvent = (daemon: ReadyChild<DaemonReady>, node: string) =>
+    nextLine<PeerEvent>(daemon.lines, (line) => line.event === 'peer:down' && line.node === node, 3000);
+
+  afterEach(async () => {
+    await Promise.all(daemons.splice(0).map((daemon) => daemon.stop()));
+  });
+
+  it('three daemons joined through one seed see each other; a SIGKILLed one is reported down by both others', async () => {
+    const a = await startDaemon('a');
+    const b = await startDaemon('b', [hostPort(a.ready.endpoint)]);
+    const c = await startDaemon('c', [hostPort(a.ready.endpoint)]);
+    // Every daemon reports both others up (b and c learn each other through a), with host facts.
+    const [aSeesB] = await Promise.all([
+      upEvent(a, b.ready.node),
+      upEvent(a, c.ready.node),
+      upEvent(b, a.ready.node),
+      upEvent(b, c.ready.node),
+      upEvent(c, a.ready.node),
+      upEvent(c, b.ready.node),
+    ]);
+    expect(aSeesB.info?.cpus).toBeGreaterThanOrEqual(1);
+    expect(aSeesB.info?.memAvailableBytes).toBeGreaterThan(0);
+    expect(aSeesB.info?.diskFreeBytes).toBeGreaterThan(0);
+
+    c.child.kill('SIGKILL');
+    const [fromA, fromB] = await Promise.all([downEvent(a, c.ready.node), downEvent(b, c.ready.node)]);
+    // The kernel sees the closed connection before any heartbeat is missed.
+    expect(fromA.reason).toBe('disconnected');
+    expect(fromB.reason).toBe('disconnected');
+  });
+
+  it('three daemons find each other by multicast discovery with no seeds; a fourth joins by seed only', async () => {
+    const a = await startDaemon('a', [], true);
+    const b = await startDaemon('b', [], true);
+    const c = await startDaemon('c', [], true);
+    await Promise.all([
+      upEvent(a, b.ready.node),
+      upEvent(a, c.ready.node),
+      upEvent(b, a.ready.node),
+      upEvent(b, c.ready.node),
+      upEvent(c, a.ready.node),
+      upEvent(c, b.ready.node),
+    ]);
+    // d has discovery off: it reaches the cluster only through its seed, and learns the rest.
+    const d = await startDaemon('d', [hostPort(b.ready.endpoint)]);
+    await Promise.all([upEvent(d, a.ready.node), upEvent(d, b.ready.node), upEvent(d, c.ready.node), upEvent(a, d.ready.node)]);
+  });
+
+  it("a daemon stopped with SIGTERM is reported as 'left'", async () => {
+    const a = await startDaemon('a');
+    const b = await startDaemon('b', [hostPort(a.ready.endpoint)]);
+    await Promise.all([upEvent(a, b.ready.node), upEvent(b, a.ready.node)]);
+    b.child.kill('SIGTERM');
+    expect(await b.exited).toBe(0);
+    expect((await downEvent(a, b.ready.node)).reason).toBe('left');
+  });
+});
