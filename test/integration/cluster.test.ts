@@ -39,6 +39,10 @@ describe('daemons forming a cluster', () => {
   const downEvent = (daemon: ReadyChild<DaemonReady>, node: string) =>
     nextLine<PeerEvent>(daemon.lines, (line) => line.event === 'peer:down' && line.node === node, 3000);
 
+  /** Resolves once every daemon has reported every other one up; returns a's view of b first. */
+  const allSeeEachOther = (group: ReadyChild<DaemonReady>[]) =>
+    Promise.all(group.flatMap((daemon) => group.filter((other) => other !== daemon).map((other) => upEvent(daemon, other.ready.node))));
+
   afterEach(async () => {
     await Promise.all(daemons.splice(0).map((daemon) => daemon.stop()));
   });
@@ -48,14 +52,7 @@ describe('daemons forming a cluster', () => {
     const b = await startDaemon('b', [hostPort(a.ready.endpoint)]);
     const c = await startDaemon('c', [hostPort(a.ready.endpoint)]);
     // Every daemon reports both others up (b and c learn each other through a), with host facts.
-    const [aSeesB] = await Promise.all([
-      upEvent(a, b.ready.node),
-      upEvent(a, c.ready.node),
-      upEvent(b, a.ready.node),
-      upEvent(b, c.ready.node),
-      upEvent(c, a.ready.node),
-      upEvent(c, b.ready.node),
-    ]);
+    const [aSeesB] = await allSeeEachOther([a, b, c]);
     expect(aSeesB.info?.cpus).toBeGreaterThanOrEqual(1);
     expect(aSeesB.info?.memAvailableBytes).toBeGreaterThan(0);
     expect(aSeesB.info?.diskFreeBytes).toBeGreaterThan(0);
@@ -71,14 +68,7 @@ describe('daemons forming a cluster', () => {
     const a = await startDaemon('a', [], true);
     const b = await startDaemon('b', [], true);
     const c = await startDaemon('c', [], true);
-    await Promise.all([
-      upEvent(a, b.ready.node),
-      upEvent(a, c.ready.node),
-      upEvent(b, a.ready.node),
-      upEvent(b, c.ready.node),
-      upEvent(c, a.ready.node),
-      upEvent(c, b.ready.node),
-    ]);
+    await allSeeEachOther([a, b, c]);
     // d has discovery off: it reaches the cluster only through its seed, and learns the rest.
     const d = await startDaemon('d', [hostPort(b.ready.endpoint)]);
     await Promise.all([upEvent(d, a.ready.node), upEvent(d, b.ready.node), upEvent(d, c.ready.node), upEvent(a, d.ready.node)]);
