@@ -1,7 +1,7 @@
 import { fileURLToPath } from 'node:url';
 import { afterEach, describe, expect, it } from 'vitest';
 import { startReadyChild, type ReadyChild } from '../support/child.js';
-import { nextLine } from '../support/eventually.js';
+import { eventually, nextLine } from '../support/eventually.js';
 
 const DAEMON = fileURLToPath(new URL('../../dist/daemons/node-daemon.js', import.meta.url));
 
@@ -72,6 +72,23 @@ describe('daemons forming a cluster', () => {
     // d has discovery off: it reaches the cluster only through its seed, and learns the rest.
     const d = await startDaemon('d', [hostPort(b.ready.endpoint)]);
     await Promise.all([upEvent(d, a.ready.node), upEvent(d, b.ready.node), upEvent(d, c.ready.node), upEvent(a, d.ready.node)]);
+  });
+
+  it("a SIGSTOPped daemon is declared down on 'timeout' and, after SIGCONT, is up again under the same incarnation", async () => {
+    const a = await startDaemon('a');
+    const b = await startDaemon('b', [hostPort(a.ready.endpoint)]);
+    await allSeeEachOther([a, b]);
+
+    b.child.kill('SIGSTOP');
+    try {
+      // Frozen past the 1 s failure timeout (but not past the 3 s ZMTP heartbeat timeout).
+      expect((await downEvent(a, b.ready.node)).reason).toBe('timeout');
+    } finally {
+      b.child.kill('SIGCONT');
+    }
+    // A second peer:up for the very same node id: a frozen process is not a new incarnation.
+    const upsOfB = () => (a.lines as PeerEvent[]).filter((line) => line.event === 'peer:up' && line.node === b.ready.node);
+    await eventually(() => expect(upsOfB()).toHaveLength(2), { timeoutMs: 5000 });
   });
 
   it("a daemon stopped with SIGTERM is reported as 'left'", async () => {
