@@ -36,4 +36,4 @@ export type { Address, NodeId, Pid, RemoteName } from './wire/address.js';
 export type { ErrorInfo } from './common/errors.js';
 export type { Beacon, DiscoveredBeacon, DiscoveryOptions, DiscoveryStats } from './cluster/discovery.js';
 export type { HostInfo, HostInfoMonitorOptions, ReadHostInfoOptions } from './cluster/host-info.js';
-export type { DownReason, Member, MemberStatus, MembershipEvents, MembershipOptions } from './cluster/membership.js';
+export type { DownReason, Member, MemberStatus, MembershipEvents, MembershipOptions, MembershipStats } from './cluster/membership.js';

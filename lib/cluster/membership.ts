@@ -1,4 +1,5 @@
 import { EventEmitter } from 'node:events';
+import { Packr } from 'msgpackr';
 import { Node } from '../node/node.js';
 import { parseNodeId, type NodeId } from '../wire/address.js';
 
@@ -40,6 +41,14 @@ export interface Member {
 
 /** Why a member was declared down. */
 export type DownReason = 'timeout' | 'disconnected' | 'restarted' | 'left';
+
+/** Heartbeat counters, for benchmarks and observability. */
+export interface MembershipStats {
+  heartbeatsSent: number;
+  /** Encoded size of the heartbeats sent (msgpack of the message itself, without batch framing). */
+  heartbeatBytesSent: number;
+  heartbeatsReceived: number;
+}
 
 export interface MembershipEvents {
   'peer:up': [Member];
@@ -84,6 +93,9 @@ export class Membership extends EventEmitter<MembershipEvents> {
   /** Per peer, the view version last sent to it (members travel only when it changed). */
   private readonly sentVersion = new Map<NodeId, number>();
   private lastTickAt = Date.now();
+  private readonly counters: MembershipStats = { heartbeatsSent: 0, heartbeatBytesSent: 0, heartbeatsReceived: 0 };
+  // Only to measure heartbeat sizes for stats(); the kernel encodes what it sends itself.
+  private readonly sizer = new Packr({ useRecords: false });
   private stopped = false;
   private readonly onNodeDown = ({ node }: { node: NodeId }) => this.markDown(node, 'disconnected');
 
@@ -112,6 +124,10 @@ export class Membership extends EventEmitter<MembershipEvents> {
     this.node.on('nodedown', this.onNodeDown);
     this.schedule();
     return this;
+  }
+
+  stats(): MembershipStats {
+    return { ...this.counters };
   }
 
   /** Every member this node knows, up or down. */
@@ -156,6 +172,7 @@ export class Membership extends EventEmitter<MembershipEvents> {
 
   private heard(heartbeat: Heartbeat): void {
     if (this.stopped) return;
+    this.counters.heartbeatsReceived++;
     const { from } = heartbeat;
     if (!this.view.has(from)) this.discovered(from);
     const member = this.view.get(from);
@@ -234,6 +251,8 @@ export class Membership extends EventEmitter<MembershipEvents> {
     }
     try {
       this.node.send({ name: MEMBERSHIP_PROCESS, node: nodeId }, heartbeat);
+      this.counters.heartbeatsSent++;
+      this.counters.heartbeatBytesSent += this.sizer.pack(heartbeat).length;
     } catch {
       // The node is stopping; nothing to tell.
     }
