@@ -30,6 +30,7 @@ const program = new Command()
   .option('--heartbeat-ms <ms>', 'mean interval between heartbeats to each peer', parsePositive, 500)
   .option('--failure-timeout-ms <ms>', 'a peer silent this long is declared down', parsePositive, 2000)
   .option('--host-info-ms <ms>', 'interval between samples of the host\'s CPU, memory and disk', parsePositive, 5000)
+  .option('--stats-ms <ms>', 'print a {"event":"stats"} line on stdout this often (0 = never)', parseNonNegative, 0)
   .option('--insecure', 'allow binding a non-loopback interface without authentication', false)
   .showHelpAfterError();
 
@@ -51,6 +52,7 @@ const options = program.opts<{
   discoveryPort: number;
   discoveryGroup: string;
   cluster: string;
+  statsMs: number;
 }>();
 
 // Traffic is neither authenticated nor encrypted yet: anyone who can reach the port can inject
@@ -133,6 +135,10 @@ if (options.discovery) {
   }
 }
 
+if (options.statsMs > 0) {
+  setInterval(() => emit({ event: 'stats', at: Date.now(), up: membership.up().length, membership: membership.stats(), node: node.stats() }), options.statsMs).unref();
+}
+
 emit({ ready: { node: node.id, endpoint: node.endpoint, pid: process.pid } });
 log('info', 'ready', { node: node.id });
 
@@ -166,6 +172,12 @@ function parsePeers(value: string): string[] {
     if (!/^[^:\s]+:\d{1,5}$/.test(peer)) throw new CommanderArgumentError(`peer ${JSON.stringify(peer)} is not host:port`);
   }
   return peers;
+}
+
+function parseNonNegative(value: string): number {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 0) throw new CommanderArgumentError('must be a whole number, 0 or more');
+  return n;
 }
 
 function parsePositive(value: string): number {
