@@ -6,6 +6,7 @@
  * cleanly on SIGINT/SIGTERM. Discovery, heartbeats, worker processes and secrets come with
  * the cluster layer (issue 3).
  */
+import { readFileSync } from 'node:fs';
 import { Command, InvalidArgumentError as CommanderArgumentError } from 'commander';
 import { Discovery, HostInfoMonitor, Membership, Node, type NodeOptions } from 'zerocos';
 
@@ -31,7 +32,10 @@ const program = new Command()
   .option('--failure-timeout-ms <ms>', 'a peer silent this long is declared down', parsePositive, 2000)
   .option('--host-info-ms <ms>', 'interval between samples of the host\'s CPU, memory and disk', parsePositive, 5000)
   .option('--stats-ms <ms>', 'print a {"event":"stats"} line on stdout this often (0 = never)', parseNonNegative, 0)
-  .option('--insecure', 'allow binding a non-loopback interface without authentication', false)
+  .option('--secret <secret>', 'shared cluster secret: all traffic authenticated and encrypted (CurveZMQ)')
+  .option('--secret-file <path>', 'read the shared secret from a file (first line)')
+  .option('--connect-timeout-ms <ms>', 'a peer that does not accept a connection this fast is down', parsePositive, 5000)
+  .option('--insecure', 'allow binding a non-loopback interface without a secret', false)
   .showHelpAfterError();
 
 program.parse();
@@ -53,13 +57,27 @@ const options = program.opts<{
   discoveryGroup: string;
   cluster: string;
   statsMs: number;
+  secret?: string;
+  secretFile?: string;
+  connectTimeoutMs: number;
 }>();
+
+if (options.secret !== undefined && options.secretFile !== undefined) program.error('error: give --secret or --secret-file, not both');
+let secret = options.secret;
+if (options.secretFile !== undefined) {
+  try {
+    secret = readFileSync(options.secretFile, 'utf8').split('\n')[0]!.trim();
+  } catch (error) {
+    program.error(`error: cannot read --secret-file: ${(error as Error).message}`);
+  }
+}
+if (secret !== undefined && secret.length === 0) program.error('error: the secret is empty');
 
 // Traffic is neither authenticated nor encrypted yet: anyone who can reach the port can inject
 // messages. Loopback is the only safe default.
 const loopback = /^(127\.\d+\.\d+\.\d+|localhost|::1|\[::1\])$/;
-if (!loopback.test(options.host) && !options.insecure) {
-  program.error(`error: refusing to bind ${options.host} without authentication; pass --insecure to do it anyway`);
+if (!loopback.test(options.host) && secret === undefined && !options.insecure) {
+  program.error(`error: refusing to bind ${options.host} without authentication; give --secret (or pass --insecure)`);
 }
 
 if (!['silent', 'info', 'debug'].includes(options.logLevel)) program.error(`error: --log-level must be silent, info or debug`);
@@ -75,6 +93,8 @@ const nodeOptions: NodeOptions = {
   bind: `tcp://${options.host}:${options.port === 0 ? '*' : options.port}`,
   ...(options.maxMessageBytes !== undefined ? { maxMessageBytes: options.maxMessageBytes } : {}),
   ...(options.mailboxCapacity !== undefined ? { mailboxCapacity: options.mailboxCapacity } : {}),
+  ...(secret !== undefined ? { secret } : {}),
+  connectTimeoutMs: options.connectTimeoutMs,
 };
 
 let node: Node;
@@ -112,7 +132,11 @@ membership.on('peer:down', (member) => {
 });
 
 for (const peer of options.peers) {
-  membership.join(`tcp://${peer}`).catch((error: Error) => log('info', 'seed did not answer', { peer, error: error.message }));
+  membership.join(`tcp://${peer}`).catch((error: Error) => {
+    // A seed that never answers: down, or holding another secret (the handshake fails).
+    emit({ event: 'seed:failed', peer, error: error.message });
+    log('info', 'seed did not answer', { peer, error: error.message });
+  });
 }
 
 let discovery: Discovery | undefined;

@@ -2,6 +2,7 @@ import { EventEmitter } from 'node:events';
 import { InvalidArgumentError, type ProtocolError } from '../common/errors.js';
 import { newIncarnation } from '../common/ids.js';
 import type { PeerDownReason, Transport, TransportStats } from '../transport/transport.js';
+import { deriveCurveKeys } from '../transport/curve.js';
 import { helloNodeId, ZmqTransport } from '../transport/zmq-transport.js';
 import { formatNodeId, isPid, type Address, type NodeId, type Pid } from '../wire/address.js';
 import { DEFAULT_MAX_MESSAGE_BYTES } from '../wire/limits.js';
@@ -31,6 +32,12 @@ export interface NodeOptions {
   sendHighWaterMark?: number;
   /** How long `stop` waits for queued messages to be handed to the sockets. @default 1000 */
   stopTimeoutMs?: number;
+  /**
+   * The cluster's shared secret. With one, every connection is authenticated and encrypted with
+   * CurveZMQ keys derived from it: nodes without the same secret can neither connect nor inject.
+   * @default none (plain ZeroMQ: bind loopback only)
+   */
+  secret?: string;
 }
 
 /** A node was lost: its connection closed, its heartbeats stopped, or it never answered. */
@@ -105,6 +112,7 @@ export class Node extends EventEmitter<NodeEvents> {
       ...(options.heartbeatIntervalMs !== undefined ? { heartbeatIntervalMs: options.heartbeatIntervalMs } : {}),
       ...(options.heartbeatTimeoutMs !== undefined ? { heartbeatTimeoutMs: options.heartbeatTimeoutMs } : {}),
       ...(options.sendHighWaterMark !== undefined ? { sendHighWaterMark: options.sendHighWaterMark } : {}),
+      ...(options.secret !== undefined ? { curve: deriveCurveKeys(options.secret) } : {}),
     });
     let id: NodeId;
     try {

@@ -4,6 +4,7 @@ import type { NodeId } from '../wire/address.js';
 import type { BatchEncoder, RejectedEnvelope } from '../wire/codec.js';
 import type { Envelope } from '../wire/envelope.js';
 import { BLOB_FLAG, PAYLOAD_INDEX } from '../wire/kinds.js';
+import type { CurveKeys } from './curve.js';
 import type { PeerDownReason } from './transport.js';
 
 export interface PeerChannelOptions {
@@ -19,6 +20,8 @@ export interface PeerChannelOptions {
   connectTimeoutMs: number;
   heartbeatIntervalMs: number;
   heartbeatTimeoutMs: number;
+  /** When set, this DEALER is a CURVE client of a server holding the same keys. */
+  curve: CurveKeys | undefined;
   onDown(reason: PeerDownReason, undelivered: Envelope[]): void;
   onRejected(rejected: RejectedEnvelope): void;
   onSent(envelopes: number): void;
@@ -57,6 +60,9 @@ export class PeerChannel {
       heartbeatTimeout: options.heartbeatTimeoutMs,
       heartbeatTimeToLive: options.heartbeatTimeoutMs,
       reconnectInterval: 100,
+      ...(options.curve
+        ? { curveServerKey: options.curve.publicKey, curvePublicKey: options.curve.publicKey, curveSecretKey: options.curve.secretKey }
+        : {}),
     });
     this.socket.events.on('connect', () => {
       this.connected = true;

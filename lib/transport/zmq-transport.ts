@@ -4,6 +4,7 @@ import { endpointOf, type NodeId } from '../wire/address.js';
 import { BatchDecoder, BatchEncoder, BODY_OVERHEAD_BYTES } from '../wire/codec.js';
 import type { Envelope } from '../wire/envelope.js';
 import { DEFAULT_MAX_BATCH_BYTES, DEFAULT_MAX_BATCH_ENVELOPES, DEFAULT_MAX_MESSAGE_BYTES } from '../wire/limits.js';
+import type { CurveKeys } from './curve.js';
 import { PeerChannel } from './peer-channel.js';
 import type { Transport, TransportHandlers, TransportStats } from './transport.js';
 
@@ -26,6 +27,8 @@ export interface ZmqTransportOptions {
   heartbeatIntervalMs?: number;
   /** A connection whose heartbeats go unanswered this long is closed and the peer declared down. @default 3000 */
   heartbeatTimeoutMs?: number;
+  /** CurveZMQ keys (see deriveCurveKeys): every connection is then authenticated and encrypted. @default none (plain) */
+  curve?: CurveKeys;
 }
 
 const STOP_LINGER_MS = 200;
@@ -63,7 +66,7 @@ export class ZmqTransport implements Transport {
   private constructor(
     private readonly router: Router,
     readonly endpoint: string,
-    private readonly options: Required<ZmqTransportOptions>,
+    private readonly options: Required<Omit<ZmqTransportOptions, 'curve'>> & Pick<ZmqTransportOptions, 'curve'>,
   ) {
     this.decoder = new BatchDecoder(options.maxMessageBytes);
     this.encoder = new BatchEncoder(options.maxMessageBytes, options.maxBatchBytes);
@@ -75,7 +78,8 @@ export class ZmqTransport implements Transport {
    */
   static async bind(options: ZmqTransportOptions = {}): Promise<ZmqTransport> {
     const maxMessageBytes = options.maxMessageBytes ?? DEFAULT_MAX_MESSAGE_BYTES;
-    const full: Required<ZmqTransportOptions> = {
+    const full: Required<Omit<ZmqTransportOptions, 'curve'>> & Pick<ZmqTransportOptions, 'curve'> = {
+      curve: options.curve,
       bind: options.bind ?? 'tcp://127.0.0.1:*',
       maxMessageBytes,
       maxBatchBytes: Math.min(options.maxBatchBytes ?? DEFAULT_MAX_BATCH_BYTES, maxMessageBytes),
@@ -94,6 +98,7 @@ export class ZmqTransport implements Transport {
       heartbeatInterval: full.heartbeatIntervalMs,
       heartbeatTimeout: full.heartbeatTimeoutMs,
       heartbeatTimeToLive: full.heartbeatTimeoutMs,
+      ...(full.curve ? { curveServer: true, curveSecretKey: full.curve.secretKey, curvePublicKey: full.curve.publicKey } : {}),
     });
     try {
       await router.bind(full.bind);
@@ -169,6 +174,7 @@ export class ZmqTransport implements Transport {
       connectTimeoutMs: this.options.connectTimeoutMs,
       heartbeatIntervalMs: this.options.heartbeatIntervalMs,
       heartbeatTimeoutMs: this.options.heartbeatTimeoutMs,
+      curve: this.options.curve,
       onDown: (reason, undelivered) => {
         if (this.channels.get(to) === channel) this.channels.delete(to);
         this.afterInboundDrained(() => {

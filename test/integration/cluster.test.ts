@@ -25,8 +25,8 @@ const CLUSTER = `test-${process.pid}-${Date.now()}`;
 
 describe('daemons forming a cluster', () => {
   const daemons: ReadyChild<DaemonReady>[] = [];
-  const startDaemon = async (name: string, peers: string[] = [], discovery = false) => {
-    const args = ['--port', '0', '--name', name, '--log-level', 'silent', '--heartbeat-ms', '100', '--failure-timeout-ms', '1000'];
+  const startDaemon = async (name: string, peers: string[] = [], discovery = false, extra: string[] = []) => {
+    const args = ['--port', '0', '--name', name, '--log-level', 'silent', '--heartbeat-ms', '100', '--failure-timeout-ms', '1000', ...extra];
     if (peers.length > 0) args.push('--peers', peers.join(','));
     if (discovery) args.push('--discovery', 'on', '--discovery-port', DISCOVERY_PORT, '--cluster', CLUSTER);
     else args.push('--discovery', 'off');
@@ -89,6 +89,18 @@ describe('daemons forming a cluster', () => {
     // A second peer:up for the very same node id: a frozen process is not a new incarnation.
     const upsOfB = () => (a.lines as PeerEvent[]).filter((line) => line.event === 'peer:up' && line.node === b.ready.node);
     await eventually(() => expect(upsOfB()).toHaveLength(2), { timeoutMs: 5000 });
+  });
+
+  it('daemons sharing a secret join; a daemon with the wrong secret is refused and never seen', async () => {
+    const secret = ['--secret', 'cluster-secret', '--connect-timeout-ms', '1000'];
+    const a = await startDaemon('a', [], false, secret);
+    const b = await startDaemon('b', [hostPort(a.ready.endpoint)], false, secret);
+    await allSeeEachOther([a, b]);
+    const intruder = await startDaemon('intruder', [hostPort(a.ready.endpoint)], false, ['--secret', 'guessed', '--connect-timeout-ms', '1000']);
+    const failed = await nextLine<{ event: string; peer: string }>(intruder.lines, (line) => line.event === 'seed:failed', 5000);
+    expect(failed.peer).toBe(hostPort(a.ready.endpoint));
+    expect(a.lines.some((line: any) => line.node === intruder.ready.node)).toBe(false);
+    expect(intruder.lines.some((line: any) => line.event === 'peer:up')).toBe(false);
   });
 
   it("a daemon stopped with SIGTERM is reported as 'left'", async () => {

@@ -1,0 +1,62 @@
+import { Dealer } from 'zeromq';
+import { afterEach, describe, expect, it } from 'vitest';
+import { CallMessage, InvalidArgumentError, Node, NodeDownError } from '../../lib/index.js';
+import { deriveCurveKeys, z85Encode } from '../../lib/transport/curve.js';
+import { eventually } from '../support/eventually.js';
+
+describe('deriveCurveKeys', () => {
+  it('encodes Z85 as ZeroMQ RFC 32 specifies', () => {
+    expect(z85Encode(Buffer.from([0x86, 0x4f, 0xd2, 0x6f, 0xb5, 0x59, 0xf7, 0x5b]))).toBe('HelloWorld');
+  });
+
+  it('derives the same 40-character key pair from the same secret, and another from another', () => {
+    const keys = deriveCurveKeys('correct horse');
+    expect(deriveCurveKeys('correct horse')).toEqual(keys);
+    expect(keys.publicKey).toHaveLength(40);
+    expect(keys.secretKey).toHaveLength(40);
+    expect(deriveCurveKeys('correct horse!').publicKey).not.toBe(keys.publicKey);
+    expect(() => deriveCurveKeys('')).toThrow(InvalidArgumentError);
+  });
+});
+
+describe('nodes with a secret', () => {
+  const nodes: Node[] = [];
+  const start = async (name: string, secret?: string) => {
+    const node = await Node.start({ name, connectTimeoutMs: 1500, ...(secret !== undefined ? { secret } : {}) });
+    nodes.push(node);
+    return node;
+  };
+  const echoOn = (node: Node) =>
+    node.spawn(async (self) => {
+      for await (const m of self) if (m instanceof CallMessage) m.reply(m.request);
+    });
+  afterEach(async () => {
+    await Promise.all(nodes.splice(0).map((node) => node.stop()));
+  });
+
+  it('talk to each other when they share it', async () => {
+    const a = await start('a', 'shared');
+    const b = await start('b', 'shared');
+    expect(await b.call(echoOn(a), 'over curve')).toBe('over curve');
+  });
+
+  it('refuse a node with another secret, or none, before any of its frames reaches the kernel', async () => {
+    const a = await start('a', 'shared');
+    const echo = echoOn(a);
+    const wrong = await start('wrong', 'not the secret');
+    const plain = await start('plain');
+    await expect(wrong.call(echo, 'let me in')).rejects.toBeInstanceOf(NodeDownError);
+    await expect(plain.call(echo, 'let me in')).rejects.toBeInstanceOf(NodeDownError);
+    // A raw ZeroMQ peer without the keys cannot inject anything either.
+    const raw = new Dealer({ linger: 0 });
+    try {
+      raw.connect(a.endpoint);
+      raw.sendTimeout = 200;
+      await raw.send([Buffer.from([0x5a, 0x43, 1, 1]), Buffer.from([0x90])]).catch(() => undefined);
+      // Still zero: every frame a counted, valid or not, would show here.
+      await eventually(() => expect(a.stats()).toMatchObject({ framesReceived: 0, framesDropped: 0 }));
+    } finally {
+      raw.close();
+    }
+  });
+});
