@@ -1,11 +1,14 @@
 /**
  * `npm run bench` runs every benchmark; `npm run bench -- NAME` runs one. Each prints its
- * figures beside a baseline measured in the same run, then one JSON line {"bench": NAME, ...}.
+ * figures beside a baseline measured in the same run, then one JSON line {"bench": NAME, ...}
+ * (one per object when a benchmark returns several, e.g. one per cluster size).
  */
+import { runCluster } from './cluster.js';
 import { runMessaging } from './messaging.js';
 
-const benches: Record<string, () => Promise<object>> = {
+const benches: Record<string, () => Promise<object | object[]>> = {
   messaging: runMessaging,
+  cluster: runCluster,
 };
 
 const wanted = process.argv.slice(2);
@@ -17,6 +20,6 @@ if (unknown.length > 0) {
 for (const name of wanted.length > 0 ? wanted : Object.keys(benches)) {
   console.log(`# ${name}`);
   const figures = await benches[name]!();
-  console.log(JSON.stringify({ bench: name, ...figures }));
+  for (const row of Array.isArray(figures) ? figures : [figures]) console.log(JSON.stringify({ bench: name, ...row }));
 }
 process.exit(0);

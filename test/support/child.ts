@@ -10,7 +10,7 @@ export interface ReadyChild<T> {
   lines: unknown[];
   /** Resolves with the exit code (or signal name) once the child has exited. */
   exited: Promise<number | string>;
-  /** Closes stdin (the polite stop), then SIGKILLs after `graceMs`; resolves when it has exited. */
+  /** Closes stdin and sends SIGTERM (the polite stops), then SIGKILLs after `graceMs`; resolves when it has exited. */
   stop(graceMs?: number): Promise<number | string>;
 }
 
@@ -55,6 +55,7 @@ export function startReadyChild<T>(script: string, args: string[] = [], timeoutM
           stop: (graceMs = 2000) => {
             if (child.exitCode === null && child.signalCode === null) {
               child.stdin!.end();
+              child.kill('SIGTERM');
               const killer = setTimeout(() => child.kill('SIGKILL'), graceMs);
               void exited.then(() => clearTimeout(killer));
             }
