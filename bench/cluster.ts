@@ -133,7 +133,7 @@ export async function runCluster(): Promise<ClusterFigures[]> {
 async function runOne(n: number, cluster: string): Promise<RunResult> {
   const discoveryPort = String(randomInt(20_000, 60_000));
   const args = (i: number) => [
-    '--host', '127.0.0.1', '--port', '0', '--name', `b${i}`, '--log-level', 'silent', '--stats-ms', String(STATS_MS),
+    '--host', '127.0.0.1', '--port', '0', '--name', `b${i}`, '--log-level', 'silent', '--stats-ms', String(STATS_MS), '--cpus', '0',
     '--discovery', 'on', '--discovery-port', discoveryPort, '--cluster', cluster,
   ];
   const watchers: Watcher[] = [];

@@ -7,8 +7,10 @@
  * the cluster layer (issue 3).
  */
 import { readFileSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
+import { fileURLToPath } from 'node:url';
 import { Command, InvalidArgumentError as CommanderArgumentError } from 'commander';
-import { Discovery, HostInfoMonitor, Membership, Node, type NodeOptions } from 'zerocos';
+import { Discovery, HostInfoMonitor, Membership, Node, WorkerPool, type NodeOptions } from 'zerocos';
 
 /** The port a daemon binds when none is given; 0 picks any free port. */
 export const DEFAULT_PORT = 9740;
@@ -28,6 +30,7 @@ const program = new Command()
   .option('--discovery-port <port>', 'UDP port of the discovery group', parsePort, 9741)
   .option('--discovery-group <address>', 'IPv4 multicast group of the beacons', '239.255.90.67')
   .option('--cluster <name>', 'only daemons of the same cluster name find each other', 'zerocos')
+  .option('--cpus <n>', 'worker processes that run user work (0 = none)', parseNonNegative, availableParallelism())
   .option('--heartbeat-ms <ms>', 'mean interval between heartbeats to each peer', parsePositive, 500)
   .option('--failure-timeout-ms <ms>', 'a peer silent this long is declared down', parsePositive, 2000)
   .option('--host-info-ms <ms>', 'interval between samples of the host\'s CPU, memory and disk', parsePositive, 5000)
@@ -60,6 +63,7 @@ const options = program.opts<{
   secret?: string;
   secretFile?: string;
   connectTimeoutMs: number;
+  cpus: number;
 }>();
 
 if (options.secret !== undefined && options.secretFile !== undefined) program.error('error: give --secret or --secret-file, not both');
@@ -163,7 +167,38 @@ if (options.statsMs > 0) {
   setInterval(() => emit({ event: 'stats', at: Date.now(), up: membership.up().length, membership: membership.stats(), node: node.stats() }), options.statsMs).unref();
 }
 
-emit({ ready: { node: node.id, endpoint: node.endpoint, pid: process.pid } });
+// User work runs in supervised worker processes, so a busy or crashing user function never
+// stalls this daemon's heartbeats or takes it down.
+const pool =
+  options.cpus > 0
+    ? new WorkerPool(node, {
+        size: options.cpus,
+        script: fileURLToPath(new URL('./worker.js', import.meta.url)),
+        ...(secret !== undefined ? { secret } : {}),
+      })
+    : undefined;
+pool?.on('worker:ready', (worker) => emit({ event: 'worker:ready', index: worker.index, pid: worker.pid, node: worker.nodeId }));
+pool?.on('worker:exit', (worker) => {
+  emit({ event: 'worker:exit', index: worker.index, pid: worker.pid, code: worker.code, signal: worker.signal, expected: worker.expected });
+  if (!worker.expected) log('info', 'worker crashed; restarting it', { index: worker.index, code: worker.code, signal: worker.signal });
+});
+let workers;
+try {
+  workers = (await pool?.start()) ?? [];
+} catch (error) {
+  console.error(`node-daemon: cannot start workers: ${(error as Error).message}`);
+  await node.stop();
+  process.exit(1);
+}
+
+emit({
+  ready: {
+    node: node.id,
+    endpoint: node.endpoint,
+    pid: process.pid,
+    workers: workers.map((worker) => ({ index: worker.index, pid: worker.pid, node: worker.nodeId })),
+  },
+});
 log('info', 'ready', { node: node.id });
 
 let stopping = false;
@@ -175,7 +210,9 @@ for (const signal of ['SIGINT', 'SIGTERM'] as const) {
     membership.stop();
     hostInfo.stop();
     void Promise.resolve(discovery?.stop())
-      .then(() => node.stop()).then(() => process.exit(0));
+      .then(() => pool?.stop())
+      .then(() => node.stop())
+      .then(() => process.exit(0));
   });
 }
 

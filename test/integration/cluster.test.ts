@@ -26,7 +26,7 @@ const CLUSTER = `test-${process.pid}-${Date.now()}`;
 describe('daemons forming a cluster', () => {
   const daemons: ReadyChild<DaemonReady>[] = [];
   const startDaemon = async (name: string, peers: string[] = [], discovery = false, extra: string[] = []) => {
-    const args = ['--port', '0', '--name', name, '--log-level', 'silent', '--heartbeat-ms', '100', '--failure-timeout-ms', '1000', ...extra];
+    const args = ['--port', '0', '--name', name, '--log-level', 'silent', '--cpus', '0', '--heartbeat-ms', '100', '--failure-timeout-ms', '1000', ...extra];
     if (peers.length > 0) args.push('--peers', peers.join(','));
     if (discovery) args.push('--discovery', 'on', '--discovery-port', DISCOVERY_PORT, '--cluster', CLUSTER);
     else args.push('--discovery', 'off');

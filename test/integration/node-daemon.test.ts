@@ -4,6 +4,7 @@ import { fileURLToPath } from 'node:url';
 import { afterEach, describe, expect, it } from 'vitest';
 import { Node } from '../../lib/index.js';
 import { startReadyChild, type ReadyChild } from '../support/child.js';
+import { eventually, nextLine } from '../support/eventually.js';
 
 const DAEMON = fileURLToPath(new URL('../../dist/daemons/node-daemon.js', import.meta.url));
 
@@ -31,7 +32,7 @@ describe('node-daemon', () => {
   });
 
   it('prints one ready line with its endpoint, answers a node, and stops cleanly on SIGTERM', async () => {
-    const daemon = await startReadyChild<DaemonReady>(DAEMON, ['--port', '0', '--name', 'd1', '--log-level', 'silent', '--discovery', 'off']);
+    const daemon = await startReadyChild<DaemonReady>(DAEMON, ['--port', '0', '--name', 'd1', '--log-level', 'silent', '--discovery', 'off', '--cpus', '0']);
     started.push(daemon);
     expect(daemon.ready.endpoint).toMatch(/^tcp:\/\/127\.0\.0\.1:\d+$/);
     expect(daemon.ready.pid).toBe(daemon.pid);
@@ -47,12 +48,45 @@ describe('node-daemon', () => {
   });
 
   it('exits non-zero with a clear message when its port is in use', async () => {
-    const first = await startReadyChild<DaemonReady>(DAEMON, ['--port', '0', '--log-level', 'silent', '--discovery', 'off']);
+    const first = await startReadyChild<DaemonReady>(DAEMON, ['--port', '0', '--log-level', 'silent', '--discovery', 'off', '--cpus', '0']);
     started.push(first);
     const port = first.ready.endpoint.split(':').pop()!;
-    const second = await runToExit(['--port', port, '--discovery', 'off']);
+    const second = await runToExit(['--port', port, '--discovery', 'off', '--cpus', '0']);
     expect(second.code).toBe(1);
     expect(second.stderr).toContain(`port ${port} on 127.0.0.1 is already in use`);
+  });
+
+  it('supervises its worker processes: a SIGKILLed worker is reported and replaced, and none outlives the daemon', async () => {
+    const daemon = await startReadyChild<DaemonReady & { workers: { index: number; pid: number }[] }>(DAEMON, [
+      '--port', '0', '--log-level', 'silent', '--discovery', 'off', '--cpus', '2',
+    ]);
+    started.push(daemon);
+    const { workers } = daemon.ready;
+    expect(workers.map((w) => w.index).sort()).toEqual([0, 1]);
+
+    const victim = workers[0]!;
+    process.kill(victim.pid, 'SIGKILL');
+    const exit = await nextLine<{ index: number; signal: string; expected: boolean }>(
+      daemon.lines, (l) => l.event === 'worker:exit' && l.pid === victim.pid);
+    expect(exit).toMatchObject({ index: victim.index, signal: 'SIGKILL', expected: false });
+    const replaced = await nextLine<{ pid: number }>(
+      daemon.lines, (l) => l.event === 'worker:ready' && l.index === victim.index && l.pid !== victim.pid);
+    expect(replaced.pid).not.toBe(victim.pid);
+
+    // The daemon itself never noticed beyond the report: it still answers.
+    const client = await Node.start({ name: 'client' });
+    try {
+      expect(await client.connect(daemon.ready.endpoint)).toBe(daemon.ready.node);
+    } finally {
+      await client.stop();
+    }
+
+    daemon.child.kill('SIGTERM');
+    expect(await daemon.exited).toBe(0);
+    // No orphan: every worker pid is gone (allow for the zombie being reaped by init).
+    for (const pid of [workers[1]!.pid, replaced.pid]) {
+      await eventually(() => expect(() => process.kill(pid, 0)).toThrow(), { timeoutMs: 5000 });
+    }
   });
 
   it('refuses a non-loopback interface without --insecure', async () => {
