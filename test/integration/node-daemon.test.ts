@@ -25,6 +25,16 @@ async function runToExit(args: string[]): Promise<{ code: number | null; stderr:
   return { code, stderr };
 }
 
+/** Asks the node at `endpoint` for its id from a fresh client node. */
+async function idOfNodeAt(endpoint: string): Promise<string> {
+  const client = await Node.start({ name: 'client' });
+  try {
+    return await client.connect(endpoint);
+  } finally {
+    await client.stop();
+  }
+}
+
 describe('node-daemon', () => {
   const started: ReadyChild<DaemonReady>[] = [];
   afterEach(async () => {
@@ -37,12 +47,7 @@ describe('node-daemon', () => {
     expect(daemon.ready.endpoint).toMatch(/^tcp:\/\/127\.0\.0\.1:\d+$/);
     expect(daemon.ready.pid).toBe(daemon.pid);
 
-    const client = await Node.start({ name: 'client' });
-    try {
-      expect(await client.connect(daemon.ready.endpoint)).toBe(daemon.ready.node);
-    } finally {
-      await client.stop();
-    }
+    expect(await idOfNodeAt(daemon.ready.endpoint)).toBe(daemon.ready.node);
     daemon.child.kill('SIGTERM');
     expect(await daemon.exited).toBe(0);
   });
@@ -74,12 +79,7 @@ describe('node-daemon', () => {
     expect(replaced.pid).not.toBe(victim.pid);
 
     // The daemon itself never noticed beyond the report: it still answers.
-    const client = await Node.start({ name: 'client' });
-    try {
-      expect(await client.connect(daemon.ready.endpoint)).toBe(daemon.ready.node);
-    } finally {
-      await client.stop();
-    }
+    expect(await idOfNodeAt(daemon.ready.endpoint)).toBe(daemon.ready.node);
 
     daemon.child.kill('SIGTERM');
     expect(await daemon.exited).toBe(0);
