@@ -11,6 +11,7 @@ export { PROTOCOL_VERSION } from './wire/limits.js';
 export { Membership, MEMBERSHIP_PROCESS } from './cluster/membership.js';
 export { HostInfoMonitor, readHostInfo } from './cluster/host-info.js';
 export { Discovery } from './cluster/discovery.js';
+export { connect } from './cluster/connect.js';
 export { WorkerPool, WorkerStartError, WORKER_PROCESS, WORKERS_PROCESS } from './cluster/worker-pool.js';
 export {
   EncodeError,
@@ -36,6 +37,7 @@ export type { Matcher } from './node/matcher.js';
 export type { Address, NodeId, Pid, RemoteName } from './wire/address.js';
 export type { ErrorInfo } from './common/errors.js';
 export type { Beacon, DiscoveredBeacon, DiscoveryOptions, DiscoveryStats } from './cluster/discovery.js';
+export type { ClusterClient, ConnectOptions } from './cluster/connect.js';
 export type { WorkerConfig, WorkerExit, WorkerInfo, WorkerPoolEvents, WorkerPoolOptions, WorkerStatus } from './cluster/worker-pool.js';
 export type { HostInfo, HostInfoMonitorOptions, ReadHostInfoOptions } from './cluster/host-info.js';
 export type { DownReason, Member, MemberStatus, MembershipEvents, MembershipOptions, MembershipStats } from './cluster/membership.js';

@@ -1,5 +1,6 @@
 import { fileURLToPath } from 'node:url';
 import { afterEach, describe, expect, it } from 'vitest';
+import { connect } from '../../lib/index.js';
 import { startReadyChild, type ReadyChild } from '../support/child.js';
 import { eventually, nextLine } from '../support/eventually.js';
 
@@ -101,6 +102,35 @@ describe('daemons forming a cluster', () => {
     expect(failed.peer).toBe(hostPort(a.ready.endpoint));
     expect(a.lines.some((line: any) => line.node === intruder.ready.node)).toBe(false);
     expect(intruder.lines.some((line: any) => line.event === 'peer:up')).toBe(false);
+  });
+
+  it('a client joins through a seed with connect(), without a daemon, sees every daemon and leaves', async () => {
+    const a = await startDaemon('a');
+    const b = await startDaemon('b', [hostPort(a.ready.endpoint)]);
+    await allSeeEachOther([a, b]);
+    const client = await connect({ peers: [hostPort(a.ready.endpoint)], waitForPeers: 2 });
+    try {
+      expect(client.peers().map((peer) => peer.nodeId).sort()).toEqual([a.ready.node, b.ready.node].sort());
+      await upEvent(b, client.node.id);
+    } finally {
+      await client.close();
+    }
+    expect((await downEvent(b, client.node.id)).reason).toBe('left');
+  });
+
+  it('a daemon restarted on the same port rejoins as a new incarnation; the old one never comes back', async () => {
+    const a = await startDaemon('a');
+    const b = await startDaemon('b', [hostPort(a.ready.endpoint)]);
+    await allSeeEachOther([a, b]);
+    const port = a.ready.endpoint.split(':').pop()!;
+    a.child.kill('SIGKILL');
+    await downEvent(b, a.ready.node);
+
+    const reborn = await startDaemon('a', [hostPort(b.ready.endpoint)], false, ['--port', port]);
+    expect(reborn.ready.endpoint).toBe(a.ready.endpoint);
+    expect(reborn.ready.node).not.toBe(a.ready.node);
+    await upEvent(b, reborn.ready.node);
+    expect(b.lines.filter((line: any) => line.event === 'peer:up' && line.node === a.ready.node)).toHaveLength(1);
   });
 
   it("a daemon stopped with SIGTERM is reported as 'left'", async () => {
