@@ -222,7 +222,12 @@ export class Membership extends EventEmitter<MembershipEvents> {
     const stalled = now - this.lastTickAt > this.failureTimeoutMs / 2;
     this.lastTickAt = now;
     for (const member of this.view.values()) {
-      if (!stalled && member.status === 'up' && now - member.lastHeardAt > this.failureTimeoutMs) this.markDown(member.nodeId, 'timeout');
+      if (!stalled && member.status === 'up' && now - member.lastHeardAt > this.failureTimeoutMs) {
+        this.markDown(member.nodeId, 'timeout');
+        // The connection may still look alive (a frozen process keeps its TCP socket): tell the
+        // kernel, so monitors of the peer's processes fire and calls to it fail now.
+        this.node.declareDown(member.nodeId, 'timeout');
+      }
     }
     for (const member of [...this.view.values()]) {
       if (member.status !== 'up' && now - member.since > this.forgetAfterMs) {

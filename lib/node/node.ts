@@ -241,6 +241,16 @@ export class Node extends EventEmitter<NodeEvents> {
     }
   }
 
+  /**
+   * Declares `node` down as if its connection had been lost: its processes' monitors fire with
+   * `'nodedown'`, links deliver `'nodedown'` exit signals, pending calls to it fail with
+   * `NodeDownError` (with `reason`), and queued messages come back as dead letters. The cluster
+   * membership calls this when a peer misses its heartbeats. A later send opens a new connection.
+   */
+  declareDown(node: NodeId, reason: PeerDownReason = 'timeout'): void {
+    if (node !== this.id) this.transport.declareDown(node, reason);
+  }
+
   /** Counters for observability: dead letters, crashes, frames received and dropped, batches sent. */
   stats(): NodeStats {
     return { processes: this.kernel.processCount, deadLetters: this.deadLetters, crashes: this.crashes, ...this.transport.stats() };

@@ -143,7 +143,8 @@ export class PeerChannel {
     for (const wake of waiters) wake();
   }
 
-  private fail(reason: PeerDownReason): void {
+  /** Closes the channel and reports the peer down (undelivered envelopes go with the report). */
+  fail(reason: PeerDownReason): void {
     if (this.closed) return;
     const undelivered = this.close();
     this.options.onDown(reason, undelivered);

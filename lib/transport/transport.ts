@@ -4,7 +4,12 @@ import type { RejectedEnvelope } from '../wire/codec.js';
 import type { DecodedBatch, Envelope } from '../wire/envelope.js';
 
 /** Why a peer was declared down. */
-export type PeerDownReason = 'disconnected' | 'unreachable' | 'send-failed';
+/**
+ * `disconnected`: the connection closed or its ZMTP heartbeats timed out; `unreachable`: it
+ * never connected in time; `send-failed`: libzmq refused a send; `timeout`: a layer above (the
+ * cluster membership) declared it down for missed heartbeats.
+ */
+export type PeerDownReason = 'disconnected' | 'unreachable' | 'send-failed' | 'timeout';
 
 /** Signals going up from the transport to the node (callbacks, never imports of the node). */
 export interface TransportHandlers {
@@ -47,6 +52,8 @@ export interface Transport {
   watch(to: NodeId): void;
   /** Closes the channel to `to` without reporting it down (queued items are discarded). */
   forget(to: NodeId): void;
+  /** Declares `to` down: closes its channel and reports it through `onPeerDown` like a lost connection. */
+  declareDown(to: NodeId, reason: PeerDownReason): void;
   /** Resolves once everything queued for `to` has been handed to its socket (or the channel is gone). */
   drained(to: NodeId): Promise<void>;
   /** Resolves once every queue has been handed to its socket (or `timeoutMs` passed), then closes. */

@@ -6,7 +6,7 @@ import type { Envelope } from '../wire/envelope.js';
 import { DEFAULT_MAX_BATCH_BYTES, DEFAULT_MAX_BATCH_ENVELOPES, DEFAULT_MAX_MESSAGE_BYTES } from '../wire/limits.js';
 import type { CurveKeys } from './curve.js';
 import { PeerChannel } from './peer-channel.js';
-import type { Transport, TransportHandlers, TransportStats } from './transport.js';
+import type { PeerDownReason, Transport, TransportHandlers, TransportStats } from './transport.js';
 
 export interface ZmqTransportOptions {
   /** Where the ROUTER binds. @default 'tcp://127.0.0.1:*' (any free port, read back) */
@@ -130,6 +130,12 @@ export class ZmqTransport implements Transport {
     if (!channel) return;
     this.channels.delete(to);
     channel.close();
+  }
+
+  declareDown(to: NodeId, reason: PeerDownReason): void {
+    const channel = this.channels.get(to);
+    if (channel) channel.fail(reason);
+    else this.afterInboundDrained(() => this.handlers?.onPeerDown(to, reason, []));
   }
 
   drained(to: NodeId): Promise<void> {

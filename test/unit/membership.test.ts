@@ -1,7 +1,7 @@
 import { once } from 'node:events';
 import { afterEach, describe, expect, it } from 'vitest';
 import { Membership, type Member } from '../../lib/cluster/membership.js';
-import { Node } from '../../lib/index.js';
+import { DownMessage, Node, NodeDownError } from '../../lib/index.js';
 
 /** Waits for `membership` to report `count` peers up (or fails after `timeoutMs`). */
 async function upCount(membership: Membership, count: number, timeoutMs = 3000): Promise<Member[]> {
@@ -68,6 +68,22 @@ describe('Membership', () => {
     tick();
     const [up] = await once(a.membership, 'peer:up');
     expect(up).toMatchObject({ nodeId: b.node.id, status: 'up' });
+  });
+
+  it('a peer declared down on timeout fails monitors of its processes and calls to it, though its connection is open', async () => {
+    const a = await start('a');
+    const b = await start('b');
+    await b.membership.join(a.node.endpoint);
+    await upCount(a.membership, 1);
+    const silent = b.node.spawn(async (self) => void (await self.receive('never sent')));
+    const down = new Promise<DownMessage>((resolve) => a.node.monitor(silent, resolve));
+    const pending = a.node.call(silent, 'never answered', { timeoutMs: 10_000 }).catch((error: unknown) => error);
+    // Freeze b's heartbeats only: its node and connections stay up, as a stalled process's would.
+    (b.membership as unknown as { tick(): void }).tick = () => {};
+    expect((await down).reason).toBe('nodedown');
+    const error = await pending;
+    expect(error).toBeInstanceOf(NodeDownError);
+    expect((error as NodeDownError).reason).toBe('timeout');
   });
 
   it("marks a peer down with reason 'disconnected' when its node stops (connection closed)", async () => {
