@@ -99,9 +99,9 @@ export class PeerChannel {
     return this.queue.length < this.options.highWaterMark && this.blobBytes < this.options.highWaterMarkBytes;
   }
 
-  /** Resolves when the queue is empty (handed to ZeroMQ) or the channel is closed. */
+  /** Resolves when everything queued, including a batch whose send is pending, is inside ZeroMQ (or the channel is closed). */
   drained(): Promise<void> {
-    if (this.queue.length === 0 || this.closed) return Promise.resolve();
+    if ((this.queue.length === 0 && this.inFlight === undefined) || this.closed) return Promise.resolve();
     return new Promise((resolve) => this.drainWaiters.push(resolve));
   }
 
