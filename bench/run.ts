@@ -4,11 +4,13 @@
  * (one per object when a benchmark returns several, e.g. one per cluster size).
  */
 import { runCluster } from './cluster.js';
+import { runClusterBusy } from './cluster-busy.js';
 import { runMessaging } from './messaging.js';
 
 const benches: Record<string, () => Promise<object | object[]>> = {
   messaging: runMessaging,
   cluster: runCluster,
+  'cluster-busy': runClusterBusy,
 };
 
 const wanted = process.argv.slice(2);

@@ -15,6 +15,14 @@
  *   ['info']   → {pid: OS pid, index: slot, node: node id}
  *   ['crash']  → no answer: the OS process exits at once with status 70. A test hook, to
  *                crash a worker on purpose; the caller's call fails with NodeDownError.
+ *   ['burn', ms] → 'started' at once; then, as soon as that reply has been handed to ZeroMQ
+ *                (within 5 s: a new connection to the caller must come up first), the worker
+ *                runs pure CPU work in ONE synchronous loop for `ms` milliseconds of wall time
+ *                (1 ≤ ms ≤ 600000, a whole number; anything else fails the call).
+ *                A benchmark and test hook (bench/cluster-busy.ts): the worst case of CPU-bound
+ *                user code, with this worker's event loop blocked the whole time, so that its
+ *                node answers nothing but ZMTP heartbeats (libzmq's own thread) until it ends.
+ *                Calls that arrive meanwhile are answered afterwards, in order.
  *
  * It exits when its parent dies (the IPC channel disconnects, even when the daemon was
  * SIGKILLed, so no worker is left orphaned), stops its node and exits 0 on SIGTERM, and
@@ -26,6 +34,12 @@ import { CallMessage, Node, WORKER_PROCESS, WORKERS_PROCESS, type WorkerConfig }
 
 /** The exit status of the `['crash']` test hook (EX_SOFTWARE). */
 const CRASH_EXIT_CODE = 70;
+
+/** The longest `['burn', ms]` accepted: 10 minutes. */
+const MAX_BURN_MS = 600_000;
+
+/** The longest `['burn']` waits for its 'started' reply to be handed to ZeroMQ (the node's default connect timeout). */
+const REPLY_WAIT_MS = 5000;
 
 /** How long a stopping worker waits for its node to stop before it exits anyway. */
 const STOP_TIMEOUT_MS = 2000;
@@ -68,10 +82,11 @@ if (typeof config !== 'object' || config === null || (config.secret !== undefine
   process.exit(2);
 }
 
-node = await Node.start({ name: `worker-${index}`, ...(config.secret !== undefined ? { secret: config.secret } : {}) });
-const self = node;
+// `node` is also read by the signal handlers above; `running` is the same node, known to be set.
+const running = await Node.start({ name: `worker-${index}`, ...(config.secret !== undefined ? { secret: config.secret } : {}) });
+node = running;
 
-self.spawn(
+running.spawn(
   async (worker) => {
     for await (const message of worker) {
       if (!(message instanceof CallMessage)) continue;
@@ -81,10 +96,23 @@ self.spawn(
           message.reply('pong');
           break;
         case 'info':
-          message.reply({ pid: process.pid, index, node: self.id });
+          message.reply({ pid: process.pid, index, node: running.id });
           break;
         case 'crash':
           process.exit(CRASH_EXIT_CODE);
+        case 'burn': {
+          const ms = (message.request as unknown[])[1];
+          if (typeof ms !== 'number' || !Number.isInteger(ms) || ms < 1 || ms > MAX_BURN_MS) {
+            message.fail(new Error(`['burn', ms] needs a whole number of milliseconds from 1 to ${MAX_BURN_MS}, not ${JSON.stringify(ms)}`));
+            break;
+          }
+          // The reply reaches ZeroMQ only while JavaScript runs (on a new connection, once it is
+          // up): wait until it has been handed over, at most the node's connect timeout, then block.
+          message.reply('started');
+          await Promise.race([running.drained(message.from), new Promise((resolve) => setTimeout(resolve, REPLY_WAIT_MS))]);
+          burn(ms);
+          break;
+        }
         default:
           message.fail(new Error(`${WORKER_PROCESS} does not understand ${JSON.stringify(message.request)}`));
       }
@@ -93,8 +121,21 @@ self.spawn(
   { name: WORKER_PROCESS },
 );
 
+/**
+ * Pure CPU work for `ms` milliseconds of wall time, in one synchronous loop: nothing else runs
+ * in this process meanwhile. The clock is read once per slice of arithmetic.
+ */
+function burn(ms: number): number {
+  const until = performance.now() + ms;
+  let x = 0;
+  while (performance.now() < until) {
+    for (let i = 0; i < 100_000; i++) x = (x * 1_103_515_245 + 12_345) % 2_147_483_648;
+  }
+  return x;
+}
+
 try {
-  await self.call({ name: WORKERS_PROCESS, node: daemon }, ['ready', index, self.id, process.pid]);
+  await running.call({ name: WORKERS_PROCESS, node: daemon }, ['ready', index, running.id, process.pid]);
 } catch (error) {
   if (!stopping) {
     console.error(`worker ${index}: the daemon did not take my ready call: ${(error as Error).message}`);
