@@ -20,6 +20,7 @@ import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import { Node, WORKER_PROCESS } from 'zerocos';
 import { startReadyChild, type ReadyChild } from '../test/support/child.js';
+import { cpuSeconds, until, sleep, sum, mean, round1, round2 } from './support.js';
 
 const DAEMON = fileURLToPath(new URL('../daemons/node-daemon.js', import.meta.url));
 const DAEMONS = 3;
@@ -138,7 +139,7 @@ export async function runClusterBusy(): Promise<ClusterBusyFigures> {
     if (failed) throw failed.reason;
 
     const fullView = () => watchers.every((w) => watchers.every((other) => other === w || w.up.has(other.node)));
-    if (!(await until(fullView, performance.now() + CONVERGE_TIMEOUT_MS))) {
+    if (!(await until(fullView, performance.now() + CONVERGE_TIMEOUT_MS, POLL_MS))) {
       throw new Error(`no full view within ${CONVERGE_TIMEOUT_MS / 1000} s: ${watchers.map((w) => `${w.node} sees ${w.up.size}`).join(', ')}`);
     }
     const viewAt = Date.now();
@@ -164,7 +165,7 @@ export async function runClusterBusy(): Promise<ClusterBusyFigures> {
       }
       return baselinePairs.size === watchers.length;
     };
-    if (!(await until(pickBaseline, performance.now() + BASELINE_TIMEOUT_MS))) {
+    if (!(await until(pickBaseline, performance.now() + BASELINE_TIMEOUT_MS, POLL_MS))) {
       throw new Error(`stats lines for a ${BASELINE_MS / 1000} s baseline from only ${baselinePairs.size} of ${DAEMONS} daemons`);
     }
     const baselineRates = [...baselinePairs.values()].map(([a, b]) => rate(a, b));
@@ -294,16 +295,6 @@ function intervalRates(stats: StatsLine[], from: number, to: number): number[] {
   return inside.slice(1).map((b, i) => rate(inside[i]!, b));
 }
 
-/** CPU time (user + system) a process has used, from /proc (Linux; CLK_TCK = 100); null elsewhere or once it exited. */
-function cpuSeconds(pid: number): number | null {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    const fields = stat.slice(stat.lastIndexOf(') ') + 2).split(' ');
-    return (Number(fields[11]) + Number(fields[12])) / 100;
-  } catch {
-    return null;
-  }
-}
 
 /** The 1-minute load average from /proc/loadavg; null elsewhere. */
 function loadavg(): number | null {
@@ -314,18 +305,5 @@ function loadavg(): number | null {
   }
 }
 
-/** Polls `done` until it is true (→ true) or `deadline` (performance.now) passes (→ false). */
-async function until(done: () => boolean, deadline: number): Promise<boolean> {
-  for (;;) {
-    if (done()) return true;
-    if (performance.now() > deadline) return false;
-    await sleep(POLL_MS);
-  }
-}
 
-const sleep = (msDelay: number) => new Promise((resolve) => setTimeout(resolve, msDelay));
-const sum = (values: number[]) => values.reduce((a, b) => a + b, 0);
-const mean = (values: number[]) => sum(values) / values.length;
-const round1 = (x: number) => Math.round(x * 10) / 10;
-const round2 = (x: number) => Math.round(x * 100) / 100;
 const num = (x: number | null) => (x === null ? 'n/a' : String(x));

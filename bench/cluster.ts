@@ -7,11 +7,11 @@
  * published failure-detection times of Ray, Erlang, Moleculer and dispy.
  */
 import { randomInt } from 'node:crypto';
-import { readFileSync } from 'node:fs';
 import os from 'node:os';
 import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import { startReadyChild, type ReadyChild } from '../test/support/child.js';
+import { cpuSeconds, until, sleep, mean, round1, round2 } from './support.js';
 
 const DAEMON = fileURLToPath(new URL('../daemons/node-daemon.js', import.meta.url));
 const SIZES = [2, 4, 8, 16, 32];
@@ -29,7 +29,6 @@ const STATS_WINDOW_MS = 5000;
 const STATS_TIMEOUT_MS = 10_000;
 const DETECT_TIMEOUT_MS = 10_000;
 const DETECT_TARGET_MS = 2000;
-const POLL_MS = 10;
 
 /** One JSON line per N. `null` when the step timed out (the table says which). */
 export interface ClusterFigures {
@@ -279,29 +278,7 @@ function printTable(results: RunResult[]): void {
   }
 }
 
-/** CPU time (user + system) a process has used, from /proc (Linux; CLK_TCK = 100); null elsewhere or once it exited. */
-function cpuSeconds(pid: number): number | null {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    const fields = stat.slice(stat.lastIndexOf(') ') + 2).split(' ');
-    return (Number(fields[11]) + Number(fields[12])) / 100;
-  } catch {
-    return null;
-  }
-}
 
-/** Polls `done` until it is true (→ true) or `deadline` (performance.now) passes (→ false). */
-async function until(done: () => boolean, deadline: number): Promise<boolean> {
-  for (;;) {
-    if (done()) return true;
-    if (performance.now() > deadline) return false;
-    await sleep(POLL_MS);
-  }
-}
 
-const sleep = (msDelay: number) => new Promise((resolve) => setTimeout(resolve, msDelay));
-const mean = (values: number[]) => values.reduce((a, b) => a + b, 0) / values.length;
-const round1 = (x: number) => Math.round(x * 10) / 10;
-const round2 = (x: number) => Math.round(x * 100) / 100;
 const ms = (x: number | null) => (x === null ? 'TIMEOUT' : x.toFixed(1));
 const num = (x: number | null) => (x === null ? 'n/a' : x.toLocaleString('en-US'));
