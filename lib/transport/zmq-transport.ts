@@ -54,6 +54,8 @@ export class ZmqTransport implements Transport {
   private stopped = false;
   /** Peer losses waiting for the inbound queue to drain (see {@link afterInboundDrained}). */
   private deferredDowns: (() => void)[] = [];
+  /** True while the receive loop awaits `router.receive()`. */
+  private receivePending = false;
   private readonly counters: TransportStats = {
     framesReceived: 0,
     envelopesReceived: 0,
@@ -204,12 +206,26 @@ export class ZmqTransport implements Transport {
    * 'nodedown' that are about to be told the real reason.
    */
   private afterInboundDrained(report: () => void): void {
-    if (this.router.closed || !this.router.readable) report();
+    if (this.router.closed) return report();
+    if (this.receivePending) {
+      // Never read `readable` (ZMQ_EVENTS) while a receive waits: on ZeroMQ's edge-triggered fd
+      // that can swallow the wake-up the pending receive is polling for, and the loop then
+      // sleeps forever (seen: 2 in 12 loaded runs). The ROUTER was empty when the receive began;
+      // whatever arrived since is handled in this loop iteration's poll phase, before
+      // setImmediate runs.
+      this.deferredDowns.push(report);
+      setImmediate(() => {
+        if (this.receivePending) this.reportDeferredDowns(true);
+      });
+      return;
+    }
+    if (!this.router.readable) report();
     else this.deferredDowns.push(report);
   }
 
-  private reportDeferredDowns(): void {
-    if (this.deferredDowns.length === 0 || this.router.readable) return;
+  /** Reports the deferred losses once the ROUTER is empty; `known` when the caller knows it is. */
+  private reportDeferredDowns(known = false): void {
+    if (this.deferredDowns.length === 0 || (!known && this.router.readable)) return;
     const reports = this.deferredDowns;
     this.deferredDowns = [];
     for (const report of reports) report();
@@ -219,31 +235,38 @@ export class ZmqTransport implements Transport {
     const handlers = this.handlers!;
     for (;;) {
       let message: Buffer[];
+      this.receivePending = true;
       try {
         message = await this.router.receive();
       } catch {
         return; // socket closed
+      } finally {
+        this.receivePending = false;
       }
       this.counters.framesReceived++;
-      let batch;
-      try {
-        // Frame 0 is the ROUTER's routing id for the sending DEALER; the batch says who sent it.
-        batch = this.decoder.decode(message.slice(1));
-      } catch (error) {
-        const protocolError =
-          error instanceof ProtocolError ? error : new ProtocolError('decode', String(error), { cause: error });
-        this.counters.framesDropped++;
-        this.counters.framesDroppedByReason[protocolError.reason] = (this.counters.framesDroppedByReason[protocolError.reason] ?? 0) + 1;
-        handlers.onProtocolError(protocolError);
-        continue;
-      }
-      this.counters.envelopesReceived += batch.envelopes.length;
-      handlers.onBatch(batch);
+      this.handleFrames(message, handlers);
       // Let processes drain their mailboxes before the next batch: without this yield the loop
       // decodes a whole batch per microtask while a receiver takes one message per microtask,
       // and a fast sender fills the receiver's mailbox to its bound (measured: 1M msgs/s sender).
       await yieldToEventLoop();
       this.reportDeferredDowns();
     }
+  }
+
+  /** Decodes one ZeroMQ message and hands the batch up; a defective one is dropped and counted. */
+  private handleFrames(message: Buffer[], handlers: TransportHandlers): void {
+    let batch;
+    try {
+      // Frame 0 is the ROUTER's routing id for the sending DEALER; the batch says who sent it.
+      batch = this.decoder.decode(message.slice(1));
+    } catch (error) {
+      const protocolError = error instanceof ProtocolError ? error : new ProtocolError('decode', String(error), { cause: error });
+      this.counters.framesDropped++;
+      this.counters.framesDroppedByReason[protocolError.reason] = (this.counters.framesDroppedByReason[protocolError.reason] ?? 0) + 1;
+      handlers.onProtocolError(protocolError);
+      return;
+    }
+    this.counters.envelopesReceived += batch.envelopes.length;
+    handlers.onBatch(batch);
   }
 }
