@@ -12,6 +12,7 @@ export { Membership, MEMBERSHIP_PROCESS } from './cluster/membership.js';
 export { HostInfoMonitor, readHostInfo } from './cluster/host-info.js';
 export { Discovery } from './cluster/discovery.js';
 export { connect } from './cluster/connect.js';
+export { FreeVariableError, FunctionCache, HashMismatchError, compileShipped, isShippedFunction, shipFunction } from './task/remote-function.js';
 export { WorkerPool, WorkerStartError, WORKER_PROCESS, WORKERS_PROCESS } from './cluster/worker-pool.js';
 export {
   EncodeError,
@@ -38,6 +39,7 @@ export type { Address, NodeId, Pid, RemoteName } from './wire/address.js';
 export type { ErrorInfo } from './common/errors.js';
 export type { Beacon, DiscoveredBeacon, DiscoveryOptions, DiscoveryStats } from './cluster/discovery.js';
 export type { ClusterClient, ConnectOptions } from './cluster/connect.js';
+export type { FunctionCacheOptions, ShippedFunction } from './task/remote-function.js';
 export type { WorkerConfig, WorkerExit, WorkerInfo, WorkerPoolEvents, WorkerPoolOptions, WorkerStatus } from './cluster/worker-pool.js';
 export type { HostInfo, HostInfoMonitorOptions, ReadHostInfoOptions } from './cluster/host-info.js';
 export type { DownReason, Member, MemberStatus, MembershipEvents, MembershipOptions, MembershipStats } from './cluster/membership.js';

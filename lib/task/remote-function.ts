@@ -1,0 +1,379 @@
+/**
+ * Self-contained remote functions: a function's source is shipped to a worker and compiled
+ * there. Only what the source text itself declares (plus an allow-list of globals) exists on
+ * the worker, so {@link shipFunction} rejects any free variable before anything is sent.
+ */
+import { createHash } from 'node:crypto';
+import { parse } from 'acorn';
+import type { Node as AstNode, Pattern } from 'acorn';
+import { InvalidArgumentError, ZerocosError } from '../common/errors.js';
+
+/**
+ * A function as it travels to a worker: a plain value, safe for msgpack.
+ * `source` is always a parenthesisable JavaScript expression evaluating to the function.
+ */
+export interface ShippedFunction {
+  kind: 'source';
+  /** The function's source, as an expression (method shorthand is wrapped, see {@link shipFunction}). */
+  source: string;
+  /** `fn.name` at the caller (may be empty for anonymous arrows); used in messages and stacks. */
+  name: string;
+  /** sha256 hex of `source`; workers cache compiled functions by it. */
+  hash: string;
+}
+
+/** A shipped function refers to variables that will not exist on the worker. */
+export class FreeVariableError extends ZerocosError {
+  override readonly code = 'EFREEVAR';
+  constructor(
+    /** The free variables, sorted and without duplicates. */
+    readonly names: string[],
+    functionName: string,
+  ) {
+    const list = names.map((n) => `'${n}'`).join(', ');
+    super(
+      `function ${functionName ? `'${functionName}' ` : ''}cannot be shipped: it refers to ` +
+        `${names.length === 1 ? 'the free variable' : 'the free variables'} ${list}, which will not exist ` +
+        `on the worker; ${names.length === 1 ? 'pass it as an argument' : 'pass them as arguments'}, or use a module function`,
+    );
+  }
+}
+
+/** A shipped function's `hash` does not match its `source` (corrupted or forged). */
+export class HashMismatchError extends ZerocosError {
+  override readonly code = 'EHASH';
+  constructor(
+    readonly expected: string,
+    readonly actual: string,
+  ) {
+    super(`shipped function hash mismatch: declared ${expected}, source hashes to ${actual}`);
+  }
+}
+
+/**
+ * The globals a shipped function may use. Standard ECMAScript globals, plus the Node/web
+ * globals that behave the same on every worker. Deliberately absent: `require`, `module`,
+ * `exports`, `__dirname`, `__filename` (they do not exist in ESM workers) and `process` (it
+ * would silently be the worker's process, env and cwd rather than the caller's; a function
+ * that really wants it writes `globalThis.process`). `eval` is allowed, but what it evaluates at
+ * run time is not checked.
+ */
+const ALLOWED_GLOBALS: ReadonlySet<string> = new Set([
+  // ECMAScript values and functions
+  'globalThis', 'undefined', 'NaN', 'Infinity', 'eval', 'isNaN', 'isFinite', 'parseInt', 'parseFloat',
+  'encodeURI', 'encodeURIComponent', 'decodeURI', 'decodeURIComponent', 'escape', 'unescape',
+  // ECMAScript constructors and namespaces
+  'Object', 'Function', 'Array', 'Number', 'String', 'Boolean', 'Symbol', 'BigInt', 'Date', 'RegExp',
+  'Promise', 'Map', 'Set', 'WeakMap', 'WeakSet', 'WeakRef', 'FinalizationRegistry', 'Proxy', 'Reflect',
+  'Math', 'JSON', 'Intl', 'Atomics', 'ArrayBuffer', 'SharedArrayBuffer', 'DataView',
+  'Int8Array', 'Uint8Array', 'Uint8ClampedArray', 'Int16Array', 'Uint16Array', 'Int32Array',
+  'Uint32Array', 'Float32Array', 'Float64Array', 'BigInt64Array', 'BigUint64Array',
+  'Error', 'AggregateError', 'EvalError', 'RangeError', 'ReferenceError', 'SyntaxError', 'TypeError',
+  'URIError',
+  // Node and web globals present in every Node >= 20 worker
+  'console', 'queueMicrotask', 'structuredClone', 'setTimeout', 'clearTimeout', 'setInterval',
+  'clearInterval', 'setImmediate', 'clearImmediate', 'TextEncoder', 'TextDecoder', 'URL',
+  'URLSearchParams', 'AbortController', 'AbortSignal', 'Event', 'EventTarget', 'performance',
+  'Buffer', 'atob', 'btoa', 'crypto', 'Blob', 'fetch', 'Headers', 'Request', 'Response', 'FormData',
+  'DOMException', 'MessageChannel', 'MessagePort', 'BroadcastChannel',
+  // not variables, but parsed as identifiers
+  'arguments',
+]);
+
+/**
+ * Prepares a self-contained function for shipping: parses `fn.toString()` and rejects it if
+ * it refers to anything other than its own parameters and declarations and the allowed
+ * globals. Closing over a module variable is the usual mistake; the error names every such
+ * variable.
+ *
+ * Accepted: function declarations and expressions, arrows (expression or block body), async
+ * functions and arrows, generators and async generators, and method shorthand (`{ f(x) {} }.f`
+ * or a class method), which is shipped as `({ f(x) {} }).f` and so must not use `super` or
+ * private names. The function is checked, and on the worker runs, in strict mode, as it did
+ * in the ESM module it came from.
+ *
+ * @throws {FreeVariableError} the function refers to free variables (all named, sorted).
+ * @throws {InvalidArgumentError} not a function, a class, a native or bound function, or
+ *   source that does not parse as a strict-mode function.
+ * @example
+ * const shipped = shipFunction((xs: number[]) => Math.max(...xs));
+ * // later, on the worker: new FunctionCache().compile(shipped)([1, 5, 2]) === 5
+ */
+export function shipFunction(fn: Function): ShippedFunction {
+  if (typeof fn !== 'function') throw new InvalidArgumentError(`expected a function, got ${typeof fn}`);
+  const text = Function.prototype.toString.call(fn);
+  if (/\{\s*\[native code\]\s*\}\s*$/.test(text)) {
+    throw new InvalidArgumentError(
+      fn.name.startsWith('bound ')
+        ? `bound function '${fn.name}' cannot be shipped: its target and bound values are not visible; ship the original function and pass the values as arguments`
+        : `native function '${fn.name}' cannot be shipped: it has no source`,
+    );
+  }
+  const { source, root } = parseFunctionSource(text, fn.name);
+  const free = freeVariables(root);
+  if (free.length > 0) throw new FreeVariableError(free, fn.name);
+  return { kind: 'source', source, name: fn.name, hash: sha256(source) };
+}
+
+/**
+ * Worker side: compiles a shipped function after checking its hash. Compiling runs the
+ * source as the body of `new Function`, in strict mode, in this realm: the function sees
+ * the globals and nothing else (not the worker's own module scope), values it returns are
+ * ordinary objects of this realm (no cross-realm `instanceof` surprises as with `vm`
+ * contexts), and `import()` works. A `//# sourceURL=zerocos-fn/<name>/<hash>` comment makes
+ * stack traces name the shipped function. Prefer {@link FunctionCache} to compile each hash once.
+ *
+ * @throws {InvalidArgumentError} the value is not a ShippedFunction, or its source is not a function.
+ * @throws {HashMismatchError} `hash` is not the sha256 of `source`.
+ */
+export function compileShipped(shipped: ShippedFunction): (...args: unknown[]) => unknown {
+  if (!isShippedFunction(shipped)) throw new InvalidArgumentError('not a shipped function: expected {kind: "source", source, name, hash}');
+  const actual = sha256(shipped.source);
+  if (actual !== shipped.hash) throw new HashMismatchError(shipped.hash, actual);
+  const label = `zerocos-fn/${shipped.name.replace(/[^\w$.-]/g, '_') || 'anonymous'}/${shipped.hash.slice(0, 12)}`;
+  let compiled: unknown;
+  try {
+    compiled = new Function(`'use strict';\nreturn (${shipped.source}\n);\n//# sourceURL=${label}`)();
+  } catch (error) {
+    throw new InvalidArgumentError(`shipped function '${shipped.name}' does not compile: ${String(error)}`, { cause: error });
+  }
+  if (typeof compiled !== 'function') throw new InvalidArgumentError(`shipped source of '${shipped.name}' is not a function`);
+  return compiled as (...args: unknown[]) => unknown;
+}
+
+/** Options of a {@link FunctionCache}. */
+export interface FunctionCacheOptions {
+  /** Compiled functions kept; the least recently used is dropped beyond it. @default 1000 */
+  maxEntries?: number;
+}
+
+/** A worker's compiled shipped functions, by hash: each source is compiled once. */
+export class FunctionCache {
+  readonly #compiled = new Map<string, (...args: unknown[]) => unknown>();
+  readonly #maxEntries: number;
+
+  constructor(options: FunctionCacheOptions = {}) {
+    this.#maxEntries = options.maxEntries ?? 1000;
+    if (!Number.isInteger(this.#maxEntries) || this.#maxEntries < 1) throw new InvalidArgumentError('maxEntries must be a positive integer');
+  }
+
+  /** Number of compiled functions held. */
+  get size(): number {
+    return this.#compiled.size;
+  }
+
+  /**
+   * The compiled function for `shipped`: the same function object for the same hash.
+   * The hash is checked against the source only when compiling; a cached hash is trusted.
+   * @throws as {@link compileShipped}.
+   */
+  compile(shipped: ShippedFunction): (...args: unknown[]) => unknown {
+    const hit = isShippedFunction(shipped) ? this.#compiled.get(shipped.hash) : undefined;
+    if (hit) {
+      // re-insert to keep Map order = least recently used first
+      this.#compiled.delete(shipped.hash);
+      this.#compiled.set(shipped.hash, hit);
+      return hit;
+    }
+    const compiled = compileShipped(shipped);
+    this.#compiled.set(shipped.hash, compiled);
+    if (this.#compiled.size > this.#maxEntries) this.#compiled.delete(this.#compiled.keys().next().value as string);
+    return compiled;
+  }
+}
+
+/** True when `value` has the shape of a {@link ShippedFunction} (the hash is not checked). */
+export function isShippedFunction(value: unknown): value is ShippedFunction {
+  const v = value as ShippedFunction;
+  return (
+    typeof value === 'object' && value !== null && v.kind === 'source' &&
+    typeof v.source === 'string' && typeof v.name === 'string' && typeof v.hash === 'string'
+  );
+}
+
+function sha256(text: string): string {
+  return createHash('sha256').update(text, 'utf8').digest('hex');
+}
+
+type FunctionNode = AstNode & { type: 'FunctionExpression' | 'ArrowFunctionExpression' };
+
+/** Parses `fn.toString()` into an expression source and its function node. */
+function parseFunctionSource(text: string, name: string): { source: string; root: FunctionNode } {
+  const asExpression = tryParseExpression(text);
+  if (asExpression.node?.type === 'ClassExpression') {
+    throw new InvalidArgumentError(`class '${name}' cannot be shipped as a function; ship a function that constructs it`);
+  }
+  if (asExpression.node?.type === 'FunctionExpression' || asExpression.node?.type === 'ArrowFunctionExpression') {
+    return { source: text, root: asExpression.node as FunctionNode };
+  }
+  // Method shorthand (`f(x) { }`, `async *g() { }`, `'a b'() { }`): wrap in an object literal.
+  const wrapped = tryParseExpression(`({ ${text}\n})`);
+  const object = wrapped.node as (AstNode & { properties?: AstNode[] }) | undefined;
+  const property = object?.type === 'ObjectExpression' && object.properties?.length === 1 ? (object.properties[0] as AstNode & Record<string, unknown>) : undefined;
+  if (property?.type === 'Property' && property.method === true && property.computed === false) {
+    const key = property.key as AstNode & { name?: string; value?: unknown };
+    const access = key.type === 'Identifier' ? `.${key.name}` : `[${JSON.stringify(String(key.value))}]`;
+    const root = property.value as FunctionNode;
+    if (containsSuper(root)) throw new InvalidArgumentError(`method '${name}' cannot be shipped: it uses super, which belongs to the object or class it was defined in`);
+    return { source: `({ ${text}\n})${access}`, root };
+  }
+  throw new InvalidArgumentError(
+    `function '${name}' cannot be shipped: its source does not parse as a strict-mode function` +
+      (asExpression.error ? ` (${asExpression.error})` : '') +
+      '; getters, setters and methods with computed names are not supported',
+  );
+}
+
+function tryParseExpression(expression: string): { node?: AstNode; error?: string } {
+  try {
+    // 'use strict' so that the check matches how the worker compiles it (see compileShipped).
+    const program = parse(`'use strict';\n(${expression}\n)`, { ecmaVersion: 'latest', sourceType: 'script' });
+    const statement = program.body[1];
+    if (program.body.length !== 2 || statement?.type !== 'ExpressionStatement') return { error: 'not a single expression' };
+    return { node: statement.expression };
+  } catch (error) {
+    return { error: error instanceof Error ? error.message : String(error) };
+  }
+}
+
+function containsSuper(node: AstNode): boolean {
+  if (node.type === 'Super') return true;
+  // super inside a nested class refers to that class and is fine
+  if (node.type === 'ClassExpression' || node.type === 'ClassDeclaration') return false;
+  return childNodes(node).some(containsSuper);
+}
+
+/** One lexical scope; `fn` scopes also receive `var` declarations. */
+interface Scope {
+  readonly names: Set<string>;
+  readonly parent: Scope | undefined;
+  readonly fn: boolean;
+}
+
+/**
+ * The identifiers `root` refers to that neither it declares (in any nested scope, with
+ * hoisting) nor are allowed globals; sorted, without duplicates. Writing to an undeclared
+ * name counts as a reference. Declarations are collected during the walk and references
+ * resolved after it, so hoisted `var`/function declarations are seen before their use.
+ */
+function freeVariables(root: FunctionNode): string[] {
+  const references: { name: string; scope: Scope }[] = [];
+  const newScope = (parent: Scope | undefined, fn: boolean): Scope => ({ names: new Set(), parent, fn });
+  const functionScopeOf = (scope: Scope): Scope => {
+    let s = scope;
+    while (!s.fn && s.parent) s = s.parent;
+    return s;
+  };
+
+  const declare = (pattern: Pattern | AstNode, into: Scope, scope: Scope): void => {
+    const p = pattern as AstNode & Record<string, any>;
+    switch (p.type) {
+      case 'Identifier': into.names.add(p.name); break;
+      case 'ObjectPattern':
+        for (const prop of p.properties) {
+          if (prop.type === 'RestElement') declare(prop.argument, into, scope);
+          else {
+            if (prop.computed) walk(prop.key, scope);
+            declare(prop.value, into, scope);
+          }
+        }
+        break;
+      case 'ArrayPattern': for (const element of p.elements) if (element) declare(element, into, scope); break;
+      case 'RestElement': declare(p.argument, into, scope); break;
+      case 'AssignmentPattern': declare(p.left, into, scope); walk(p.right, scope); break;
+      default: walk(p, scope); // not a binding pattern (cannot happen in declarations)
+    }
+  };
+
+  const walkFunction = (fn: AstNode & Record<string, any>, scope: Scope): void => {
+    const inner = newScope(scope, true);
+    // A function expression's own name is bound inside it (a root declaration is parsed as an expression too).
+    if (fn.id && fn.type === 'FunctionExpression') inner.names.add(fn.id.name);
+    for (const param of fn.params) declare(param, inner, inner);
+    walk(fn.body, inner);
+  };
+
+  const walkClass = (cls: AstNode & Record<string, any>, scope: Scope): void => {
+    if (cls.superClass) walk(cls.superClass, scope);
+    const inner = newScope(scope, false);
+    if (cls.id) inner.names.add(cls.id.name);
+    for (const member of cls.body.body) {
+      if (member.type === 'StaticBlock') {
+        const block = newScope(inner, true);
+        for (const statement of member.body) walk(statement, block);
+        continue;
+      }
+      if (member.computed) walk(member.key, inner);
+      if (member.value) walk(member.value, member.type === 'PropertyDefinition' ? newScope(inner, true) : inner);
+    }
+  };
+
+  const walk = (node: AstNode, scope: Scope): void => {
+    const n = node as AstNode & Record<string, any>;
+    switch (n.type) {
+      case 'Identifier': references.push({ name: n.name, scope }); return;
+      case 'PrivateIdentifier': case 'MetaProperty': case 'Literal': case 'ThisExpression': case 'Super': return;
+      case 'FunctionExpression': case 'ArrowFunctionExpression': walkFunction(n, scope); return;
+      case 'FunctionDeclaration': scope.names.add(n.id.name); walkFunction(n, scope); return;
+      case 'ClassExpression': walkClass(n, scope); return;
+      case 'ClassDeclaration': scope.names.add(n.id.name); walkClass(n, scope); return;
+      case 'VariableDeclaration': {
+        const into = n.kind === 'var' ? functionScopeOf(scope) : scope;
+        for (const declarator of n.declarations) {
+          declare(declarator.id, into, scope);
+          if (declarator.init) walk(declarator.init, scope);
+        }
+        return;
+      }
+      case 'MemberExpression':
+        walk(n.object, scope);
+        if (n.computed) walk(n.property, scope);
+        return;
+      case 'Property': case 'MethodDefinition': case 'PropertyDefinition':
+        if (n.computed) walk(n.key, scope);
+        if (n.value) walk(n.value, scope);
+        return;
+      case 'LabeledStatement': walk(n.body, scope); return;
+      case 'BreakStatement': case 'ContinueStatement': return;
+      case 'CatchClause': {
+        const inner = newScope(scope, false);
+        if (n.param) declare(n.param, inner, inner);
+        walk(n.body, inner);
+        return;
+      }
+      case 'BlockStatement': case 'ForStatement': case 'ForInStatement': case 'ForOfStatement': case 'SwitchStatement': {
+        if (n.type === 'SwitchStatement') walk(n.discriminant, scope);
+        const inner = newScope(scope, false);
+        for (const child of childNodes(n)) if (child !== n.discriminant) walk(child, inner);
+        return;
+      }
+      default:
+        for (const child of childNodes(n)) walk(child, scope);
+    }
+  };
+
+  walkFunction(root, newScope(undefined, true));
+  const free = new Set<string>();
+  for (const { name, scope } of references) {
+    let s: Scope | undefined = scope;
+    while (s && !s.names.has(name)) s = s.parent;
+    if (!s && !ALLOWED_GLOBALS.has(name)) free.add(name);
+  }
+  return [...free].sort();
+}
+
+/** The AST children of a node, in source order. */
+function childNodes(node: AstNode): AstNode[] {
+  const children: AstNode[] = [];
+  for (const [key, value] of Object.entries(node)) {
+    if (key === 'type' || key === 'start' || key === 'end' || key === 'loc' || key === 'range') continue;
+    if (Array.isArray(value)) {
+      for (const item of value) if (isAstNode(item)) children.push(item);
+    } else if (isAstNode(value)) children.push(value);
+  }
+  return children;
+}
+
+function isAstNode(value: unknown): value is AstNode {
+  return typeof value === 'object' && value !== null && typeof (value as AstNode).type === 'string';
+}
