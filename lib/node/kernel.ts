@@ -89,6 +89,8 @@ export type Watch =
  */
 export class Kernel {
   readonly registry = new Registry();
+  /** The node's own pid (id 0): the sender of messages sent from outside any process. */
+  readonly nodePid: Pid;
   readonly processes = new Map<number, LocalProcess>();
   readonly watches = new Map<number, Watch>();
   private nextPid = 0;
@@ -103,6 +105,8 @@ export class Kernel {
     private readonly limits: KernelLimits,
     readonly hooks: KernelHooks,
   ) {
+    // Built once: node.send would otherwise allocate it for every message.
+    this.nodePid = { node: id, id: 0 };
     const inbound = new Inbound(this);
     transport.start(id, {
       onBatch: (batch) => inbound.onBatch(batch),
@@ -120,10 +124,6 @@ export class Kernel {
     return this.stopped;
   }
 
-  /** The node's own pid (id 0): the sender of messages sent from outside any process. */
-  get nodePid(): Pid {
-    return { node: this.id, id: 0 };
-  }
 
   /** A reference unique on this node, for a monitor or a call. */
   newRef(): number {
