@@ -3,6 +3,20 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { Membership, type Member } from '../../lib/cluster/membership.js';
 import { DownMessage, Node, NodeDownError } from '../../lib/index.js';
 
+/**
+ * Stops `membership` from heartbeating while its node and connections stay up, as a stalled
+ * process's would; returns a function that resumes it (with one heartbeat at once).
+ */
+function freezeHeartbeats(membership: Membership): () => void {
+  const frozen = membership as unknown as { tick(): void };
+  const tick = frozen.tick.bind(membership);
+  frozen.tick = () => {};
+  return () => {
+    frozen.tick = tick;
+    tick();
+  };
+}
+
 /** Waits for `membership` to report `count` peers up (or fails after `timeoutMs`). */
 async function upCount(membership: Membership, count: number, timeoutMs = 3000): Promise<Member[]> {
   const deadline = Date.now() + timeoutMs;
@@ -22,6 +36,14 @@ describe('Membership', () => {
     const membership = new Membership(node, { heartbeatIntervalMs: 50, failureTimeoutMs: 300, ...options }).start();
     memberships.push(membership);
     return { node, membership };
+  };
+  /** Two nodes with memberships, b joined through a, and a already counting b up. */
+  const joinedPair = async (optionsA = {}) => {
+    const a = await start('a', optionsA);
+    const b = await start('b');
+    await b.membership.join(a.node.endpoint);
+    await upCount(a.membership, 1);
+    return { a, b };
   };
   afterEach(async () => {
     for (const membership of memberships.splice(0)) membership.stop();
@@ -43,10 +65,7 @@ describe('Membership', () => {
   });
 
   it("marks a peer down with reason 'left' when it stops its membership", async () => {
-    const a = await start('a');
-    const b = await start('b');
-    await b.membership.join(a.node.endpoint);
-    await upCount(a.membership, 1);
+    const { a, b } = await joinedPair();
     const down = once(a.membership, 'peer:down');
     b.membership.stop();
     const [member] = await down;
@@ -54,32 +73,21 @@ describe('Membership', () => {
   });
 
   it("marks a silent peer down with reason 'timeout' and brings it back up when it is heard again", async () => {
-    const a = await start('a');
-    const b = await start('b');
-    await b.membership.join(a.node.endpoint);
-    await upCount(a.membership, 1);
-    // Freeze b's heartbeats without closing its connections (as a busy or stopped process would).
-    const frozen = b.membership as unknown as { tick(): void };
-    const tick = frozen.tick.bind(b.membership);
-    frozen.tick = () => {};
+    const { a, b } = await joinedPair();
+    const resume = freezeHeartbeats(b.membership);
     const [down] = await once(a.membership, 'peer:down');
     expect(down).toMatchObject({ nodeId: b.node.id, reason: 'timeout' });
-    frozen.tick = tick;
-    tick();
+    resume();
     const [up] = await once(a.membership, 'peer:up');
     expect(up).toMatchObject({ nodeId: b.node.id, status: 'up' });
   });
 
   it('a peer declared down on timeout fails monitors of its processes and calls to it, though its connection is open', async () => {
-    const a = await start('a');
-    const b = await start('b');
-    await b.membership.join(a.node.endpoint);
-    await upCount(a.membership, 1);
+    const { a, b } = await joinedPair();
     const silent = b.node.spawn(async (self) => void (await self.receive('never sent')));
     const down = new Promise<DownMessage>((resolve) => a.node.monitor(silent, resolve));
     const pending = a.node.call(silent, 'never answered', { timeoutMs: 10_000 }).catch((error: unknown) => error);
-    // Freeze b's heartbeats only: its node and connections stay up, as a stalled process's would.
-    (b.membership as unknown as { tick(): void }).tick = () => {};
+    freezeHeartbeats(b.membership);
     expect((await down).reason).toBe('nodedown');
     const error = await pending;
     expect(error).toBeInstanceOf(NodeDownError);
@@ -87,10 +95,7 @@ describe('Membership', () => {
   });
 
   it("marks a peer down with reason 'disconnected' when its node stops (connection closed)", async () => {
-    const a = await start('a', { failureTimeoutMs: 60_000 });
-    const b = await start('b');
-    await b.membership.join(a.node.endpoint);
-    await upCount(a.membership, 1);
+    const { a, b } = await joinedPair({ failureTimeoutMs: 60_000 });
     const down = once(a.membership, 'peer:down');
     await b.node.stop(); // no 'leaving' heartbeat: the node just goes
     const [member] = await down;
@@ -98,10 +103,7 @@ describe('Membership', () => {
   });
 
   it("retires an older incarnation at the same endpoint with reason 'restarted'", async () => {
-    const a = await start('a');
-    const b = await start('b');
-    await b.membership.join(a.node.endpoint);
-    await upCount(a.membership, 1);
+    const { a, b } = await joinedPair();
     const downs: { nodeId: string; reason: string }[] = [];
     a.membership.on('peer:down', (m) => downs.push(m));
     // A new incarnation announcing itself from b's endpoint (the old one never said goodbye).

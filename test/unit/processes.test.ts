@@ -23,6 +23,7 @@ import {
   type ProcessContext,
   type SpawnOptions,
 } from '../../lib/index.js';
+import { eventually } from '../support/eventually.js';
 
 // Every wait below is bounded: by this per-test timeout at worst, normally by a promise that
 // settles as soon as the awaited event happens. No test sleeps to synchronise.
@@ -84,15 +85,6 @@ function run<T>(node: Node, body: (self: ProcessContext) => Promise<T>, options?
   return { pid, result: done.promise };
 }
 
-/** Polls `condition` (every few ms, at most `limitMs`): for state that no event announces. */
-async function eventually(condition: () => boolean, limitMs = 2000): Promise<boolean> {
-  const deadline = performance.now() + limitMs;
-  while (!condition()) {
-    if (performance.now() > deadline) return false;
-    await new Promise((resolve) => setTimeout(resolve, 5));
-  }
-  return true;
-}
 
 /** Resolves with the DownMessage of a node-level monitor on `target`. */
 function downOf(node: Node, target: Pid | string): Promise<DownMessage> {
@@ -1025,7 +1017,7 @@ describe('processes on two nodes', { timeout: TEST_TIMEOUT }, () => {
     const { reason } = await down;
     expect(await pending).toBeInstanceOf(ProcessExitError);
     // Both Downs did arrive (after the 2 replies A had already counted)...
-    expect(await eventually(() => a.stats().envelopesReceived >= 4)).toBe(true);
+    await eventually(() => expect(a.stats().envelopesReceived).toBeGreaterThanOrEqual(4), { timeoutMs: 2000 });
     // ...but the monitor's came too late: this is the assertion that fails.
     expect(reason).toBe('shutdown');
   });
