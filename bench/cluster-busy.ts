@@ -19,8 +19,8 @@ import os from 'node:os';
 import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import { Node, WORKER_PROCESS } from 'zerocos';
-import { startReadyChild, type ReadyChild } from '../test/support/child.js';
-import { cpuSeconds, until, sleep, sum, mean, round1, round2 } from './support.js';
+import { startReadyChild } from '../test/support/child.js';
+import { cpuSeconds, DaemonWatcher, mean, round1, round2, sleep, sum, until, type DaemonReady, type PeerDown, type StatsLine } from './support.js';
 
 const DAEMON = fileURLToPath(new URL('../daemons/node-daemon.js', import.meta.url));
 const DAEMONS = 3;
@@ -55,58 +55,6 @@ export interface ClusterBusyFigures {
   baseline_heartbeats_per_node_s: number | null;
 }
 
-interface DaemonReady {
-  node: string;
-  endpoint: string;
-  pid: number;
-  workers: { index: number; pid: number; node: string }[];
-}
-
-interface StatsLine {
-  event: 'stats';
-  at: number;
-  up: number;
-  membership: { heartbeatsSent: number; heartbeatBytesSent: number; heartbeatsReceived: number };
-}
-
-interface Down {
-  /** Date.now() when the bench read the line. */
-  at: number;
-  by: string;
-  node: string;
-  reason: string;
-}
-
-/** A daemon's stdout events as they arrive. */
-class Watcher {
-  readonly up = new Set<string>();
-  readonly downs: Down[] = [];
-  readonly stats: StatsLine[] = [];
-  readonly workerExits: unknown[] = [];
-  private scanned = 0;
-
-  constructor(readonly daemon: ReadyChild<DaemonReady>) {
-    // startReadyChild's line listener was attached first: a chunk's lines are in `lines` by now.
-    daemon.child.stdout!.on('data', () => this.scan());
-    this.scan();
-  }
-
-  get node(): string {
-    return this.daemon.ready.node;
-  }
-
-  scan(): void {
-    const lines = this.daemon.lines;
-    for (; this.scanned < lines.length; this.scanned++) {
-      const line = lines[this.scanned] as { event?: string; node?: string; reason?: string };
-      if (line?.event === 'peer:up' && line.node) this.up.add(line.node);
-      else if (line?.event === 'peer:down' && line.node) this.downs.push({ at: Date.now(), by: this.node, node: line.node, reason: line.reason ?? '?' });
-      else if (line?.event === 'stats') this.stats.push(line as unknown as StatsLine);
-      else if (line?.event === 'worker:exit') this.workerExits.push(line);
-    }
-  }
-}
-
 export async function runClusterBusy(): Promise<ClusterBusyFigures> {
   const began = performance.now();
   const burnMs = burnMsFromEnv();
@@ -123,24 +71,24 @@ export async function runClusterBusy(): Promise<ClusterBusyFigures> {
       (burnMs !== DEFAULT_BURN_MS ? ` (BENCH_BURN_MS; the full run is ${DEFAULT_BURN_MS / 1000} s)` : ''),
   );
 
-  const watchers: Watcher[] = [];
+  const watchers: DaemonWatcher[] = [];
   let client: Node | undefined;
   try {
     // The first daemon is the seed; the others join through its port.
     const first = await startReadyChild<DaemonReady>(DAEMON, args(0), START_TIMEOUT_MS);
-    watchers.push(new Watcher(first));
+    watchers.push(new DaemonWatcher(first));
     const seed = `127.0.0.1:${new URL(first.ready.endpoint).port}`;
     const rest = await Promise.allSettled(
       Array.from({ length: DAEMONS - 1 }, (_, k) =>
-        startReadyChild<DaemonReady>(DAEMON, args(k + 1, seed), START_TIMEOUT_MS).then((daemon) => void watchers.push(new Watcher(daemon))),
+        startReadyChild<DaemonReady>(DAEMON, args(k + 1, seed), START_TIMEOUT_MS).then((daemon) => void watchers.push(new DaemonWatcher(daemon))),
       ),
     );
     const failed = rest.find((s): s is PromiseRejectedResult => s.status === 'rejected');
     if (failed) throw failed.reason;
 
-    const fullView = () => watchers.every((w) => watchers.every((other) => other === w || w.up.has(other.node)));
+    const fullView = () => watchers.every((w) => watchers.every((other) => other === w || w.upAt.has(other.node)));
     if (!(await until(fullView, performance.now() + CONVERGE_TIMEOUT_MS, POLL_MS))) {
-      throw new Error(`no full view within ${CONVERGE_TIMEOUT_MS / 1000} s: ${watchers.map((w) => `${w.node} sees ${w.up.size}`).join(', ')}`);
+      throw new Error(`no full view within ${CONVERGE_TIMEOUT_MS / 1000} s: ${watchers.map((w) => `${w.node} sees ${w.upAt.size}`).join(', ')}`);
     }
     const viewAt = Date.now();
     const downsBefore = watchers.reduce((sum, w) => sum + w.downs.length, 0);
@@ -155,12 +103,12 @@ export async function runClusterBusy(): Promise<ClusterBusyFigures> {
 
     // Baseline: heartbeat counters over ≥ BASELINE_MS, ending just before the burn.
     const baselineFrom = Date.now();
-    const baselinePairs = new Map<Watcher, [StatsLine, StatsLine]>();
+    const baselinePairs = new Map<DaemonWatcher, [StatsLine, StatsLine]>();
     const pickBaseline = () => {
       for (const w of watchers) {
         if (baselinePairs.has(w)) continue;
-        const a = w.stats.find((s) => s.at >= baselineFrom);
-        const b = a && w.stats.find((s) => s.at - a.at >= BASELINE_MS);
+        const a = linesOf(w).find((s) => s.at >= baselineFrom);
+        const b = a && linesOf(w).find((s) => s.at - a.at >= BASELINE_MS);
         if (a && b) baselinePairs.set(w, [a, b]);
       }
       return baselinePairs.size === watchers.length;
@@ -169,7 +117,7 @@ export async function runClusterBusy(): Promise<ClusterBusyFigures> {
       throw new Error(`stats lines for a ${BASELINE_MS / 1000} s baseline from only ${baselinePairs.size} of ${DAEMONS} daemons`);
     }
     const baselineRates = [...baselinePairs.values()].map(([a, b]) => rate(a, b));
-    const baselineSecondRates = watchers.flatMap((w) => intervalRates(w.stats, baselineFrom, Date.now()));
+    const baselineSecondRates = watchers.flatMap((w) => intervalRates(linesOf(w), baselineFrom, Date.now()));
 
     // The burn.
     const loadBefore = loadavg();
@@ -215,9 +163,9 @@ export async function runClusterBusy(): Promise<ClusterBusyFigures> {
     const checkedAt = Date.now();
     const probeAnsweredAt = await probe;
 
-    const allDowns = watchers.flatMap((w) => w.downs).filter((d) => d.at >= viewAt && d.at <= checkedAt);
+    const allDowns = watchers.flatMap((w) => w.downs).filter((d) => epochOf(d) >= viewAt && epochOf(d) <= checkedAt);
     const falseDowns = allDowns.length;
-    const downsInBurn = allDowns.filter((d) => d.at >= burnCalledAt && d.at <= burnTo + MARGIN_MS).length;
+    const downsInBurn = allDowns.filter((d) => epochOf(d) >= burnCalledAt && epochOf(d) <= burnTo + MARGIN_MS).length;
     const workerExits = watchers.reduce((sum, w) => sum + w.workerExits.length, 0);
     const cpuAfter = workers.map((worker) => {
       const before = cpuBefore.get(worker.pid);
@@ -230,11 +178,11 @@ export async function runClusterBusy(): Promise<ClusterBusyFigures> {
     });
 
     // During the burn: every 1 s stats interval that lies inside it, on every daemon.
-    const burnRates = watchers.flatMap((w) => intervalRates(w.stats, burnFrom, burnTo));
-    const burnLines = watchers.flatMap((w) => w.stats.filter((s) => s.at >= burnFrom && s.at <= burnTo));
+    const burnRates = watchers.flatMap((w) => intervalRates(linesOf(w), burnFrom, burnTo));
+    const burnLines = watchers.flatMap((w) => linesOf(w).filter((s) => s.at >= burnFrom && s.at <= burnTo));
     const minUp = burnLines.length ? Math.min(...burnLines.map((s) => s.up)) : null;
     const maxStatsGap = watchers.reduce((worst, w) => {
-      const inBurn = w.stats.filter((s) => s.at >= burnFrom - STATS_MS && s.at <= burnTo + STATS_MS);
+      const inBurn = linesOf(w).filter((s) => s.at >= burnFrom - STATS_MS && s.at <= burnTo + STATS_MS);
       for (let i = 1; i < inBurn.length; i++) worst = Math.max(worst, inBurn[i]!.at - inBurn[i - 1]!.at);
       return worst;
     }, 0);
@@ -253,7 +201,7 @@ export async function runClusterBusy(): Promise<ClusterBusyFigures> {
     const daemonCpuKnown = daemonCpu.filter((c): c is number => c !== null);
     console.log('');
     console.log(`false peer:down                ${falseDowns} (${downsInBurn} during the burn)   target 0: ${falseDowns === 0 ? 'met' : 'NOT met'}`);
-    for (const d of allDowns) console.log(`  ${d.by} reported ${d.node} down (${d.reason}) ${((d.at - burnFrom) / 1000).toFixed(1)} s after the burn began`);
+    for (const d of allDowns) console.log(`  ${d.by} reported ${d.node} down (${d.reason}) ${((epochOf(d) - burnFrom) / 1000).toFixed(1)} s after the burn began`);
     console.log(`heartbeats received/node/s     baseline ${num(figures.baseline_heartbeats_per_node_s)} (mean over ${BASELINE_MS / 1000} s; its 1 s min ${baselineSecondRates.length ? round2(Math.min(...baselineSecondRates)) : 'n/a'}), expected ≈ ${expected} from ${DAEMONS - 1} peers`);
     console.log(`                               during the burn: min ${num(figures.min_heartbeats_per_node_s)} over ${burnRates.length} intervals of ${STATS_MS / 1000} s, mean ${burnRates.length ? round2(mean(burnRates)) : 'n/a'}`);
     console.log(`daemon stats lines             longest interval ${maxStatsGap} ms (every ${STATS_MS} ms when the daemon's event loop keeps time); members up, min during the burn: ${minUp ?? 'n/a'} of ${DAEMONS - 1}`);
@@ -290,6 +238,12 @@ function rate(a: StatsLine, b: StatsLine): number {
 }
 
 /** The rate over each pair of consecutive stats lines that lies within [from, to] (epoch ms). */
+/** The stats lines a daemon printed; this bench compares the daemons' own clocks (`at`, epoch ms). */
+const linesOf = (watcher: DaemonWatcher) => watcher.stats.map((seen) => seen.line);
+
+/** When the bench saw a `peer:down` line, in epoch ms (the clock of the burn's bookkeeping). */
+const epochOf = (down: PeerDown) => performance.timeOrigin + down.seenAt;
+
 function intervalRates(stats: StatsLine[], from: number, to: number): number[] {
   const inside = stats.filter((s) => s.at >= from && s.at <= to);
   return inside.slice(1).map((b, i) => rate(inside[i]!, b));

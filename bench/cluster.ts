@@ -10,8 +10,8 @@ import { randomInt } from 'node:crypto';
 import os from 'node:os';
 import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
-import { startReadyChild, type ReadyChild } from '../test/support/child.js';
-import { cpuSeconds, until, sleep, mean, round1, round2 } from './support.js';
+import { startReadyChild } from '../test/support/child.js';
+import { cpuSeconds, DaemonWatcher, mean, round1, round2, sleep, until, type DaemonReady, type StatsLine } from './support.js';
 
 const DAEMON = fileURLToPath(new URL('../daemons/node-daemon.js', import.meta.url));
 const SIZES = [2, 4, 8, 16, 32];
@@ -37,56 +37,6 @@ export interface ClusterFigures {
   detect_ms: number | null;
   heartbeat_msgs_per_node_s: number | null;
   heartbeat_bytes_per_node_s: number | null;
-}
-
-interface DaemonReady {
-  node: string;
-  endpoint: string;
-  pid: number;
-}
-
-interface StatsLine {
-  event: 'stats';
-  at: number;
-  up: number;
-  membership: { heartbeatsSent: number; heartbeatBytesSent: number; heartbeatsReceived: number };
-  node: { deadLetters: number; framesDropped: number };
-}
-
-/** A daemon's stdout events, each stamped with the time (performance.now) the bench saw it. */
-class Watcher {
-  /** First `peer:up` seen for each node. */
-  readonly upAt = new Map<string, number>();
-  /** First `peer:down` seen for each node, with its reason. */
-  readonly downAt = new Map<string, { at: number; reason: string }>();
-  readonly stats: { seenAt: number; line: StatsLine }[] = [];
-  private scanned = 0;
-
-  constructor(
-    readonly daemon: ReadyChild<DaemonReady>,
-    readonly spawnedAt: number,
-    readonly readyAt: number,
-  ) {
-    // startReadyChild's readline listener was attached first, so by the time this one runs
-    // the chunk's lines are already in `lines`: each is stamped as soon as it arrives.
-    daemon.child.stdout!.on('data', () => this.scan());
-    this.scan();
-  }
-
-  get node(): string {
-    return this.daemon.ready.node;
-  }
-
-  scan(): void {
-    const now = performance.now();
-    const lines = this.daemon.lines;
-    for (; this.scanned < lines.length; this.scanned++) {
-      const line = lines[this.scanned] as { event?: string; node?: string; reason?: string };
-      if (line?.event === 'peer:up' && line.node && !this.upAt.has(line.node)) this.upAt.set(line.node, now);
-      else if (line?.event === 'peer:down' && line.node && !this.downAt.has(line.node)) this.downAt.set(line.node, { at: now, reason: line.reason ?? '?' });
-      else if (line?.event === 'stats') this.stats.push({ seenAt: now, line: line as unknown as StatsLine });
-    }
-  }
 }
 
 interface RunResult {
@@ -135,7 +85,7 @@ async function runOne(n: number, cluster: string): Promise<RunResult> {
     '--host', '127.0.0.1', '--port', '0', '--name', `b${i}`, '--log-level', 'silent', '--stats-ms', String(STATS_MS), '--cpus', '0',
     '--discovery', 'on', '--discovery-port', discoveryPort, '--cluster', cluster,
   ];
-  const watchers: Watcher[] = [];
+  const watchers: DaemonWatcher[] = [];
   const notes: string[] = [];
   const firstSpawn = performance.now();
   try {
@@ -143,9 +93,8 @@ async function runOne(n: number, cluster: string): Promise<RunResult> {
     // below stops it even when another one of its group fails to start.
     for (let i = 0; i < n; i += START_GROUP) {
       const group = Array.from({ length: Math.min(START_GROUP, n - i) }, (_, k) => {
-        const spawnedAt = performance.now();
         return startReadyChild<DaemonReady>(DAEMON, args(i + k), 20_000).then((daemon) => {
-          watchers.push(new Watcher(daemon, spawnedAt, performance.now()));
+          watchers.push(new DaemonWatcher(daemon));
         });
       });
       const settled = await Promise.allSettled(group);
@@ -170,7 +119,7 @@ async function runOne(n: number, cluster: string): Promise<RunResult> {
     await sleep(SETTLE_MS);
     const windowFrom = performance.now();
     const cpuFrom = watchers.map((w) => cpuSeconds(w.daemon.pid));
-    const pairs = new Map<Watcher, [StatsLine, StatsLine]>();
+    const pairs = new Map<DaemonWatcher, [StatsLine, StatsLine]>();
     const pickPairs = () => {
       for (const w of watchers) {
         if (pairs.has(w)) continue;
@@ -196,17 +145,17 @@ async function runOne(n: number, cluster: string): Promise<RunResult> {
     const lastStats = watchers.map((w) => w.stats.at(-1)?.line).filter((s): s is StatsLine => s !== undefined);
     const deadLetters = lastStats.reduce((sum, s) => sum + s.node.deadLetters, 0);
     const framesDropped = lastStats.reduce((sum, s) => sum + s.node.framesDropped, 0);
-    const downsBeforeKill = watchers.reduce((sum, w) => sum + w.downAt.size, 0);
+    const downsBeforeKill = watchers.reduce((sum, w) => sum + new Set(w.downs.map((down) => down.node)).size, 0);
     if (downsBeforeKill > 0) notes.push(`${downsBeforeKill} peer:down before the kill (flapping)`);
 
     // Detection: SIGKILL the first daemon started; every survivor that saw it up must report it down.
     const victim = watchers[0]!;
-    const survivors = watchers.filter((w) => w !== victim && w.upAt.has(victim.node) && !w.downAt.has(victim.node));
+    const survivors = watchers.filter((w) => w !== victim && w.upAt.has(victim.node) && !w.firstDown(victim.node));
     const killedAt = performance.now();
     victim.daemon.child.kill('SIGKILL');
-    const detected = await until(() => survivors.every((w) => w.downAt.has(victim.node)), killedAt + DETECT_TIMEOUT_MS);
-    const seen = survivors.filter((w) => w.downAt.has(victim.node)).map((w) => w.downAt.get(victim.node)!);
-    const delays = seen.map((d) => d.at - killedAt);
+    const detected = await until(() => survivors.every((w) => w.firstDown(victim.node)), killedAt + DETECT_TIMEOUT_MS);
+    const seen = survivors.map((w) => w.firstDown(victim.node)).filter((down) => down !== undefined);
+    const delays = seen.map((d) => d.seenAt - killedAt);
     const reasons = [...new Set(seen.map((d) => d.reason))].join(',') || '-';
     if (!detected) notes.push(`only ${seen.length} of ${survivors.length} survivors reported the kill within ${DETECT_TIMEOUT_MS / 1000} s`);
 
