@@ -2,14 +2,9 @@
 import { readFileSync } from 'node:fs';
 import { performance } from 'node:perf_hooks';
 import type { ReadyChild } from '../test/support/child.js';
+import type { DaemonReady } from '../test/support/daemon.js';
 
-/** A node-daemon's ready line. */
-export interface DaemonReady {
-  node: string;
-  endpoint: string;
-  pid: number;
-  workers: { index: number; pid: number; node: string }[];
-}
+export type { DaemonReady };
 
 /** A node-daemon's `{"event":"stats"}` line (`--stats-ms`). */
 export interface StatsLine {

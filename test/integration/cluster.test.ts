@@ -2,15 +2,11 @@ import { fileURLToPath } from 'node:url';
 import { afterEach, describe, expect, it } from 'vitest';
 import { connect } from '../../lib/index.js';
 import { startReadyChild, type ReadyChild } from '../support/child.js';
+import type { DaemonReady } from '../support/daemon.js';
 import { eventually, nextLine } from '../support/eventually.js';
 
 const DAEMON = fileURLToPath(new URL('../../dist/daemons/node-daemon.js', import.meta.url));
 
-interface DaemonReady {
-  node: string;
-  endpoint: string;
-  pid: number;
-}
 interface PeerEvent {
   event: 'peer:up' | 'peer:down';
   node: string;

@@ -4,15 +4,11 @@ import { fileURLToPath } from 'node:url';
 import { afterEach, describe, expect, it } from 'vitest';
 import { Node } from '../../lib/index.js';
 import { startReadyChild, type ReadyChild } from '../support/child.js';
+import type { DaemonReady } from '../support/daemon.js';
 import { eventually, nextLine } from '../support/eventually.js';
 
 const DAEMON = fileURLToPath(new URL('../../dist/daemons/node-daemon.js', import.meta.url));
 
-interface DaemonReady {
-  node: string;
-  endpoint: string;
-  pid: number;
-}
 
 /** Runs the daemon to completion and returns its exit code and stderr. */
 async function runToExit(args: string[]): Promise<{ code: number | null; stderr: string }> {
@@ -62,7 +58,7 @@ describe('node-daemon', () => {
   });
 
   it('supervises its worker processes: a SIGKILLed worker is reported and replaced, and none outlives the daemon', async () => {
-    const daemon = await startReadyChild<DaemonReady & { workers: { index: number; pid: number }[] }>(DAEMON, [
+    const daemon = await startReadyChild<DaemonReady>(DAEMON, [
       '--port', '0', '--log-level', 'silent', '--discovery', 'off', '--cpus', '2',
     ]);
     started.push(daemon);
