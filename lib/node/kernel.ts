@@ -71,7 +71,7 @@ interface WatchBase {
   /** The node the target lives on: its loss fires the watch. */
   node: NodeId;
 }
-export type Watch =
+type Watch =
   | (WatchBase & { kind: 'monitor'; owner: LocalProcess })
   | (WatchBase & { kind: 'listener'; listener: (down: DownMessage) => void })
   | (WatchBase & {

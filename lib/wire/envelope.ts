@@ -1,4 +1,3 @@
-import type { ErrorInfo } from '../common/errors.js';
 import type { Kind } from './kinds.js';
 
 /**
@@ -30,9 +29,6 @@ export type Envelope =
   | DemonitorEnvelope
   | DownEnvelope
   | DeadLetterEnvelope;
-
-/** A reply's error payload. */
-export type ReplyError = ErrorInfo;
 
 /** One decoded batch: who sent it, which incarnation it was meant for, and its envelopes in order. */
 export interface DecodedBatch {
