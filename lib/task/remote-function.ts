@@ -1,7 +1,8 @@
 /**
- * Self-contained remote functions: a function's source is shipped to a worker and compiled
+ * Self-contained remote functions and classes: the source is shipped to a worker and compiled
  * there. Only what the source text itself declares (plus an allow-list of globals) exists on
- * the worker, so {@link shipFunction} rejects any free variable before anything is sent.
+ * the worker, so {@link shipFunction} and {@link shipClass} reject any free variable before
+ * anything is sent.
  */
 import { createHash } from 'node:crypto';
 import { parse } from 'acorn';
@@ -9,14 +10,15 @@ import type { Node as AstNode, Pattern } from 'acorn';
 import { InvalidArgumentError, ZerocosError } from '../common/errors.js';
 
 /**
- * A function as it travels to a worker: a plain value, safe for msgpack.
- * `source` is always a parenthesisable JavaScript expression evaluating to the function.
+ * A function or class as it travels to a worker: a plain value, safe for msgpack.
+ * `source` is always a parenthesisable JavaScript expression evaluating to the function
+ * (a class expression for {@link shipClass}).
  */
 export interface ShippedFunction {
   kind: 'source';
   /** The function's source, as an expression (method shorthand is wrapped, see {@link shipFunction}). */
   source: string;
-  /** `fn.name` at the caller (may be empty for anonymous arrows); used in messages and stacks. */
+  /** `fn.name` (or the class name) at the caller (may be empty for anonymous arrows); used in messages and stacks. */
   name: string;
   /** sha256 hex of `source`; workers cache compiled functions by it. */
   hash: string;
@@ -39,14 +41,16 @@ export class FreeVariableError extends ZerocosError {
   }
 }
 
-/** A shipped function's `hash` does not match its `source` (corrupted or forged). */
+/** Shipped content does not hash to its declared sha256 (corrupted or forged). */
 export class HashMismatchError extends ZerocosError {
   override readonly code = 'EHASH';
   constructor(
     readonly expected: string,
     readonly actual: string,
+    /** What was checked, for the message. */
+    subject = 'shipped function',
   ) {
-    super(`shipped function hash mismatch: declared ${expected}, source hashes to ${actual}`);
+    super(`${subject} hash mismatch: declared ${expected}, content hashes to ${actual}`);
   }
 }
 
@@ -76,6 +80,9 @@ const ALLOWED_GLOBALS: ReadonlySet<string> = new Set([
   'URLSearchParams', 'AbortController', 'AbortSignal', 'Event', 'EventTarget', 'performance',
   'Buffer', 'atob', 'btoa', 'crypto', 'Blob', 'fetch', 'Headers', 'Request', 'Response', 'FormData',
   'DOMException', 'MessageChannel', 'MessagePort', 'BroadcastChannel',
+  // the public API namespace, which the task runtime installs as globalThis.zerocos on workers, so
+  // code written against `import * as zerocos from 'zerocos'` can call zerocos.get(...) when shipped
+  'zerocos',
   // not variables, but parsed as identifiers
   'arguments',
 ]);
@@ -116,12 +123,42 @@ export function shipFunction(fn: Function): ShippedFunction {
 }
 
 /**
+ * Prepares a self-contained class for shipping (an actor's class, say): the whole class text,
+ * as from `cls.toString()`, shipped as a class expression. The same free-variable check as
+ * {@link shipFunction} covers the constructor, methods, accessors, fields and static blocks,
+ * and the `extends` clause: a class can only extend a class it declares itself or an allowed
+ * global (`Error`, `EventTarget`, ...). On the worker, {@link compileShipped} returns the class.
+ *
+ * @throws {FreeVariableError} the class refers to free variables (all named, sorted).
+ * @throws {InvalidArgumentError} not a class (plain functions go through {@link shipFunction}),
+ *   or a native class.
+ * @example
+ * const shipped = shipClass(class Counter { n = 0; add(by: number) { return (this.n += by); } });
+ * // later, on the worker: const Counter = cache.compile(shipped); new Counter().add(2) === 2
+ */
+export function shipClass(cls: Function): ShippedFunction {
+  if (typeof cls !== 'function') throw new InvalidArgumentError(`expected a class, got ${typeof cls}`);
+  const source = Function.prototype.toString.call(cls);
+  const { node, error } = tryParseExpression(source);
+  if (node?.type !== 'ClassExpression') {
+    throw new InvalidArgumentError(
+      `'${cls.name}' cannot be shipped as a class: ` +
+        (/\{\s*\[native code\]\s*\}\s*$/.test(source) ? 'it is native and has no source' : error ? `its source does not parse (${error})` : 'it is not a class; use shipFunction'),
+    );
+  }
+  const free = freeVariables(node as ClassNode);
+  if (free.length > 0) throw new FreeVariableError(free, cls.name);
+  return { kind: 'source', source, name: cls.name, hash: sha256(source) };
+}
+
+/**
  * Worker side: compiles a shipped function after checking its hash. Compiling runs the
  * source as the body of `new Function`, in strict mode, in this realm: the function sees
  * the globals and nothing else (not the worker's own module scope), values it returns are
  * ordinary objects of this realm (no cross-realm `instanceof` surprises as with `vm`
  * contexts), and `import()` works. A `//# sourceURL=zerocos-fn/<name>/<hash>` comment makes
- * stack traces name the shipped function. Prefer {@link FunctionCache} to compile each hash once.
+ * stack traces name the shipped function. A {@link shipClass} source compiles to the class
+ * (call it with `new`). Prefer {@link FunctionCache} to compile each hash once.
  *
  * @throws {InvalidArgumentError} the value is not a ShippedFunction, or its source is not a function.
  * @throws {HashMismatchError} `hash` is not the sha256 of `source`.
@@ -196,12 +233,13 @@ function sha256(text: string): string {
 }
 
 type FunctionNode = AstNode & { type: 'FunctionExpression' | 'ArrowFunctionExpression' };
+type ClassNode = AstNode & { type: 'ClassExpression' };
 
 /** Parses `fn.toString()` into an expression source and its function node. */
 function parseFunctionSource(text: string, name: string): { source: string; root: FunctionNode } {
   const asExpression = tryParseExpression(text);
   if (asExpression.node?.type === 'ClassExpression') {
-    throw new InvalidArgumentError(`class '${name}' cannot be shipped as a function; ship a function that constructs it`);
+    throw new InvalidArgumentError(`class '${name}' cannot be shipped as a function; use shipClass, or ship a function that constructs it`);
   }
   if (asExpression.node?.type === 'FunctionExpression' || asExpression.node?.type === 'ArrowFunctionExpression') {
     return { source: text, root: asExpression.node as FunctionNode };
@@ -256,7 +294,7 @@ interface Scope {
  * name counts as a reference. Declarations are collected during the walk and references
  * resolved after it, so hoisted `var`/function declarations are seen before their use.
  */
-function freeVariables(root: FunctionNode): string[] {
+function freeVariables(root: FunctionNode | ClassNode): string[] {
   const references: { name: string; scope: Scope }[] = [];
   const newScope = (parent: Scope | undefined, fn: boolean): Scope => ({ names: new Set(), parent, fn });
   const functionScopeOf = (scope: Scope): Scope => {
@@ -352,7 +390,9 @@ function freeVariables(root: FunctionNode): string[] {
     }
   };
 
-  walkFunction(root, newScope(undefined, true));
+  // A root class's `extends` is resolved in this outermost scope, where nothing is declared.
+  if (root.type === 'ClassExpression') walkClass(root, newScope(undefined, true));
+  else walkFunction(root, newScope(undefined, true));
   const free = new Set<string>();
   for (const { name, scope } of references) {
     let s: Scope | undefined = scope;

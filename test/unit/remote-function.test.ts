@@ -7,6 +7,7 @@ import {
   FreeVariableError,
   FunctionCache,
   HashMismatchError,
+  shipClass,
   shipFunction,
   type ShippedFunction,
 } from '../../lib/task/remote-function.js';
@@ -31,6 +32,7 @@ const m = 4;
 function outerHelper(x: number): number {
   return x;
 }
+class Base {}
 
 describe('shipFunction / compileShipped round trip', () => {
   it('ships a function declaration', () => {
@@ -226,6 +228,131 @@ describe('functions that cannot be shipped', () => {
   });
 });
 
+describe('shipClass', () => {
+  type Ctor<T> = new (...args: any[]) => T;
+  /** Ships a class, compiles it as a worker would, and returns the compiled class. */
+  function roundTripClass<T>(cls: Ctor<T>): Ctor<T> {
+    return new FunctionCache().compile(unpack(pack(shipClass(cls))) as ShippedFunction) as unknown as Ctor<T>;
+  }
+
+  function freeNamesOfClass(cls: Function): string[] {
+    try {
+      shipClass(cls);
+    } catch (error) {
+      expect(error).toBeInstanceOf(FreeVariableError);
+      return (error as FreeVariableError).names;
+    }
+    throw new Error('expected a FreeVariableError');
+  }
+
+  it('ships a class with fields, a static block, private fields, getters and async methods', async () => {
+    class Counter {
+      static created = 0;
+      static label: string;
+      static {
+        Counter.label = 'counter';
+      }
+      #count: number;
+      readonly step = 1;
+      constructor(start: number) {
+        this.#count = start;
+        Counter.created++;
+      }
+      get value() { return this.#count; }
+      static isCounter(x: unknown) { return typeof x === 'object' && x !== null && #count in x; }
+      add(by = this.step) { this.#count += by; return this.#count; }
+      async addLater(by: number) { await Promise.resolve(); return this.add(by); }
+    }
+    const shipped = shipClass(Counter);
+    expect(shipped).toMatchObject({ kind: 'source', name: 'Counter' });
+    expect(shipped.source).toMatch(/^class Counter/);
+    expect(shipped.hash).toBe(createHash('sha256').update(shipped.source).digest('hex'));
+    const Remote = roundTripClass(Counter);
+    expect(Remote).not.toBe(Counter);
+    const c = new Remote(1);
+    expect(c.value).toBe(1);
+    expect(c.add()).toBe(2);
+    expect(await c.addLater(3)).toBe(5);
+    expect((Remote as unknown as typeof Counter).label).toBe('counter');
+    expect((Remote as unknown as typeof Counter).created).toBe(1);
+    expect((Remote as unknown as typeof Counter).isCounter(c)).toBe(true);
+    expect((Remote as unknown as typeof Counter).isCounter(new Counter(0))).toBe(false); // a different class, different #count
+    expect(() => (Remote as unknown as () => void)()).toThrow(TypeError); // classes still need new
+  });
+
+  it('compiles with compileShipped and FunctionCache, and new works on the result', () => {
+    class Point {
+      constructor(readonly x: number) {}
+    }
+    const cache = new FunctionCache();
+    const P = cache.compile(shipClass(Point)) as unknown as typeof Point;
+    expect(new P(1).x).toBe(1);
+    expect(cache.compile(shipClass(Point))).toBe(P);
+    expect(new (compileShipped(shipClass(Point)) as unknown as typeof Point)(2).x).toBe(2);
+  });
+
+  it('ships an anonymous class, and a class extending an allowed global or its own inner class', () => {
+    const Anonymous = class { f() { return 1; } };
+    expect(new (roundTripClass(Anonymous))().f()).toBe(1);
+    class AppError extends Error {
+      override name = 'AppError';
+      constructor(readonly detail: string) { super(`app: ${detail}`); }
+    }
+    const E = roundTripClass(AppError);
+    const e = new E('x');
+    expect(e).toBeInstanceOf(Error);
+    expect(e.message).toBe('app: x');
+    class Outer {
+      make() {
+        class Base { hi() { return 'hi'; } }
+        class Derived extends Base { override hi() { return super.hi() + '!'; } }
+        return new Derived().hi();
+      }
+    }
+    expect(new (roundTripClass(Outer))().make()).toBe('hi!');
+  });
+
+  it('rejects a class referring to a module variable, naming it', () => {
+    class UsesK { f() { return k; } }
+    class UsesMany {
+      static s = m;
+      a = k;
+      static { outerHelper(1); }
+      constructor() { leaked = 1; }
+    }
+    expect(() => shipClass(UsesK)).toThrow(FreeVariableError);
+    expect(() => shipClass(UsesK)).toThrow(/'UsesK'.*'k'/);
+    expect(freeNamesOfClass(UsesMany)).toEqual(['k', 'leaked', 'm', 'outerHelper']);
+  });
+
+  it('rejects a class extending a free variable, naming it', () => {
+    class Derived extends Base {}
+    expect(freeNamesOfClass(Derived)).toEqual(['Base']);
+    expect(() => shipClass(Derived)).toThrow(/'Base'/);
+  });
+
+  it('rejects functions, native classes and non-functions, and shipFunction still rejects classes', () => {
+    expect(() => shipClass(function f() {})).toThrow(InvalidArgumentError);
+    expect(() => shipClass(() => 1)).toThrow(/not a class; use shipFunction/);
+    expect(() => shipClass(Map)).toThrow(/native/);
+    expect(() => shipClass({} as Function)).toThrow(InvalidArgumentError);
+    expect(() => shipFunction(class A {})).toThrow(/use shipClass/);
+  });
+});
+
+describe('the zerocos global', () => {
+  it('accepts a shipped function calling zerocos.get, as the task runtime installs globalThis.zerocos', async () => {
+    const f = async (ref: unknown) => (await zerocos.get(ref)) as number + 1;
+    expect(() => shipFunction(f)).not.toThrow();
+    (globalThis as { zerocos?: unknown }).zerocos = { get: async (x: unknown) => x };
+    try {
+      expect(await roundTrip(f)(1)).toBe(2);
+    } finally {
+      delete (globalThis as { zerocos?: unknown }).zerocos;
+    }
+  });
+});
+
 describe('compileShipped and FunctionCache', () => {
   it('rejects a hash that does not match the source', () => {
     const shipped = shipFunction((x: number) => x);
@@ -274,5 +401,5 @@ describe('compileShipped and FunctionCache', () => {
 declare let leaked: number;
 declare let k2: number;
 declare let k3: number;
-declare const Base: unknown;
 declare const module: unknown;
+declare const zerocos: { get(ref: unknown): Promise<unknown> };
