@@ -1,0 +1,311 @@
+/**
+ * Module exports as remote functions, for hosts that do not share a filesystem: the caller
+ * ships a module file and the files it lists as dependencies, content-addressed by sha256; a
+ * worker materialises the bundle in a local cache directory once and imports it from there.
+ * Unlike a self-contained function (remote-function.ts), the code may import other modules:
+ * listed ones by relative specifier, installed packages by bare specifier (see {@link ModuleLoader}).
+ */
+import { createHash, randomUUID } from 'node:crypto';
+import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { dirname, join, parse as parsePath, relative, resolve, sep } from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import { InvalidArgumentError } from '../common/errors.js';
+import { HashMismatchError } from './remote-function.js';
+
+/**
+ * A module export as it travels to a worker: a plain value, safe for msgpack. File contents
+ * travel separately, fetched by hash (see {@link ModuleLoader.load}).
+ */
+export interface ShippedModule {
+  kind: 'module';
+  /** The export's name in the main module (`'default'` for the default export). */
+  name: string;
+  /** The main module's path relative to the bundle root, posix separators. */
+  main: string;
+  /** Every file of the bundle, sorted by path: relative posix path, sha256 hex of the content, size in bytes. */
+  files: { path: string; hash: string; size: number }[];
+  /** sha256 hex over the sorted (path, hash) list: the bundle id, and its cache directory's name. */
+  hash: string;
+}
+
+/** Options of {@link shipModule}. */
+export interface ShipModuleOptions {
+  /** Further files the main module imports (by relative specifier), as paths or `file:` URLs. @default [] */
+  depends?: (string | URL)[];
+}
+
+/**
+ * Prepares the export `exportName` of the module `file` for shipping, with the files in
+ * `options.depends`. Reads every file now (synchronously); the bundle root is the deepest
+ * directory containing all of them, and the main module's relative imports must stay inside
+ * the bundle. Only the listed files are shipped: nothing follows the module's imports. The
+ * export itself is not checked here (that would mean importing the module); the worker's
+ * {@link ModuleLoader.load} reports a missing one.
+ *
+ * `.js` files take their module type from where they land on the worker (ESM in the zerocos
+ * package, which is `"type": "module"`); `.mjs` is unambiguous.
+ *
+ * @returns the {@link ShippedModule}, and every distinct file content by its hash, to serve the
+ *   worker's `fetchFile`.
+ * @throws {InvalidArgumentError} an empty export name; a file that does not exist, is a
+ *   directory or cannot be read (named); files on different filesystem roots.
+ * @example
+ * const { shipped, contents } = shipModule(import.meta.url, 'square', { depends: [new URL('./lib/math.js', import.meta.url)] });
+ */
+export function shipModule(
+  file: string | URL,
+  exportName: string,
+  options: ShipModuleOptions = {},
+): { shipped: ShippedModule; contents: Map<string, Uint8Array> } {
+  if (typeof exportName !== 'string' || exportName === '') throw new InvalidArgumentError('exportName must be a non-empty string');
+  const mainPath = toPath(file);
+  const paths = [...new Set([mainPath, ...(options.depends ?? []).map(toPath)])];
+  const root = commonDirectory(paths);
+  const contents = new Map<string, Uint8Array>();
+  const files = paths.map((path) => {
+    const content = readFile(path);
+    const hash = sha256(content);
+    contents.set(hash, content);
+    return { path: toPosix(relative(root, path)), hash, size: content.byteLength };
+  });
+  files.sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
+  const shipped: ShippedModule = { kind: 'module', name: exportName, main: toPosix(relative(root, mainPath)), files, hash: bundleHash(files) };
+  return { shipped, contents };
+}
+
+/** True when `value` has the shape of a {@link ShippedModule} (paths and hashes are not checked). */
+export function isShippedModule(value: unknown): value is ShippedModule {
+  const v = value as ShippedModule;
+  return (
+    typeof value === 'object' && value !== null && v.kind === 'module' &&
+    typeof v.name === 'string' && typeof v.main === 'string' && typeof v.hash === 'string' &&
+    Array.isArray(v.files) &&
+    v.files.every((f) => typeof f === 'object' && f !== null && typeof f.path === 'string' && typeof f.hash === 'string' && Number.isSafeInteger(f.size) && f.size >= 0)
+  );
+}
+
+/** Options of a {@link ModuleLoader}. */
+export interface ModuleLoaderOptions {
+  /**
+   * Where bundles are materialised, one directory per bundle hash.
+   * @default `process.env.ZEROCOS_CACHE_DIR`, else `<zerocos package root>/.zerocos-cache/modules`
+   */
+  cacheDir?: string;
+}
+
+/**
+ * A worker's shipped modules: materialises bundles on disk and imports their exports.
+ *
+ * Why the default cache directory is inside the zerocos package root: a module placed there
+ * resolves the bare specifier `'zerocos'` to the very module instance the worker runs (package
+ * self-reference), and other bare specifiers through the node_modules directories above the
+ * package, i.e. the application's dependencies when zerocos is installed in one. Elsewhere,
+ * `'zerocos'` only resolves if a node_modules above the cache directory holds it.
+ */
+export class ModuleLoader {
+  /** The directory holding one subdirectory per bundle hash. */
+  readonly cacheDir: string;
+  // Loaded exports by `${bundle hash}:${main}:${name}`, kept for the process's life: Node's module
+  // cache holds the modules anyway. A bundle id covers files, not main, so main is in the key.
+  readonly #loaded = new Map<string, Promise<(...args: unknown[]) => unknown>>();
+  readonly #materialised = new Map<string, Promise<string>>();
+
+  constructor(options: ModuleLoaderOptions = {}) {
+    this.cacheDir = resolve(options.cacheDir ?? process.env.ZEROCOS_CACHE_DIR ?? join(packageRoot(), '.zerocos-cache', 'modules'));
+  }
+
+  /**
+   * The export `shipped.name` of the shipped module. The first load of a bundle writes each
+   * file missing (or corrupt) on disk, fetched with `fetchFile(hash)` and checked against its
+   * hash; each file is written to a temporary name and renamed, so worker processes of one
+   * host loading the same bundle at once are safe. Loads are cached in memory: the same export
+   * resolves to the same function, and concurrent loads share one promise (a failed load is
+   * forgotten, so it can be retried).
+   *
+   * @throws {InvalidArgumentError} (rejects with) not a ShippedModule; a path that is absolute,
+   *   has `..`, `.` or empty segments, a backslash or NUL; duplicate paths; a main that is not
+   *   a bundle file; hashes that are not sha256 hex; a missing export or one that is not a
+   *   function (class exports are functions too).
+   * @throws {HashMismatchError} the bundle hash does not match its file list, or fetched
+   *   content does not match its file's hash.
+   * Errors from `fetchFile`, the filesystem and `import()` (syntax errors, unresolvable
+   * imports) reject the load as they are.
+   */
+  load(shipped: ShippedModule, fetchFile: (hash: string) => Promise<Uint8Array>): Promise<(...args: unknown[]) => unknown> {
+    try {
+      validate(shipped);
+    } catch (error) {
+      return Promise.reject(error);
+    }
+    const key = `${shipped.hash}:${shipped.main}:${shipped.name}`;
+    let loading = this.#loaded.get(key);
+    if (!loading) {
+      loading = this.#import(shipped, fetchFile);
+      this.#loaded.set(key, loading);
+      loading.catch(() => this.#loaded.delete(key));
+    }
+    return loading;
+  }
+
+  async #import(shipped: ShippedModule, fetchFile: (hash: string) => Promise<Uint8Array>): Promise<(...args: unknown[]) => unknown> {
+    const dir = await this.#materialise(shipped, fetchFile);
+    const mainPath = join(dir, ...shipped.main.split('/'));
+    const module = (await import(pathToFileURL(mainPath).href)) as Record<string, unknown>;
+    const where = `module '${shipped.main}' (bundle ${shipped.hash.slice(0, 12)})`;
+    if (!(shipped.name in module)) throw new InvalidArgumentError(`${where} has no export '${shipped.name}'`);
+    const value = module[shipped.name];
+    if (typeof value !== 'function') throw new InvalidArgumentError(`export '${shipped.name}' of ${where} is not a function (${value === null ? 'null' : typeof value})`);
+    return value as (...args: unknown[]) => unknown;
+  }
+
+  /** The bundle's directory, once every file in it is present with the right content. */
+  #materialise(shipped: ShippedModule, fetchFile: (hash: string) => Promise<Uint8Array>): Promise<string> {
+    let pending = this.#materialised.get(shipped.hash);
+    if (!pending) {
+      pending = (async () => {
+        const dir = join(this.cacheDir, shipped.hash);
+        for (const file of shipped.files) {
+          const target = join(dir, ...file.path.split('/'));
+          // Checked by content, not by existence: a file can only be absent or complete (see
+          // writeAtomically), but the cache directory is not ours alone.
+          if (hasContent(target, file.size, file.hash)) continue;
+          const content = await fetchFile(file.hash);
+          if (!(content instanceof Uint8Array)) throw new InvalidArgumentError(`fetchFile('${file.hash}') did not resolve to a Uint8Array`);
+          const actual = sha256(content);
+          if (actual !== file.hash) throw new HashMismatchError(file.hash, actual, `shipped module file '${file.path}'`);
+          writeAtomically(target, content);
+        }
+        return dir;
+      })();
+      this.#materialised.set(shipped.hash, pending);
+      // Forget every outcome: a later load re-checks the disk (cheap once the import is cached).
+      void pending.then(
+        () => this.#materialised.delete(shipped.hash),
+        () => this.#materialised.delete(shipped.hash),
+      );
+    }
+    return pending;
+  }
+}
+
+const SHA256_HEX = /^[0-9a-f]{64}$/;
+
+/** Checks what load() will turn into file names: nothing may escape the bundle directory. */
+function validate(shipped: ShippedModule): void {
+  if (!isShippedModule(shipped)) throw new InvalidArgumentError('not a shipped module: expected {kind: "module", name, main, files: [{path, hash, size}], hash}');
+  if (shipped.name === '') throw new InvalidArgumentError('shipped module has an empty export name');
+  if (!SHA256_HEX.test(shipped.hash)) throw new InvalidArgumentError(`shipped module hash is not sha256 hex: '${shipped.hash}'`);
+  const seen = new Set<string>();
+  for (const file of shipped.files) {
+    checkPath(file.path);
+    if (seen.has(file.path)) throw new InvalidArgumentError(`shipped module lists '${file.path}' twice`);
+    seen.add(file.path);
+    if (!SHA256_HEX.test(file.hash)) throw new InvalidArgumentError(`hash of shipped module file '${file.path}' is not sha256 hex`);
+  }
+  if (!seen.has(shipped.main)) throw new InvalidArgumentError(`shipped module main '${shipped.main}' is not one of its files`);
+  const sorted = [...shipped.files].sort((a, b) => (a.path < b.path ? -1 : 1));
+  const actual = bundleHash(sorted);
+  if (actual !== shipped.hash) throw new HashMismatchError(shipped.hash, actual, 'shipped module bundle');
+}
+
+function checkPath(path: string): void {
+  const unsafe =
+    path === '' || path.includes('\\') || path.includes('\0') || path.startsWith('/') || /^[a-zA-Z]:/.test(path) ||
+    path.split('/').some((segment) => segment === '' || segment === '.' || segment === '..');
+  if (unsafe) throw new InvalidArgumentError(`unsafe path in shipped module: ${JSON.stringify(path)} (must be relative, posix, without '.', '..' or empty segments)`);
+}
+
+function bundleHash(sortedFiles: readonly { path: string; hash: string }[]): string {
+  const hash = createHash('sha256');
+  // NUL and newline cannot occur in a checked path or a hex hash, so the encoding is unambiguous.
+  for (const file of sortedFiles) hash.update(`${file.path}\0${file.hash}\n`, 'utf8');
+  return hash.digest('hex');
+}
+
+function sha256(content: Uint8Array): string {
+  return createHash('sha256').update(content).digest('hex');
+}
+
+function hasContent(path: string, size: number, hash: string): boolean {
+  try {
+    if (statSync(path).size !== size) return false;
+    return sha256(readFileSync(path)) === hash;
+  } catch {
+    return false;
+  }
+}
+
+/** Writes a temporary file beside `path` and renames it: readers see no file or the whole file. */
+function writeAtomically(path: string, content: Uint8Array): void {
+  mkdirSync(dirname(path), { recursive: true });
+  const temp = `${path}.${process.pid}.${randomUUID()}.tmp`;
+  try {
+    writeFileSync(temp, content);
+    renameSync(temp, path);
+  } catch (error) {
+    rmSync(temp, { force: true });
+    throw error;
+  }
+}
+
+function toPath(file: string | URL): string {
+  if (file instanceof URL || /^file:/i.test(file)) {
+    try {
+      return fileURLToPath(file);
+    } catch (error) {
+      throw new InvalidArgumentError(`not a file URL: ${String(file)}`, { cause: error });
+    }
+  }
+  if (typeof file !== 'string' || file === '') throw new InvalidArgumentError('a module file must be a path or a file: URL');
+  return resolve(file);
+}
+
+function readFile(path: string): Uint8Array {
+  let isFile: boolean;
+  try {
+    isFile = statSync(path).isFile();
+  } catch (error) {
+    throw new InvalidArgumentError(`cannot ship '${path}': ${(error as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : String(error)}`, { cause: error });
+  }
+  if (!isFile) throw new InvalidArgumentError(`cannot ship '${path}': not a file`);
+  try {
+    return readFileSync(path);
+  } catch (error) {
+    throw new InvalidArgumentError(`cannot ship '${path}': ${String(error)}`, { cause: error });
+  }
+}
+
+/** The deepest directory containing every one of the (absolute) `files`. */
+function commonDirectory(files: string[]): string {
+  const [first, ...rest] = files.map((file) => dirname(file));
+  const fsRoot = parsePath(first!).root;
+  if (rest.some((dir) => parsePath(dir).root !== fsRoot)) throw new InvalidArgumentError(`cannot ship files from different filesystem roots: ${files.join(', ')}`);
+  let common = first!.slice(fsRoot.length).split(sep).filter(Boolean);
+  for (const dir of rest) {
+    const segments = dir.slice(fsRoot.length).split(sep).filter(Boolean);
+    let i = 0;
+    while (i < common.length && i < segments.length && common[i] === segments[i]) i++;
+    common = common.slice(0, i);
+  }
+  return fsRoot + common.join(sep);
+}
+
+function toPosix(path: string): string {
+  return sep === '/' ? path : path.split(sep).join('/');
+}
+
+/** The directory above this file whose package.json is zerocos's (dist/lib/task in a build). */
+function packageRoot(): string {
+  const start = dirname(fileURLToPath(import.meta.url));
+  for (let dir = start; ; dir = dirname(dir)) {
+    const manifest = join(dir, 'package.json');
+    if (existsSync(manifest)) {
+      try {
+        if ((JSON.parse(readFileSync(manifest, 'utf8')) as { name?: unknown }).name === 'zerocos') return dir;
+      } catch {
+        // an unreadable package.json is not ours; keep walking up
+      }
+    }
+    if (dirname(dir) === dir) throw new InvalidArgumentError(`no zerocos package.json above ${start}; pass ModuleLoader's cacheDir`);
+  }
+}
