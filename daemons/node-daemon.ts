@@ -2,15 +2,28 @@
 /**
  * node-daemon: runs one zerocos node on this host.
  *
- * This is the kernel's daemon: it binds, prints one machine-readable ready line, and stops
- * cleanly on SIGINT/SIGTERM. Discovery, heartbeats, worker processes and secrets come with
- * the cluster layer (issue 3).
+ * It binds, finds peers (seeds, multicast discovery), heartbeats them with the host's facts and
+ * what it offers for work (its ready workers and resources), runs user work in supervised worker
+ * processes, prints one machine-readable ready line, and stops cleanly on SIGINT/SIGTERM (or when
+ * the parent that started it with an IPC channel goes away: see LocalCluster).
  */
 import { readFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { Command, InvalidArgumentError as CommanderArgumentError } from 'commander';
-import { Discovery, HostInfoMonitor, Membership, Node, WorkerPool, type NodeOptions } from 'zerocos';
+import {
+  CallMessage,
+  DAEMON_PROCESS,
+  Discovery,
+  HostInfoMonitor,
+  Membership,
+  MembershipView,
+  Node,
+  WorkerPool,
+  parseResources,
+  type DaemonView,
+  type NodeOptions,
+} from 'zerocos';
 
 /** The port a daemon binds when none is given; 0 picks any free port. */
 export const DEFAULT_PORT = 9740;
@@ -31,6 +44,7 @@ const program = new Command()
   .option('--discovery-group <address>', 'IPv4 multicast group of the beacons', '239.255.90.67')
   .option('--cluster <name>', 'only daemons of the same cluster name find each other', 'zerocos')
   .option('--cpus <n>', 'worker processes that run user work (0 = none)', parseNonNegative, availableParallelism())
+  .option('--resources <name=amount,...>', 'custom resources this host offers to tasks, e.g. gpu=1,bigmem=1', parseResourceList, {})
   .option('--heartbeat-ms <ms>', 'mean interval between heartbeats to each peer', parsePositive, 500)
   .option('--failure-timeout-ms <ms>', 'a peer silent this long is declared down', parsePositive, 2000)
   .option('--host-info-ms <ms>', 'interval between samples of the host\'s CPU, memory and disk', parsePositive, 5000)
@@ -64,6 +78,7 @@ const options = program.opts<{
   secretFile?: string;
   connectTimeoutMs: number;
   cpus: number;
+  resources: Record<string, number>;
 }>();
 
 if (options.secret !== undefined && options.secretFile !== undefined) program.error('error: give --secret or --secret-file, not both');
@@ -119,11 +134,30 @@ node.on('crash', (event) => log('info', 'process crashed', { ...event }));
 const hostInfo = new HostInfoMonitor({ intervalMs: options.hostInfoMs });
 await hostInfo.start();
 hostInfo.on('sampleError', (error) => log('info', 'host sample failed', { error: String(error) }));
+// Filled once the worker pool exists; until then the daemon offers no workers.
+let offer = (): DaemonView => ({ daemon: node.id, workers: [], resources: { ...options.resources, cpu: 0 } });
 const membership = new Membership(node, {
   heartbeatIntervalMs: options.heartbeatMs,
   failureTimeoutMs: options.failureTimeoutMs,
-  info: () => hostInfo.current,
+  // What this daemon offers travels with its host facts, so clients schedule without asking.
+  info: () => {
+    const { workers, resources } = offer();
+    return { ...hostInfo.current, workers, resources };
+  },
 }).start();
+// Workers are not members (that would be N² heartbeats); they ask here for the cluster's daemons.
+const clusterView = new MembershipView(membership, () => offer());
+node.spawn(
+  async (self) => {
+    for await (const message of self) {
+      if (!(message instanceof CallMessage)) continue;
+      const request = message.request;
+      if (Array.isArray(request) && request[0] === 'cluster') message.reply(clusterView.daemons());
+      else message.fail(new Error(`${DAEMON_PROCESS} does not understand ${JSON.stringify(request)}`));
+    }
+  },
+  { name: DAEMON_PROCESS },
+);
 // Machine-readable lines go to stdout (the ready line, then membership events); logs to stderr.
 const emit = (line: object) => console.log(JSON.stringify(line));
 membership.on('peer:up', (member) => {
@@ -182,6 +216,14 @@ pool?.on('worker:exit', (worker) => {
   emit({ event: 'worker:exit', index: worker.index, pid: worker.pid, code: worker.code, signal: worker.signal, expected: worker.expected });
   if (!worker.expected) log('info', 'worker crashed; restarting it', { index: worker.index, code: worker.code, signal: worker.signal });
 });
+if (pool) {
+  const started = pool;
+  offer = () => ({
+    daemon: node.id,
+    workers: started.workers().flatMap((worker) => (worker.status === 'ready' && worker.nodeId ? [worker.nodeId] : [])),
+    resources: { ...options.resources, cpu: options.cpus },
+  });
+}
 let workers;
 try {
   workers = (await pool?.start()) ?? [];
@@ -202,19 +244,20 @@ emit({
 log('info', 'ready', { node: node.id });
 
 let stopping = false;
-for (const signal of ['SIGINT', 'SIGTERM'] as const) {
-  process.on(signal, () => {
-    if (stopping) return;
-    stopping = true;
-    log('info', `${signal}: stopping`);
-    membership.stop();
-    hostInfo.stop();
-    void Promise.resolve(discovery?.stop())
-      .then(() => pool?.stop())
-      .then(() => node.stop())
-      .then(() => process.exit(0));
-  });
-}
+const shutdown = (why: string) => {
+  if (stopping) return;
+  stopping = true;
+  log('info', `${why}: stopping`);
+  membership.stop();
+  hostInfo.stop();
+  void Promise.resolve(discovery?.stop())
+    .then(() => pool?.stop())
+    .then(() => node.stop())
+    .then(() => process.exit(0));
+};
+for (const signal of ['SIGINT', 'SIGTERM'] as const) process.on(signal, () => shutdown(signal));
+// Started by a parent with an IPC channel (LocalCluster): go when it goes, even if it was SIGKILLed.
+if (process.send) process.on('disconnect', () => shutdown('parent gone'));
 
 function parsePort(value: string): number {
   const port = Number(value);
@@ -239,6 +282,14 @@ function parseNonNegative(value: string): number {
   const n = Number(value);
   if (!Number.isInteger(n) || n < 0) throw new CommanderArgumentError('must be a whole number, 0 or more');
   return n;
+}
+
+function parseResourceList(value: string): Record<string, number> {
+  try {
+    return parseResources(value);
+  } catch (error) {
+    throw new CommanderArgumentError((error as Error).message);
+  }
 }
 
 function parsePositive(value: string): number {

@@ -10,7 +10,8 @@
  * itself to the daemon by calling `{name: 'zerocos.workers', node: <daemon>}` with
  * `['ready', slot, nodeId, osPid]`.
  *
- * `zerocos.worker` answers calls:
+ * `zerocos.worker` runs tasks (TaskExecutor: `['run', ...]` calls, `['cancel', ...]` messages;
+ * see docs/protocol.md) and answers calls:
  *   ['ping']   → 'pong'
  *   ['info']   → {pid: OS pid, index: slot, node: node id}
  *   ['crash']  → no answer: the OS process exits at once with status 70. A test hook, to
@@ -30,7 +31,18 @@
  * its workers itself. It exits 1 when the daemon does not take its ready call, 2 on bad usage.
  */
 import { parseArgs } from 'node:util';
-import { CallMessage, Node, WORKER_PROCESS, WORKERS_PROCESS, type WorkerConfig } from 'zerocos';
+import * as zerocos from 'zerocos';
+import {
+  CallMessage,
+  DaemonQueryView,
+  Node,
+  TaskExecutor,
+  TaskRuntime,
+  WORKER_PROCESS,
+  WORKERS_PROCESS,
+  setCurrentRuntime,
+  type WorkerConfig,
+} from 'zerocos';
 
 /** The exit status of the `['crash']` test hook (EX_SOFTWARE). */
 const CRASH_EXIT_CODE = 70;
@@ -86,9 +98,18 @@ if (typeof config !== 'object' || config === null || (config.secret !== undefine
 const running = await Node.start({ name: `worker-${index}`, ...(config.secret !== undefined ? { secret: config.secret } : {}) });
 node = running;
 
+// The task layer: this worker runs tasks, and owns the refs its tasks create (nested tasks ask
+// the daemon where the cluster's workers are). Shipped functions reach the API as the global
+// `zerocos`, the name they would import it under.
+const runtime = new TaskRuntime(running, new DaemonQueryView(running, daemon));
+setCurrentRuntime(runtime);
+(globalThis as { zerocos?: unknown }).zerocos = zerocos;
+const executor = new TaskExecutor(runtime, { exit: (code) => process.exit(code) });
+
 running.spawn(
   async (worker) => {
     for await (const message of worker) {
+      if (executor.handle(message)) continue;
       if (!(message instanceof CallMessage)) continue;
       const [op] = Array.isArray(message.request) ? (message.request as unknown[]) : [];
       switch (op) {

@@ -43,3 +43,25 @@ export type { FunctionCacheOptions, ShippedFunction } from './task/remote-functi
 export type { WorkerConfig, WorkerExit, WorkerInfo, WorkerPoolEvents, WorkerPoolOptions, WorkerStatus } from './cluster/worker-pool.js';
 export type { HostInfo, HostInfoMonitorOptions, ReadHostInfoOptions } from './cluster/host-info.js';
 export type { DownReason, Member, MemberStatus, MembershipEvents, MembershipOptions, MembershipStats } from './cluster/membership.js';
+
+// Tasks (Ray-style remote functions and refs) and the cluster pieces they stand on.
+export { DAEMON_PROCESS, offerOf, parseResources } from './cluster/daemon-offer.js';
+export { DaemonQueryView, MembershipView } from './cluster/cluster-view.js';
+export { LocalCluster, LocalClusterError } from './cluster/local-cluster.js';
+export { ObjectRef } from './task/object-ref.js';
+export { RemoteFunction, cancel, free, get, put, remote, wait } from './task/remote.js';
+export { TaskRuntime, OBJECTS_PROCESS } from './task/runtime.js';
+export { TaskExecutor, CANCEL_EXIT_CODE } from './task/executor.js';
+export { ObjectLostError, TaskCancelledError, UnschedulableError, WorkerCrashedError } from './task/task-errors.js';
+export { ModuleLoader, isShippedModule, shipModule } from './task/module-shipping.js';
+export { shipClass } from './task/remote-function.js';
+export { currentRuntime, setCurrentRuntime } from './task/context.js';
+export type { DaemonOffer, DaemonView } from './cluster/daemon-offer.js';
+export type { ClusterView } from './cluster/cluster-view.js';
+export type { LocalClusterOptions, LocalDaemon } from './cluster/local-cluster.js';
+export type { ModuleFunction, RefOr, RemoteArgs } from './task/remote.js';
+export type { GetOptions, TaskOptions, TaskRuntimeOptions, TaskRuntimeStats, WaitOptions } from './task/runtime.js';
+export type { ShippedModule } from './task/module-shipping.js';
+export type { ShippedCode } from './task/shipped-code.js';
+export { init, shutdown } from './task/init.js';
+export type { InitOptions, Session } from './task/init.js';

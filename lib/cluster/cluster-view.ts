@@ -1,0 +1,70 @@
+import type { Node } from '../node/node.js';
+import type { NodeId } from '../wire/address.js';
+import { DAEMON_PROCESS, offerOf, type DaemonView } from './daemon-offer.js';
+import type { Membership } from './membership.js';
+
+/**
+ * Where work can run: the daemons up now, with their workers and resources. Schedulers read
+ * `daemons()` synchronously and call `refresh()` when they need a fresher answer.
+ */
+export interface ClusterView {
+  daemons(): DaemonView[];
+  refresh(): Promise<void>;
+}
+
+/** The view of a member of the cluster (a client or a daemon): read from membership heartbeats. */
+export class MembershipView implements ClusterView {
+  constructor(
+    private readonly membership: Membership,
+    /** The local daemon's own offer, when this view lives in a daemon. */
+    private readonly self?: () => DaemonView | undefined,
+  ) {}
+
+  daemons(): DaemonView[] {
+    const views: DaemonView[] = [];
+    const own = this.self?.();
+    if (own) views.push(own);
+    for (const member of this.membership.up()) {
+      const offer = offerOf(member.info);
+      if (offer) views.push({ daemon: member.nodeId, ...offer });
+    }
+    return views;
+  }
+
+  async refresh(): Promise<void> {
+    // Heartbeats keep it fresh (within one heartbeat interval).
+  }
+}
+
+/**
+ * The view of a worker, which is not a member (heartbeating every worker would cost N² of
+ * them): it asks its daemon's {@link DAEMON_PROCESS} `['cluster']`, at most once per
+ * `maxAgeMs` unless a refresh is forced.
+ */
+export class DaemonQueryView implements ClusterView {
+  private cached: DaemonView[] = [];
+  private fetchedAt = 0;
+  private pending: Promise<void> | undefined;
+
+  constructor(
+    private readonly node: Node,
+    private readonly daemon: NodeId,
+    private readonly maxAgeMs = 1000,
+  ) {}
+
+  daemons(): DaemonView[] {
+    if (Date.now() - this.fetchedAt > this.maxAgeMs) void this.refresh().catch(() => {});
+    return this.cached;
+  }
+
+  refresh(): Promise<void> {
+    this.pending ??= this.node
+      .call<DaemonView[]>({ name: DAEMON_PROCESS, node: this.daemon }, ['cluster'])
+      .then((views) => {
+        this.cached = Array.isArray(views) ? views : [];
+        this.fetchedAt = Date.now();
+      })
+      .finally(() => (this.pending = undefined));
+    return this.pending;
+  }
+}

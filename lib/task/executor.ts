@@ -1,0 +1,189 @@
+import { Fifo } from '../common/fifo.js';
+import { InvalidArgumentError } from '../common/errors.js';
+import { CallMessage } from '../node/messages.js';
+import type { NodeId } from '../wire/address.js';
+import { ModuleLoader, isShippedModule } from './module-shipping.js';
+import { LocatedValue } from './object-ref.js';
+import { FunctionCache, isShippedFunction } from './remote-function.js';
+import type { TaskRuntime } from './runtime.js';
+import type { ShippedCode } from './shipped-code.js';
+import { TaskCancelledError } from './task-errors.js';
+
+/** The exit status of a worker that killed itself to stop a task (a forced cancel or a timeout). */
+export const CANCEL_EXIT_CODE = 75;
+
+type Callable = (...args: unknown[]) => unknown;
+
+interface Job {
+  key: string;
+  message: CallMessage;
+  state: 'preparing' | 'queued' | 'running' | 'done';
+  fn: Callable | undefined;
+  args: unknown[];
+}
+
+export interface TaskExecutorOptions {
+  /** Ends this worker process (a forced cancel of a running task); the pool replaces it. */
+  exit(code: number): void;
+  /** Where module bundles are materialised. @default ModuleLoader's default */
+  loader?: ModuleLoader;
+}
+
+/**
+ * Runs tasks on a worker: one at a time (a worker is one CPU), in arrival order. A task that
+ * waits in `get`/`wait` gives its turn away until the value arrives (Ray releases a blocked
+ * task's CPU the same way), so nested tasks queued behind their parent cannot deadlock the pool.
+ * That may briefly run two tasks at once when both resume together.
+ *
+ * Requests (docs/protocol.md): the call `['run', id, code, args, origin?]` answered with
+ * `[0, value]` (the result) or `[1]` (a large result, kept here under `owner|id`), or failed with
+ * the task's error; the message `['cancel', owner, id, force]`.
+ */
+export class TaskExecutor {
+  private readonly queue = new Fifo<Job>();
+  private readonly jobs = new Map<string, Job>();
+  private readonly functions = new FunctionCache();
+  private loader: ModuleLoader | undefined;
+  private running = 0;
+  private blocked = 0;
+  private pumpQueued = false;
+
+  constructor(
+    private readonly runtime: TaskRuntime,
+    private readonly options: TaskExecutorOptions,
+  ) {
+    this.loader = options.loader;
+    runtime.blockHooks = {
+      block: () => {
+        this.blocked++;
+        // Not at once: a get whose value is already here unblocks within this turn.
+        this.schedulePump();
+      },
+      unblock: () => {
+        this.blocked = Math.max(0, this.blocked - 1);
+      },
+    };
+  }
+
+  /** Takes a task request from the worker's mailbox; false when `message` is none. */
+  handle(message: unknown): boolean {
+    if (message instanceof CallMessage) {
+      const request = message.request;
+      if (!Array.isArray(request) || request[0] !== 'run') return false;
+      this.accept(message, request);
+      return true;
+    }
+    if (Array.isArray(message) && message[0] === 'cancel' && typeof message[1] === 'string' && typeof message[2] === 'number') {
+      this.cancel(`${message[1]}|${message[2]}`, message[3] === true);
+      return true;
+    }
+    return false;
+  }
+
+  private accept(message: CallMessage, request: unknown[]): void {
+    const [, id, code, args, origin] = request as [string, number, ShippedCode, unknown[], NodeId | undefined];
+    if (typeof id !== 'number' || !Array.isArray(args) || !(isShippedFunction(code) || isShippedModule(code))) {
+      message.fail(new InvalidArgumentError(`malformed 'run' request`));
+      return;
+    }
+    const key = `${message.from.node}|${id}`;
+    const job: Job = { key, message, state: 'preparing', fn: undefined, args };
+    this.jobs.set(key, job);
+    // Fast path: a function already compiled and plain arguments run without a promise in sight.
+    if (isShippedFunction(code) && !args.some((arg) => arg instanceof LocatedValue)) {
+      try {
+        job.fn = this.functions.compile(code);
+      } catch (error) {
+        return this.finish(job, false, error);
+      }
+      return this.ready(job);
+    }
+    this.prepare(job, code, origin ?? message.from.node).then(
+      () => this.ready(job),
+      (error: unknown) => this.finish(job, false, error),
+    );
+  }
+
+  private async prepare(job: Job, code: ShippedCode, origin: NodeId): Promise<void> {
+    const [fn, args] = await Promise.all([
+      isShippedFunction(code) ? this.functions.compile(code) : (this.loader ??= new ModuleLoader()).load(code, (hash) => this.runtime.fetchFile(origin, hash)),
+      Promise.all(job.args.map((arg) => this.runtime.argumentValue(arg))),
+    ]);
+    job.fn = fn;
+    job.args = args;
+  }
+
+  private ready(job: Job): void {
+    if (job.state !== 'preparing') return;
+    job.state = 'queued';
+    if (this.queue.length === 0 && this.hasTurn()) this.run(job);
+    else this.queue.push(job);
+  }
+
+  private hasTurn(): boolean {
+    return this.running - this.blocked < 1;
+  }
+
+  private schedulePump(): void {
+    if (this.pumpQueued) return;
+    this.pumpQueued = true;
+    setImmediate(() => {
+      this.pumpQueued = false;
+      this.pump();
+    });
+  }
+
+  private pump(): void {
+    while (this.queue.length > 0 && this.hasTurn()) {
+      const job = this.queue.shift()!;
+      if (job.state === 'queued') this.run(job);
+    }
+  }
+
+  private run(job: Job): void {
+    job.state = 'running';
+    this.running++;
+    let result: unknown;
+    try {
+      result = job.fn!(...job.args);
+    } catch (error) {
+      return this.ended(job, false, error);
+    }
+    if (typeof (result as PromiseLike<unknown> | null)?.then === 'function') {
+      (result as PromiseLike<unknown>).then(
+        (value) => this.ended(job, true, value),
+        (error: unknown) => this.ended(job, false, error),
+      );
+    } else {
+      this.ended(job, true, result);
+    }
+  }
+
+  private ended(job: Job, ok: boolean, value: unknown): void {
+    this.running--;
+    this.finish(job, ok, value);
+    this.pump();
+  }
+
+  private finish(job: Job, ok: boolean, value: unknown): void {
+    if (job.state === 'done') return;
+    job.state = 'done';
+    this.jobs.delete(job.key);
+    if (!ok) {
+      job.message.fail(value);
+    } else if (this.runtime.isLarge(value)) {
+      this.runtime.hold(job.key, value);
+      job.message.reply([1]);
+    } else {
+      job.message.reply([0, value]);
+    }
+  }
+
+  private cancel(key: string, force: boolean): void {
+    const job = this.jobs.get(key);
+    if (!job) return;
+    if (job.state === 'running' && force) return this.options.exit(CANCEL_EXIT_CODE);
+    // A running task cannot be interrupted short of ending the process: it runs on, unanswered.
+    this.finish(job, false, new TaskCancelledError(`task ${key} was cancelled`));
+  }
+}

@@ -1,0 +1,89 @@
+import { MembershipView } from '../cluster/cluster-view.js';
+import { connect, type ClusterClient } from '../cluster/connect.js';
+import type { DiscoveryOptions } from '../cluster/discovery.js';
+import { LocalCluster, type LocalClusterOptions } from '../cluster/local-cluster.js';
+import { InvalidArgumentError } from '../common/errors.js';
+import type { NodeOptions } from '../node/node.js';
+import { peekRuntime, setCurrentRuntime } from './context.js';
+import { TaskRuntime, type TaskRuntimeOptions } from './runtime.js';
+
+export interface InitOptions {
+  /** Daemons to join, as `host:port`. With neither peers nor discovery, a local cluster is started. */
+  peers?: string[];
+  /** Find daemons by multicast beacons. */
+  discovery?: boolean | DiscoveryOptions;
+  /** The cluster's shared secret. */
+  secret?: string;
+  /** The local cluster started when no peers or discovery are given. @default {daemons: 2} */
+  local?: LocalClusterOptions;
+  /** Options of this client's node. */
+  node?: Omit<NodeOptions, 'secret'>;
+  runtime?: TaskRuntimeOptions;
+  /** How long to wait for daemons and their workers. @default 20000 */
+  timeoutMs?: number;
+}
+
+/** What `init()` started: shut it down with {@link shutdown} (or `session.shutdown()`). */
+export interface Session {
+  runtime: TaskRuntime;
+  client: ClusterClient;
+  /** The local cluster `init()` started, if it did. */
+  local: LocalCluster | undefined;
+  shutdown(): Promise<void>;
+}
+
+let session: Session | undefined;
+
+/**
+ * Connects this process to a cluster and makes it the owner of the tasks, actors and objects
+ * it creates (Ray's `ray.init()`). With no `peers` and no `discovery`, starts a local cluster of
+ * node-daemons on 127.0.0.1 (stopped again by `shutdown()`).
+ * @throws InvalidArgumentError when already initialised; UnschedulableError when no worker shows up in time
+ * @example
+ * await init();                                  // a local cluster of 2 daemons
+ * await init({ peers: ['10.0.0.5:9740'], secret }); // an existing one
+ */
+export async function init(options: InitOptions = {}): Promise<Session> {
+  if (session || peekRuntime()) throw new InvalidArgumentError('zerocos is already initialised in this process; call shutdown() first');
+  const timeoutMs = options.timeoutMs ?? 20_000;
+  const embedded = !options.peers?.length && !options.discovery;
+  const local = embedded ? await LocalCluster.start({ ...options.local, ...(options.secret !== undefined ? { secret: options.secret } : {}) }) : undefined;
+  let client: ClusterClient | undefined;
+  try {
+    client = await connect({
+      peers: local ? local.peers() : (options.peers ?? []),
+      ...(options.discovery !== undefined ? { discovery: options.discovery } : {}),
+      ...(options.secret !== undefined ? { secret: options.secret } : {}),
+      ...(options.node ? { node: options.node } : {}),
+      waitForPeers: local ? local.daemons.length : 1,
+      timeoutMs,
+    });
+    const runtime = new TaskRuntime(client.node, new MembershipView(client.membership), options.runtime);
+    const expected = local ? local.daemons.reduce((n, daemon) => n + daemon.workers.length, 0) : 1;
+    await runtime.waitForWorkers(timeoutMs, expected);
+    setCurrentRuntime(runtime);
+    const started: Session = {
+      runtime,
+      client,
+      local,
+      shutdown: async () => {
+        if (session === started) session = undefined;
+        if (peekRuntime() === runtime) setCurrentRuntime(undefined);
+        runtime.stop();
+        await started.client.close();
+        await local?.stop();
+      },
+    };
+    session = started;
+    return started;
+  } catch (error) {
+    await client?.close();
+    await local?.stop();
+    throw error;
+  }
+}
+
+/** Undoes {@link init}: fails pending work, leaves the cluster, stops a local cluster. */
+export async function shutdown(): Promise<void> {
+  await session?.shutdown();
+}

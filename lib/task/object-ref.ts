@@ -1,0 +1,71 @@
+import { addExtension } from 'msgpackr';
+import type { NodeId } from '../wire/address.js';
+
+/**
+ * A reference to a value that exists, or will exist, somewhere in the cluster: the result of a
+ * task or actor call, or a value given to `put`. Made at once; `get(ref)` waits for the value.
+ *
+ * The node that made the ref is its **owner**: it knows whether the value is ready and where it
+ * lives (Ray's ownership model). A ref can be passed to tasks (as an argument it is resolved
+ * before the task runs), returned from tasks and sent in messages; wherever it lands, `get`
+ * asks the owner and fetches the value straight from the node that holds it.
+ *
+ * Deliberately not a thenable: a task that returns a ref returns the ref, not its value.
+ */
+export class ObjectRef<T = unknown> {
+  declare private readonly __type?: T;
+
+  constructor(
+    /** Unique among the owner's refs. */
+    readonly id: number,
+    readonly owner: NodeId,
+  ) {}
+
+  toString(): string {
+    return `ObjectRef(${this.id}@${this.owner})`;
+  }
+}
+
+/**
+ * An argument the owner resolved to a value held on another node: the worker fetches it from
+ * `at` itself, so the value moves once, holder to worker, never through the owner.
+ */
+export class LocatedValue {
+  constructor(
+    readonly at: NodeId,
+    readonly key: string,
+  ) {}
+}
+
+/** Called when a ref is encoded for another node: its owner can no longer know who holds it. */
+let onEscape: ((ref: ObjectRef) => void) | undefined;
+
+/** Installs the hook the local runtime uses to pin refs that leave this process. */
+export function setRefEscapeHook(hook: ((ref: ObjectRef) => void) | undefined): void {
+  onEscape = hook;
+}
+
+// msgpack extension types of the task layer (application range; msgpackr uses none of these).
+export const EXT_OBJECT_REF = 20;
+export const EXT_LOCATED_VALUE = 21;
+
+// Extensions are registered with msgpackr globally, so the kernel's codec carries refs wherever
+// they are nested in a message, at no cost to messages that hold none.
+addExtension({
+  Class: ObjectRef,
+  type: EXT_OBJECT_REF,
+  write(ref: ObjectRef) {
+    onEscape?.(ref);
+    return [ref.id, ref.owner];
+  },
+  read([id, owner]: [number, NodeId]) {
+    return new ObjectRef(id, owner);
+  },
+});
+
+addExtension({
+  Class: LocatedValue,
+  type: EXT_LOCATED_VALUE,
+  write: (value: LocatedValue) => [value.at, value.key],
+  read: ([at, key]: [NodeId, string]) => new LocatedValue(at, key),
+});

@@ -1,0 +1,679 @@
+import { pack } from 'msgpackr';
+import type { ClusterView } from '../cluster/cluster-view.js';
+import { WORKER_PROCESS } from '../cluster/worker-pool.js';
+import { Fifo } from '../common/fifo.js';
+import {
+  InvalidArgumentError,
+  NodeDownError,
+  NodeStoppedError,
+  NoProcError,
+  ProcessExitError,
+  RemoteError,
+  TimeoutError,
+  ZerocosError,
+  toErrorInfo,
+  type ErrorInfo,
+} from '../common/errors.js';
+import { CallMessage } from '../node/messages.js';
+import type { Node } from '../node/node.js';
+import type { NodeId, RemoteName } from '../wire/address.js';
+import { LocatedValue, ObjectRef, setRefEscapeHook } from './object-ref.js';
+import type { ShippedCode } from './shipped-code.js';
+import { Scheduler, type Demand, type SchedulerOptions, type WorkerSlot } from './scheduler.js';
+import { ObjectLostError, TaskCancelledError, UnschedulableError, WorkerCrashedError } from './task-errors.js';
+
+/** The name of the process on every node with a task runtime that serves its objects (see docs/protocol.md). */
+export const OBJECTS_PROCESS = 'zerocos.objects';
+
+/** setTimeout's ceiling (~24.8 days): "no timeout" for calls that end by reply or by failure detection. */
+export const NO_TIMEOUT = 2 ** 31 - 1;
+
+/** Options of a task, per function (`remote(fn, opts)`) or per call (`f.options(opts).remote()`). */
+export interface TaskOptions {
+  /** CPUs the task needs; a worker is one CPU, so more reserves several of one daemon's workers. @default 1 */
+  numCpus?: number;
+  /** Custom resources, matched against what daemons advertise (`--resources gpu=1`). @default {} */
+  resources?: Record<string, number>;
+  /** Re-runs after the task's worker or node is lost. @default 3 */
+  maxRetries?: number;
+  /** Also re-run (within `maxRetries`) when the task itself throws. @default false */
+  retryExceptions?: boolean;
+  /** Fail with TimeoutError when a run takes longer than this (counted from its dispatch); the worker running it is replaced. @default none */
+  timeoutMs?: number;
+}
+
+/** Options of {@link TaskRuntime.get}. */
+export interface GetOptions {
+  /** Reject with TimeoutError after this long (the refs stay valid). @default none */
+  timeoutMs?: number;
+}
+
+/** Options of {@link TaskRuntime.wait}. */
+export interface WaitOptions {
+  /** Return once this many refs are ready. @default 1 */
+  numReturns?: number;
+  /** Return after this long with whatever is ready. @default none */
+  timeoutMs?: number;
+}
+
+export interface TaskRuntimeOptions {
+  scheduler?: SchedulerOptions;
+  /** Results up to this size (msgpack bytes) travel back to the owner; larger ones stay on the worker until fetched. @default 102400 */
+  inlineMaxBytes?: number;
+  /** With no worker in sight, a queued task waits this long for one before it fails. @default 10000 */
+  noWorkersTimeoutMs?: number;
+}
+
+/** Counters, for tests and observability. */
+export interface TaskRuntimeStats {
+  submitted: number;
+  finished: number;
+  failed: number;
+  retried: number;
+  /** Tasks waiting for their arguments or for a worker. */
+  queued: number;
+  running: number;
+  /** Entries in this owner's object table. */
+  objects: number;
+  /** Values this node holds for others. */
+  held: number;
+}
+
+/** How an object settled, as the owner records it. */
+type Settled = { value: unknown } | { at: NodeId; key: string } | { error: Error };
+
+interface Task {
+  id: number;
+  fn: ShippedCode;
+  /** As given: refs stay referenced until the task ends, so their values are not freed under it. */
+  args: unknown[];
+  wireArgs: unknown[] | undefined;
+  origin: NodeId;
+  demand: Demand;
+  maxRetries: number;
+  retryExceptions: boolean;
+  timeoutMs: number | undefined;
+  attempts: number;
+  state: 'deps' | 'queued' | 'running' | 'done';
+  slot: WorkerSlot | undefined;
+  timer: NodeJS.Timeout | undefined;
+  queuedAt: number;
+}
+
+interface Entry {
+  settled: Settled | undefined;
+  waiters: (() => void)[] | undefined;
+  task: Task | undefined;
+  /** The ref left this process: someone else may hold it, so it is never freed automatically. */
+  pinned: boolean;
+  /** The owner's last ref was collected while the task ran: drop the entry once it settles. */
+  orphaned: boolean;
+}
+
+/** A resolve answer between nodes: [0, value] | [1, holder, key] | [2, error info]. */
+type Resolution = [0, unknown] | [1, NodeId, string] | [2, ErrorInfo];
+
+/** Runtimes of this process by node id, for the ref-escape hook (tests run several in one process). */
+const runtimes = new Map<NodeId, TaskRuntime>();
+setRefEscapeHook((ref) => runtimes.get(ref.owner)?.pin(ref.id));
+
+/**
+ * The task layer on one node: the owner of the refs it makes (object table, Ray's ownership),
+ * the holder of values it keeps for others, and the scheduler of the tasks it submits. Clients
+ * and workers each run one; workers add a {@link TaskExecutor} to run tasks.
+ *
+ * Life of a task: `submit` makes a ref at once; the task waits for its ref arguments (each
+ * resolved to its value, or to where the value lives so the worker fetches it directly); then for
+ * a worker with room (see {@link Scheduler}); then it runs as a call to that worker's
+ * `zerocos.worker` process, which monitors the worker, so a lost worker or node fails the call
+ * at once and the task is re-run elsewhere (`maxRetries`). Small results come back in the reply;
+ * large ones stay on the worker, which is recorded as their location.
+ */
+export class TaskRuntime {
+  private nextId = 1;
+  private readonly entries = new Map<number, Entry>();
+  /** Values held here for other nodes, by `owner|id`. */
+  private readonly held = new Map<string, unknown>();
+  /** Contents of module files this node ships, by sha256. */
+  private readonly files = new Map<string, Uint8Array>();
+  private readonly waiting = new Fifo<Task>();
+  private readonly scheduler: Scheduler;
+  private readonly inlineMaxBytes: number;
+  private readonly noWorkersTimeoutMs: number;
+  private readonly addresses = new Map<NodeId, RemoteName>();
+  private readonly collected = new FinalizationRegistry<number>((id) => this.collect(id));
+  private viewUpdatedAt = 0;
+  private pumpTimer: NodeJS.Timeout | undefined;
+  private running = 0;
+  private stopped = false;
+  private readonly counters = { submitted: 0, finished: 0, failed: 0, retried: 0 };
+  /** Set by an executor: told when a task on this worker waits in get/wait, so another can use the CPU. */
+  blockHooks: { block(): void; unblock(): void } | undefined;
+
+  constructor(
+    readonly node: Node,
+    private readonly view: ClusterView,
+    options: TaskRuntimeOptions = {},
+  ) {
+    this.scheduler = new Scheduler(options.scheduler);
+    this.inlineMaxBytes = options.inlineMaxBytes ?? 100 * 1024;
+    this.noWorkersTimeoutMs = options.noWorkersTimeoutMs ?? 10_000;
+    node.spawn(
+      async (self) => {
+        for await (const message of self) this.serve(message);
+      },
+      { name: OBJECTS_PROCESS },
+    );
+    runtimes.set(node.id, this);
+  }
+
+  /** Waits (up to `timeoutMs`) until the cluster view shows at least `count` workers. */
+  async waitForWorkers(timeoutMs = 10_000, count = 1): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      await this.view.refresh().catch(() => {});
+      this.scheduler.update(this.view.daemons());
+      if (this.scheduler.workerCount >= count) return;
+      if (Date.now() >= deadline) throw new UnschedulableError(`${this.scheduler.workerCount} of ${count} workers in the cluster after ${timeoutMs} ms`);
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+  }
+
+  /**
+   * Submits a task: returns its ref at once. Ref arguments (top level) are resolved first; a
+   * failed one fails the task with the same error.
+   */
+  submit(fn: ShippedCode, args: unknown[], options: TaskOptions = {}, files?: ReadonlyMap<string, Uint8Array>, origin?: NodeId): ObjectRef {
+    this.assertRunning();
+    const demand = demandOf(options);
+    const id = this.nextId++;
+    const ref = new ObjectRef(id, this.node.id);
+    if (files) this.registerFiles(files);
+    const task: Task = {
+      id,
+      fn,
+      args,
+      wireArgs: undefined,
+      origin: origin ?? this.node.id,
+      demand,
+      maxRetries: options.maxRetries ?? 3,
+      retryExceptions: options.retryExceptions ?? false,
+      timeoutMs: options.timeoutMs,
+      attempts: 0,
+      state: 'deps',
+      slot: undefined,
+      timer: undefined,
+      queuedAt: 0,
+    };
+    this.entries.set(id, { settled: undefined, waiters: undefined, task, pinned: false, orphaned: false });
+    this.collected.register(ref, id);
+    this.counters.submitted++;
+    if (args.some((arg) => arg instanceof ObjectRef)) {
+      this.resolveArgs(task).then(
+        (wireArgs) => {
+          if (task.state !== 'deps') return;
+          task.wireArgs = wireArgs;
+          this.enqueue(task);
+        },
+        (error: Error) => this.settle(task, { error }),
+      );
+    } else {
+      task.wireArgs = args;
+      this.enqueue(task);
+    }
+    return ref;
+  }
+
+  /** Stores `value` on this node and returns its ref. Treat it as immutable from now on (it is not copied). */
+  put<T>(value: T): ObjectRef<T> {
+    this.assertRunning();
+    const id = this.nextId++;
+    const ref = new ObjectRef<T>(id, this.node.id);
+    this.entries.set(id, { settled: { value }, waiters: undefined, task: undefined, pinned: false, orphaned: false });
+    this.collected.register(ref, id);
+    return ref;
+  }
+
+  /** The value of a ref (or the values of refs, in order). A failed task rejects with its error. */
+  async get<T>(refs: ObjectRef<T>, options?: GetOptions): Promise<T>;
+  async get<T>(refs: readonly ObjectRef<T>[], options?: GetOptions): Promise<T[]>;
+  async get(refs: ObjectRef | readonly ObjectRef[], options: GetOptions = {}): Promise<unknown> {
+    const list = Array.isArray(refs) ? refs : [refs as ObjectRef];
+    for (const ref of list) if (!(ref instanceof ObjectRef)) throw new InvalidArgumentError(`get expects ObjectRefs, got ${String(ref)}`);
+    const timeout = new TimeoutError(`get timed out after ${options.timeoutMs} ms`);
+    const values = await this.blocking(withTimeout(Promise.all(list.map((ref) => this.valueOf(ref))), options.timeoutMs, timeout));
+    return Array.isArray(refs) ? values : values[0];
+  }
+
+  /**
+   * Waits until `numReturns` of `refs` are ready (finished or failed), or `timeoutMs` passed.
+   * @returns `[ready, pending]`: ready refs in the order they became ready, the rest in the given order
+   */
+  async wait<T>(refs: readonly ObjectRef<T>[], options: WaitOptions = {}): Promise<[ObjectRef<T>[], ObjectRef<T>[]]> {
+    const numReturns = options.numReturns ?? 1;
+    if (!Number.isInteger(numReturns) || numReturns < 0 || numReturns > refs.length) {
+      throw new InvalidArgumentError(`numReturns must be a whole number from 0 to ${refs.length} (the number of refs), not ${numReturns}`);
+    }
+    const ready: ObjectRef<T>[] = [];
+    const done = new Promise<void>((resolve) => {
+      if (numReturns === 0) return resolve();
+      const timer = options.timeoutMs === undefined ? undefined : setTimeout(resolve, options.timeoutMs);
+      for (const ref of refs) {
+        const onSettled = () => {
+          if (ready.length >= numReturns) return;
+          ready.push(ref);
+          if (ready.length < numReturns) return;
+          clearTimeout(timer);
+          resolve();
+        };
+        this.settledOf(ref).then(onSettled, onSettled);
+      }
+    });
+    await this.blocking(done);
+    const readySet = new Set(ready);
+    return [ready, refs.filter((ref) => !readySet.has(ref))];
+  }
+
+  /**
+   * Cancels a task this node submitted: a task still waiting is dropped; a running one is
+   * stopped on its worker (`force`: its worker process is killed and replaced, for a task stuck
+   * in synchronous code). Its `get` rejects with TaskCancelledError.
+   * @returns false when the task had already finished (or the ref is not a task of this node)
+   */
+  cancel(ref: ObjectRef, options: { force?: boolean } = {}): boolean {
+    const task = ref.owner === this.node.id ? this.entries.get(ref.id)?.task : undefined;
+    if (!task || task.state === 'done') return false;
+    const slot = task.state === 'running' ? task.slot : undefined;
+    this.settle(task, { error: new TaskCancelledError(`task ${ref} was cancelled`) });
+    if (slot) this.node.send(this.workerAddress(slot.node), ['cancel', this.node.id, task.id, options.force === true]);
+    return true;
+  }
+
+  /** Forgets refs this node owns (their values are dropped where they are held), even pinned ones. */
+  free(refs: readonly ObjectRef[]): void {
+    for (const ref of refs) if (ref.owner === this.node.id) this.drop(ref.id);
+  }
+
+  stats(): TaskRuntimeStats {
+    return { ...this.counters, queued: this.waiting.length, running: this.running, objects: this.entries.size, held: this.held.size };
+  }
+
+  /** Fails everything still pending with NodeStoppedError. The node is the caller's to stop. */
+  stop(): void {
+    if (this.stopped) return;
+    this.stopped = true;
+    clearTimeout(this.pumpTimer);
+    const error = new NodeStoppedError('the task runtime was stopped');
+    for (const entry of this.entries.values()) if (entry.task && entry.task.state !== 'done') this.settle(entry.task, { error });
+    runtimes.delete(this.node.id);
+  }
+
+  // --- used by the executor and the actor layer -------------------------------------------
+
+  /** Module file contents this node serves to workers (by sha256), for the life of the runtime. */
+  registerFiles(files: ReadonlyMap<string, Uint8Array>): void {
+    for (const [hash, bytes] of files) this.files.set(hash, bytes);
+  }
+
+  /** Keeps `value` here for another node, under `key` (`owner|id`), until that owner frees it. */
+  hold(key: string, value: unknown): void {
+    this.held.set(key, value);
+  }
+
+  /** True when `value` is too large to travel back in a reply (see `inlineMaxBytes`). */
+  isLarge(value: unknown): boolean {
+    switch (typeof value) {
+      case 'string': return value.length * 3 > this.inlineMaxBytes;
+      case 'object':
+        if (value === null) return false;
+        if (ArrayBuffer.isView(value)) return value.byteLength > this.inlineMaxBytes;
+        return pack(value).length > this.inlineMaxBytes;
+      default: return false;
+    }
+  }
+
+  /** The value behind an argument as the worker received it (a LocatedValue is fetched). */
+  async argumentValue(arg: unknown): Promise<unknown> {
+    return arg instanceof LocatedValue ? this.fetch(arg.at, arg.key) : arg;
+  }
+
+  /** The contents of a module file, from the node that shipped it. */
+  fetchFile(from: NodeId, hash: string): Promise<Uint8Array> {
+    return this.node.call<Uint8Array>({ name: OBJECTS_PROCESS, node: from }, ['file', hash], { timeoutMs: 30_000 });
+  }
+
+  /** Resolves ref arguments: the value when it is here, else where it lives. */
+  async resolveArgs(task: { args: unknown[] }): Promise<unknown[]> {
+    return Promise.all(
+      task.args.map(async (arg) => {
+        if (!(arg instanceof ObjectRef)) return arg;
+        const settled = await this.settledOf(arg);
+        if ('error' in settled) throw settled.error;
+        if ('value' in settled) return settled.value;
+        if (settled.at === this.node.id) return this.fetch(settled.at, settled.key);
+        return new LocatedValue(settled.at, settled.key);
+      }),
+    );
+  }
+
+  /** Marks a ref as escaped (it was encoded for another node). */
+  pin(id: number): void {
+    const entry = this.entries.get(id);
+    if (entry) entry.pinned = true;
+  }
+
+  // --- objects -------------------------------------------------------------------------------
+
+  private async valueOf(ref: ObjectRef): Promise<unknown> {
+    const settled = await this.settledOf(ref);
+    if ('error' in settled) throw settled.error;
+    if ('value' in settled) return settled.value;
+    const value = await this.fetch(settled.at, settled.key);
+    // Fetched once: later gets on this owner answer from memory.
+    const entry = ref.owner === this.node.id ? this.entries.get(ref.id) : undefined;
+    if (entry?.settled === settled) entry.settled = { value };
+    return value;
+  }
+
+  /** How `ref` settled, waiting until it has; asks the owner when it is not this node. */
+  private settledOf(ref: ObjectRef): Promise<Settled> {
+    if (ref.owner !== this.node.id) return this.resolveRemote(ref);
+    const entry = this.entries.get(ref.id);
+    if (!entry) return Promise.reject(new ObjectLostError(`${ref} is unknown to its owner (it was freed)`));
+    if (entry.settled) return Promise.resolve(entry.settled);
+    return new Promise((resolve) => (entry.waiters ??= []).push(() => resolve(entry.settled!)));
+  }
+
+  private async resolveRemote(ref: ObjectRef): Promise<Settled> {
+    let resolution: Resolution;
+    try {
+      resolution = await this.node.call<Resolution>({ name: OBJECTS_PROCESS, node: ref.owner }, ['resolve', ref.id], { timeoutMs: NO_TIMEOUT });
+    } catch (error) {
+      if (error instanceof RemoteError && error.code === 'EOBJECTLOST') throw new ObjectLostError(error.message);
+      throw new ObjectLostError(`the owner of ${ref} is lost: ${(error as Error).message}`, { cause: error });
+    }
+    switch (resolution[0]) {
+      case 0: return { value: resolution[1] };
+      case 1: return { at: resolution[1], key: resolution[2] };
+      default: return { error: new RemoteError(resolution[1]) };
+    }
+  }
+
+  private async fetch(at: NodeId, key: string): Promise<unknown> {
+    if (at === this.node.id) {
+      if (!this.held.has(key)) throw new ObjectLostError(`object ${key} is not held here (freed?)`);
+      return this.held.get(key);
+    }
+    try {
+      return await this.node.call({ name: OBJECTS_PROCESS, node: at }, ['fetch', key], { timeoutMs: NO_TIMEOUT });
+    } catch (error) {
+      throw new ObjectLostError(`object ${key} could not be fetched from ${at}: ${(error as Error).message}`, { cause: error });
+    }
+  }
+
+  /** Requests to {@link OBJECTS_PROCESS}: see docs/protocol.md. */
+  private serve(message: unknown): void {
+    if (!(message instanceof CallMessage)) {
+      // ['free', keys]: an owner no longer needs values held here.
+      if (Array.isArray(message) && message[0] === 'free' && Array.isArray(message[1])) for (const key of message[1]) this.held.delete(String(key));
+      return;
+    }
+    const request = message.request as unknown[];
+    const op = Array.isArray(request) ? request[0] : undefined;
+    if (op === 'resolve' && typeof request[1] === 'number') {
+      const entry = this.entries.get(request[1]);
+      if (!entry) return void message.fail(new ObjectLostError(`object ${request[1]} is unknown to its owner ${this.node.id} (it was freed)`));
+      const answer = () => message.reply(toResolution(entry.settled!));
+      if (entry.settled) answer();
+      else (entry.waiters ??= []).push(answer);
+    } else if (op === 'fetch' && typeof request[1] === 'string') {
+      if (this.held.has(request[1])) message.reply(this.held.get(request[1]));
+      else message.fail(new ObjectLostError(`object ${request[1]} is not held on ${this.node.id} (freed?)`));
+    } else if (op === 'file' && typeof request[1] === 'string') {
+      const bytes = this.files.get(request[1]);
+      if (bytes) message.reply(bytes);
+      else message.fail(new ObjectLostError(`module file ${request[1]} is not known on ${this.node.id}`));
+    } else {
+      message.fail(new InvalidArgumentError(`${OBJECTS_PROCESS} does not understand ${JSON.stringify(request)}`));
+    }
+  }
+
+  /** The owner's last local ref to `id` was garbage-collected. */
+  private collect(id: number): void {
+    const entry = this.entries.get(id);
+    if (!entry || entry.pinned) return;
+    if (entry.task && entry.task.state !== 'done') entry.orphaned = true;
+    else this.drop(id);
+  }
+
+  private drop(id: number): void {
+    const entry = this.entries.get(id);
+    if (!entry) return;
+    this.entries.delete(id);
+    const settled = entry.settled;
+    if (settled && 'at' in settled && settled.at !== this.node.id && !this.stopped) {
+      this.node.send({ name: OBJECTS_PROCESS, node: settled.at }, ['free', [settled.key]]);
+    } else if (settled && 'at' in settled) {
+      this.held.delete(settled.key);
+    }
+  }
+
+  // --- scheduling ----------------------------------------------------------------------------
+
+  private enqueue(task: Task): void {
+    task.state = 'queued';
+    task.queuedAt = Date.now();
+    this.refreshView();
+    if (this.scheduler.workerCount > 0 && !this.scheduler.feasible(task.demand)) {
+      return this.settle(task, { error: unschedulable(task.demand) });
+    }
+    this.waiting.push(task);
+    this.pump();
+  }
+
+  private refreshView(force = false): void {
+    const now = Date.now();
+    if (!force && now - this.viewUpdatedAt < 200) return;
+    this.viewUpdatedAt = now;
+    this.scheduler.update(this.view.daemons(), now);
+  }
+
+  /** Dispatches waiting tasks in order while workers have room. */
+  private pump(): void {
+    while (this.waiting.length > 0) {
+      const task = this.waiting.at(0)!;
+      if (task.state !== 'queued') {
+        this.waiting.shift();
+        continue;
+      }
+      const slot = this.scheduler.pick(task.demand);
+      if (!slot) break;
+      this.waiting.shift();
+      this.dispatch(task, slot);
+    }
+    if (this.waiting.length > 0 && !this.pumpTimer && !this.stopped) {
+      // Nothing has room (or nothing is known): look again once the view may have changed.
+      this.pumpTimer = setTimeout(() => {
+        this.pumpTimer = undefined;
+        void this.view.refresh().catch(() => {}).then(() => this.recheck());
+      }, 100);
+    }
+  }
+
+  /** After a view refresh: fail what can never run, then dispatch what can. */
+  private recheck(): void {
+    if (this.stopped) return;
+    this.refreshView(true);
+    const now = Date.now();
+    for (let i = 0; i < this.waiting.length; i++) {
+      const task = this.waiting.at(i)!;
+      if (task.state !== 'queued') continue;
+      if (this.scheduler.workerCount > 0 ? !this.scheduler.feasible(task.demand) : now - task.queuedAt > this.noWorkersTimeoutMs) {
+        this.settle(task, { error: this.scheduler.workerCount > 0 ? unschedulable(task.demand) : new UnschedulableError(`no workers in the cluster for ${this.noWorkersTimeoutMs} ms`) });
+      }
+    }
+    this.pump();
+  }
+
+  private dispatch(task: Task, slot: WorkerSlot): void {
+    task.state = 'running';
+    task.slot = slot;
+    task.attempts++;
+    this.running++;
+    if (task.timeoutMs !== undefined) task.timer = setTimeout(() => this.timedOut(task, slot), task.timeoutMs);
+    const request = task.origin === this.node.id ? ['run', task.id, task.fn, task.wireArgs] : ['run', task.id, task.fn, task.wireArgs, task.origin];
+    this.node.call(this.workerAddress(slot.node), request, { timeoutMs: NO_TIMEOUT }).then(
+      (reply) => this.ran(task, slot, reply),
+      (error: Error) => this.runFailed(task, slot, error),
+    );
+  }
+
+  private endRun(task: Task, slot: WorkerSlot): boolean {
+    this.running--;
+    this.scheduler.release(slot, task.demand);
+    clearTimeout(task.timer);
+    task.timer = undefined;
+    // Only the run that is current may settle the task (a timed-out or cancelled one may not).
+    const current = task.slot === slot && task.state === 'running';
+    queueMicrotask(() => this.pump());
+    return current;
+  }
+
+  private ran(task: Task, slot: WorkerSlot, reply: unknown): void {
+    if (!this.endRun(task, slot)) return;
+    const [kind, value] = Array.isArray(reply) ? reply : [];
+    if (kind === 0) this.settle(task, { value });
+    else if (kind === 1) this.settle(task, { at: slot.node, key: `${this.node.id}|${task.id}` });
+    else this.settle(task, { error: new InvalidArgumentError(`worker ${slot.node} answered 'run' with ${JSON.stringify(reply)}`) });
+  }
+
+  private runFailed(task: Task, slot: WorkerSlot, error: Error): void {
+    if (!this.endRun(task, slot)) return;
+    if (error instanceof RemoteError) {
+      if (error.code === 'ECANCELLED') return this.settle(task, { error: new TaskCancelledError(error.message) });
+      if (task.retryExceptions && task.attempts <= task.maxRetries) return this.retry(task);
+      return this.settle(task, { error });
+    }
+    if (error instanceof NodeDownError || error instanceof NoProcError || error instanceof ProcessExitError) {
+      this.scheduler.markDead(slot.node);
+      if (task.attempts <= task.maxRetries) return this.retry(task);
+      return this.settle(task, {
+        error: new WorkerCrashedError(`task ${task.id} lost its worker ${task.attempts} time(s) (maxRetries ${task.maxRetries}); last: ${error.message}`, { cause: error }),
+      });
+    }
+    this.settle(task, { error });
+  }
+
+  private retry(task: Task): void {
+    this.counters.retried++;
+    task.slot = undefined;
+    this.enqueue(task);
+  }
+
+  private timedOut(task: Task, slot: WorkerSlot): void {
+    if (task.state !== 'running' || task.slot !== slot) return;
+    this.settle(task, { error: new TimeoutError(`task ${task.id} did not finish within ${task.timeoutMs} ms`) });
+    // The run may be stuck in synchronous code: only replacing its worker stops it.
+    this.node.send(this.workerAddress(slot.node), ['cancel', this.node.id, task.id, true]);
+  }
+
+  private settle(task: Task, settled: Settled): void {
+    if (task.state === 'done') return;
+    task.state = 'done';
+    clearTimeout(task.timer);
+    task.wireArgs = undefined;
+    const entry = this.entries.get(task.id);
+    if ('error' in settled) this.counters.failed++;
+    else this.counters.finished++;
+    if (!entry) return;
+    entry.settled = settled;
+    entry.task = undefined;
+    const waiters = entry.waiters;
+    entry.waiters = undefined;
+    if (waiters) for (const wake of waiters) wake();
+    if (entry.orphaned) this.drop(task.id);
+  }
+
+  private workerAddress(node: NodeId): RemoteName {
+    let address = this.addresses.get(node);
+    if (!address) {
+      address = { name: WORKER_PROCESS, node };
+      this.addresses.set(node, address);
+      if (this.addresses.size > 4096) this.addresses.delete(this.addresses.keys().next().value as NodeId);
+    }
+    return address;
+  }
+
+  private async blocking<T>(promise: Promise<T>): Promise<T> {
+    const hooks = this.blockHooks;
+    if (!hooks) return promise;
+    hooks.block();
+    try {
+      return await promise;
+    } finally {
+      hooks.unblock();
+    }
+  }
+
+  private assertRunning(): void {
+    if (this.stopped) throw new NodeStoppedError('the task runtime was stopped');
+  }
+}
+
+function demandOf(options: TaskOptions): Demand {
+  const cpu = options.numCpus ?? 1;
+  if (typeof cpu !== 'number' || !(cpu >= 0)) throw new InvalidArgumentError(`numCpus must be a number, 0 or more, not ${String(cpu)}`);
+  const resources = options.resources ?? {};
+  for (const [name, amount] of Object.entries(resources)) {
+    if (typeof amount !== 'number' || !(amount >= 0)) throw new InvalidArgumentError(`resource ${name} must be a number, 0 or more, not ${String(amount)}`);
+  }
+  if (options.timeoutMs !== undefined && !(options.timeoutMs > 0 && options.timeoutMs <= NO_TIMEOUT)) {
+    throw new InvalidArgumentError(`timeoutMs must be a positive number of milliseconds, not ${String(options.timeoutMs)}`);
+  }
+  if (options.maxRetries !== undefined && !(Number.isInteger(options.maxRetries) && options.maxRetries >= 0)) {
+    throw new InvalidArgumentError(`maxRetries must be a whole number, 0 or more, not ${String(options.maxRetries)}`);
+  }
+  return { cpu, resources };
+}
+
+function unschedulable(demand: Demand): UnschedulableError {
+  const wanted = [`cpu: ${demand.cpu}`, ...Object.entries(demand.resources).map(([name, amount]) => `${name}: ${amount}`)].join(', ');
+  return new UnschedulableError(`no daemon in the cluster has {${wanted}}: the task can never run`);
+}
+
+function toResolution(settled: Settled): Resolution {
+  if ('value' in settled) return [0, settled.value];
+  if ('at' in settled) return [1, settled.at, settled.key];
+  return [2, errorInfoOf(settled.error)];
+}
+
+/** The error as it should look at the far end: a RemoteError keeps its original name, stack, node and pid. */
+export function errorInfoOf(error: Error): ErrorInfo {
+  if (error instanceof RemoteError) {
+    const info: ErrorInfo = { name: error.remoteName, message: error.message, code: error.code };
+    if (error.remoteStack !== undefined) info.stack = error.remoteStack;
+    if (error.nodeId !== undefined) info.nodeId = error.nodeId;
+    if (error.pid !== undefined) info.pid = error.pid;
+    return info;
+  }
+  const info = toErrorInfo(error);
+  if (error instanceof ZerocosError) info.code = error.code;
+  return info;
+}
+
+function withTimeout<T>(promise: Promise<T>, timeoutMs: number | undefined, error: Error): Promise<T> {
+  if (timeoutMs === undefined) return promise;
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(error), timeoutMs);
+    promise.then(
+      (value) => {
+        clearTimeout(timer);
+        resolve(value);
+      },
+      (reason) => {
+        clearTimeout(timer);
+        reject(reason);
+      },
+    );
+  });
+}

@@ -1,0 +1,156 @@
+import type { DaemonView } from '../cluster/daemon-offer.js';
+import type { NodeId } from '../wire/address.js';
+
+/** What one task (or actor) needs while it runs. */
+export interface Demand {
+  /** CPUs; a worker is one CPU, so more than 1 reserves that many of its daemon's workers. */
+  cpu: number;
+  /** Custom resources (`{gpu: 1}`), matched against what daemons advertise. */
+  resources: Readonly<Record<string, number>>;
+}
+
+/** A worker as the scheduler tracks it. */
+export interface WorkerSlot {
+  readonly node: NodeId;
+  readonly daemon: NodeId;
+  /** Tasks sent to it and not finished yet. */
+  inFlight: number;
+}
+
+interface DaemonState {
+  id: NodeId;
+  total: Record<string, number>;
+  /** What reserved (non-simple) work holds now. */
+  used: Record<string, number>;
+  workers: WorkerSlot[];
+}
+
+export interface SchedulerOptions {
+  /**
+   * Tasks queued at one worker at most (pipelining hides the round trip; more only makes
+   * balancing worse). @default 16
+   */
+  pipelineDepth?: number;
+  /** A worker that failed is not picked again for this long, even while its daemon still lists it. @default 30000 */
+  deadForMs?: number;
+}
+
+/**
+ * Places work on workers: pure bookkeeping, no I/O. Two kinds of demand:
+ * - **simple** (at most 1 CPU, no custom resources): the least-loaded worker in the whole
+ *   cluster, pipelined up to `pipelineDepth` tasks per worker;
+ * - **reserved** (more CPUs, or custom resources): only daemons whose totals satisfy it, holding
+ *   the amounts until `release`; it waits while every such daemon is full.
+ *
+ * The accounting is this scheduler's own (one per owner node), so two clients may together
+ * exceed a daemon's custom resources; workers then queue the excess (documented limitation).
+ */
+export class Scheduler {
+  private daemonStates = new Map<NodeId, DaemonState>();
+  private workerIndex = new Map<NodeId, WorkerSlot>();
+  private readonly dead = new Map<NodeId, number>();
+  private readonly pipelineDepth: number;
+  private readonly deadForMs: number;
+
+  constructor(options: SchedulerOptions = {}) {
+    this.pipelineDepth = options.pipelineDepth ?? 16;
+    this.deadForMs = options.deadForMs ?? 30_000;
+  }
+
+  /** Replaces the picture of the cluster; in-flight counts and reservations of known workers carry over. */
+  update(daemons: readonly DaemonView[], now = Date.now()): void {
+    for (const [node, until] of this.dead) if (until <= now) this.dead.delete(node);
+    const states = new Map<NodeId, DaemonState>();
+    const index = new Map<NodeId, WorkerSlot>();
+    for (const view of daemons) {
+      const previous = this.daemonStates.get(view.daemon);
+      const workers: WorkerSlot[] = [];
+      for (const node of view.workers) {
+        if (this.dead.has(node)) continue;
+        const slot = this.workerIndex.get(node) ?? { node, daemon: view.daemon, inFlight: 0 };
+        workers.push(slot);
+        index.set(node, slot);
+      }
+      states.set(view.daemon, { id: view.daemon, total: { ...view.resources }, used: previous?.used ?? {}, workers });
+    }
+    this.daemonStates = states;
+    this.workerIndex = index;
+  }
+
+  /** Number of workers known. */
+  get workerCount(): number {
+    return this.workerIndex.size;
+  }
+
+  /** True when some known daemon's totals satisfy `demand` (it may be busy now). */
+  feasible(demand: Demand): boolean {
+    for (const state of this.daemonStates.values()) if (state.workers.length > 0 && satisfies(state.total, demand)) return true;
+    return false;
+  }
+
+  /** A worker for `demand`, with its load already counted; undefined when none has room now. */
+  pick(demand: Demand, exclude?: ReadonlySet<NodeId>): WorkerSlot | undefined {
+    const simple = isSimple(demand);
+    let best: WorkerSlot | undefined;
+    let bestState: DaemonState | undefined;
+    for (const state of this.daemonStates.values()) {
+      if (!simple && !fits(state, demand)) continue;
+      for (const slot of state.workers) {
+        if (exclude?.has(slot.node)) continue;
+        if (simple && slot.inFlight >= this.pipelineDepth) continue;
+        if (!best || slot.inFlight < best.inFlight) {
+          best = slot;
+          bestState = state;
+        }
+      }
+    }
+    if (!best || !bestState) return undefined;
+    best.inFlight++;
+    if (!simple) reserve(bestState.used, demand, 1);
+    return best;
+  }
+
+  /** The work placed on `slot` by `pick(demand)` ended. */
+  release(slot: WorkerSlot, demand: Demand): void {
+    slot.inFlight = Math.max(0, slot.inFlight - 1);
+    if (isSimple(demand)) return;
+    const state = this.daemonStates.get(slot.daemon);
+    if (state) reserve(state.used, demand, -1);
+  }
+
+  /** `node` failed: do not pick it again for `deadForMs`, whatever its daemon says meanwhile. */
+  markDead(node: NodeId, now = Date.now()): void {
+    this.dead.set(node, now + this.deadForMs);
+    const slot = this.workerIndex.get(node);
+    if (!slot) return;
+    this.workerIndex.delete(node);
+    const state = this.daemonStates.get(slot.daemon);
+    if (state) state.workers = state.workers.filter((w) => w !== slot);
+  }
+}
+
+export function isSimple(demand: Demand): boolean {
+  if (demand.cpu > 1) return false;
+  for (const key in demand.resources) if ((demand.resources[key] ?? 0) > 0) return false;
+  return true;
+}
+
+function satisfies(total: Record<string, number>, demand: Demand): boolean {
+  if (demand.cpu > (total['cpu'] ?? 0)) return false;
+  for (const [name, amount] of Object.entries(demand.resources)) if (amount > (total[name] ?? 0)) return false;
+  return true;
+}
+
+function fits(state: DaemonState, demand: Demand): boolean {
+  if (state.workers.length === 0) return false;
+  if (demand.cpu > (state.total['cpu'] ?? 0) - (state.used['cpu'] ?? 0)) return false;
+  for (const [name, amount] of Object.entries(demand.resources)) {
+    if (amount > (state.total[name] ?? 0) - (state.used[name] ?? 0)) return false;
+  }
+  return true;
+}
+
+function reserve(used: Record<string, number>, demand: Demand, sign: 1 | -1): void {
+  if (demand.cpu > 0) used['cpu'] = (used['cpu'] ?? 0) + sign * demand.cpu;
+  for (const [name, amount] of Object.entries(demand.resources)) used[name] = (used[name] ?? 0) + sign * amount;
+}
