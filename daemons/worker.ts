@@ -33,6 +33,7 @@
 import { parseArgs } from 'node:util';
 import * as zerocos from 'zerocos';
 import {
+  ActorHost,
   CallMessage,
   DaemonQueryView,
   Node,
@@ -105,11 +106,12 @@ const runtime = new TaskRuntime(running, new DaemonQueryView(running, daemon));
 setCurrentRuntime(runtime);
 (globalThis as { zerocos?: unknown }).zerocos = zerocos;
 const executor = new TaskExecutor(runtime, { exit: (code) => process.exit(code) });
+const actors = new ActorHost(runtime);
 
 running.spawn(
   async (worker) => {
     for await (const message of worker) {
-      if (executor.handle(message)) continue;
+      if (executor.handle(message) || actors.handle(message)) continue;
       if (!(message instanceof CallMessage)) continue;
       const [op] = Array.isArray(message.request) ? (message.request as unknown[]) : [];
       switch (op) {

@@ -65,3 +65,6 @@ export type { ShippedModule } from './task/module-shipping.js';
 export type { ShippedCode } from './task/shipped-code.js';
 export { init, shutdown } from './task/init.js';
 export type { InitOptions, Session } from './task/init.js';
+export { ActorClass, ActorDiedError, actor, getActor, kill } from './actor/actor.js';
+export { ActorHost, ACTOR_NAME_PREFIX } from './actor/actor-host.js';
+export type { ActorHandle, ActorOptions } from './actor/actor.js';

@@ -356,6 +356,67 @@ export class TaskRuntime {
     );
   }
 
+  /** A ref whose value will come from elsewhere than a task of this runtime (an actor call): see {@link settleReply}. */
+  pendingRef<T = unknown>(): ObjectRef<T> {
+    this.assertRunning();
+    const id = this.nextId++;
+    const ref = new ObjectRef<T>(id, this.node.id);
+    this.entries.set(id, { settled: undefined, waiters: undefined, task: undefined, pinned: false, orphaned: false });
+    this.collected.register(ref, id);
+    return ref;
+  }
+
+  /**
+   * Settles a {@link pendingRef} with a worker's answer: `[0, value]`, or `[1]` for a value
+   * `holder` keeps under `owner|id`; or with an error.
+   */
+  settleReply(id: number, reply: unknown, holder: NodeId): void {
+    const [kind, value] = Array.isArray(reply) ? reply : [];
+    if (kind === 0) this.settleEntry(id, { value });
+    else if (kind === 1) this.settleEntry(id, { at: holder, key: `${this.node.id}|${id}` });
+    else this.settleEntry(id, { error: new InvalidArgumentError(`${holder} answered with ${JSON.stringify(reply)}`) });
+  }
+
+  settleError(id: number, error: Error): void {
+    this.settleEntry(id, { error });
+  }
+
+  /**
+   * A worker for long-lived work (an actor): the one with the fewest such placements among
+   * those that satisfy `demand`, waiting up to `timeoutMs` for room.
+   * @throws UnschedulableError when no daemon can ever satisfy it, or none had room in time
+   */
+  async place(options: TaskOptions, timeoutMs = this.noWorkersTimeoutMs): Promise<WorkerSlot & { demand: Demand }> {
+    const demand = demandOf(options);
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      this.refreshView();
+      if (this.scheduler.workerCount > 0 && !this.scheduler.feasible(demand)) throw unschedulable(demand);
+      const slot = this.scheduler.place(demand);
+      if (slot) return Object.assign(slot, { demand });
+      if (Date.now() >= deadline) throw new UnschedulableError(`no worker had room for {cpu: ${demand.cpu}, ...} within ${timeoutMs} ms`);
+      await this.view.refresh().catch(() => {});
+      this.refreshView(true);
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+  }
+
+  /** Undoes {@link place} (the actor ended). */
+  unplace(slot: WorkerSlot, demand: Demand): void {
+    this.scheduler.unplace(slot, demand);
+  }
+
+  /** `node` was lost: schedule nothing on it for a while. */
+  markDead(node: NodeId): void {
+    this.scheduler.markDead(node);
+  }
+
+  /** Every worker the view shows now. */
+  workers(): NodeId[] {
+    this.refreshView(true);
+    return this.view.daemons().flatMap((daemon) => daemon.workers);
+  }
+
   /** Marks a ref as escaped (it was encoded for another node). */
   pin(id: number): void {
     const entry = this.entries.get(id);
@@ -442,7 +503,7 @@ export class TaskRuntime {
   private collect(id: number): void {
     const entry = this.entries.get(id);
     if (!entry || entry.pinned) return;
-    if (entry.task && entry.task.state !== 'done') entry.orphaned = true;
+    if (!entry.settled) entry.orphaned = true;
     else this.drop(id);
   }
 
@@ -582,16 +643,20 @@ export class TaskRuntime {
     task.state = 'done';
     clearTimeout(task.timer);
     task.wireArgs = undefined;
-    const entry = this.entries.get(task.id);
     if ('error' in settled) this.counters.failed++;
     else this.counters.finished++;
-    if (!entry) return;
+    this.settleEntry(task.id, settled);
+  }
+
+  private settleEntry(id: number, settled: Settled): void {
+    const entry = this.entries.get(id);
+    if (!entry || entry.settled) return;
     entry.settled = settled;
     entry.task = undefined;
     const waiters = entry.waiters;
     entry.waiters = undefined;
     if (waiters) for (const wake of waiters) wake();
-    if (entry.orphaned) this.drop(task.id);
+    if (entry.orphaned) this.drop(id);
   }
 
   private workerAddress(node: NodeId): RemoteName {

@@ -15,6 +15,8 @@ export interface WorkerSlot {
   readonly daemon: NodeId;
   /** Tasks sent to it and not finished yet. */
   inFlight: number;
+  /** Long-lived placements on it (actors). */
+  placed: number;
 }
 
 interface DaemonState {
@@ -67,7 +69,7 @@ export class Scheduler {
       const workers: WorkerSlot[] = [];
       for (const node of view.workers) {
         if (this.dead.has(node)) continue;
-        const slot = this.workerIndex.get(node) ?? { node, daemon: view.daemon, inFlight: 0 };
+        const slot = this.workerIndex.get(node) ?? { node, daemon: view.daemon, inFlight: 0, placed: 0 };
         workers.push(slot);
         index.set(node, slot);
       }
@@ -114,6 +116,34 @@ export class Scheduler {
   release(slot: WorkerSlot, demand: Demand): void {
     slot.inFlight = Math.max(0, slot.inFlight - 1);
     if (isSimple(demand)) return;
+    const state = this.daemonStates.get(slot.daemon);
+    if (state) reserve(state.used, demand, -1);
+  }
+
+  /**
+   * A worker for long-lived work (an actor): the one with the fewest placements, then the least
+   * busy, among daemons with room for `demand`, which stays reserved until {@link unplace}.
+   */
+  place(demand: Demand): WorkerSlot | undefined {
+    let best: WorkerSlot | undefined;
+    let bestState: DaemonState | undefined;
+    for (const state of this.daemonStates.values()) {
+      if (!fits(state, demand)) continue;
+      for (const slot of state.workers) {
+        if (!best || slot.placed < best.placed || (slot.placed === best.placed && slot.inFlight < best.inFlight)) {
+          best = slot;
+          bestState = state;
+        }
+      }
+    }
+    if (!best || !bestState) return undefined;
+    best.placed++;
+    reserve(bestState.used, demand, 1);
+    return best;
+  }
+
+  unplace(slot: WorkerSlot, demand: Demand): void {
+    slot.placed = Math.max(0, slot.placed - 1);
     const state = this.daemonStates.get(slot.daemon);
     if (state) reserve(state.used, demand, -1);
   }

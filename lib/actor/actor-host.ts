@@ -1,0 +1,108 @@
+import { InvalidArgumentError } from '../common/errors.js';
+import { CallMessage } from '../node/messages.js';
+import type { ProcessContext } from '../node/process-context.js';
+import { ModuleLoader, isShippedModule } from '../task/module-shipping.js';
+import { LocatedValue } from '../task/object-ref.js';
+import { FunctionCache, isShippedFunction } from '../task/remote-function.js';
+import type { TaskRuntime } from '../task/runtime.js';
+import type { ShippedCode } from '../task/shipped-code.js';
+
+/** Actor processes are registered under this prefix plus the actor's name (named actors). */
+export const ACTOR_NAME_PREFIX = 'zerocos.actor:';
+
+/** What the creator asks of the actor's process. */
+export interface ActorSpawnOptions {
+  name?: string;
+  /** Method calls running at once (async methods interleave at their awaits). @default 1 */
+  maxConcurrency?: number;
+}
+
+type Instance = Record<string, unknown>;
+type Constructor = new (...args: unknown[]) => Instance;
+
+/**
+ * Hosts actors on a worker: `['actor:new', code, args, options]` constructs an instance of the
+ * shipped class and spawns the process that owns it, answering with its pid id. The process
+ * takes method calls `['m', refId, method, args]` from its mailbox in arrival order, so one
+ * caller's calls run in the order they were made; with `maxConcurrency` above 1, up to that
+ * many async methods run at once (they still start in order).
+ */
+export class ActorHost {
+  private readonly classes = new FunctionCache();
+  private loader: ModuleLoader | undefined;
+
+  constructor(private readonly runtime: TaskRuntime) {}
+
+  /** Takes an actor request from the worker's mailbox; false when `message` is none. */
+  handle(message: unknown): boolean {
+    if (!(message instanceof CallMessage)) return false;
+    const request = message.request;
+    if (!Array.isArray(request) || request[0] !== 'actor:new') return false;
+    this.create(message, request).catch((error: unknown) => message.fail(error));
+    return true;
+  }
+
+  private async create(message: CallMessage, request: unknown[]): Promise<void> {
+    const [, code, args, options] = request as [string, ShippedCode, unknown[], ActorSpawnOptions];
+    if (!Array.isArray(args) || !(isShippedFunction(code) || isShippedModule(code)) || typeof options !== 'object' || options === null) {
+      throw new InvalidArgumentError(`malformed 'actor:new' request`);
+    }
+    const maxConcurrency = options.maxConcurrency ?? 1;
+    if (!Number.isInteger(maxConcurrency) || maxConcurrency < 1) throw new InvalidArgumentError(`maxConcurrency must be a positive whole number, not ${maxConcurrency}`);
+    const Class = (
+      isShippedFunction(code)
+        ? this.classes.compile(code)
+        : await (this.loader ??= new ModuleLoader()).load(code, (hash) => this.runtime.fetchFile(message.from.node, hash))
+    ) as unknown as Constructor;
+    const values = await Promise.all(args.map((arg) => this.runtime.argumentValue(arg)));
+    const instance = new Class(...values);
+    const pid = this.runtime.node.spawn(
+      (self) => this.serve(self, instance, Class.name || 'actor', maxConcurrency),
+      options.name !== undefined ? { name: ACTOR_NAME_PREFIX + options.name } : {},
+    );
+    message.reply(pid.id);
+  }
+
+  private async serve(self: ProcessContext, instance: Instance, className: string, maxConcurrency: number): Promise<void> {
+    let running = 0;
+    let turnFreed: (() => void) | undefined;
+    for await (const message of self) {
+      if (!(message instanceof CallMessage)) continue;
+      const request = message.request as unknown[];
+      if (!Array.isArray(request) || request[0] !== 'm' || typeof request[1] !== 'number' || typeof request[2] !== 'string' || !Array.isArray(request[3])) {
+        message.fail(new InvalidArgumentError(`actor ${className} does not understand ${JSON.stringify(request)}`));
+        continue;
+      }
+      const [, refId, method, args] = request as [string, number, string, unknown[]];
+      const key = `${message.from.node}|${refId}`;
+      const pending = this.invoke(instance, className, method, args).then(
+        (value) => this.answer(message, key, value),
+        (error: unknown) => message.fail(error),
+      );
+      // Sync methods with plain arguments have answered by now; async ones hold a turn until done.
+      running++;
+      void pending.finally(() => {
+        running--;
+        turnFreed?.();
+      });
+      while (running >= maxConcurrency) await new Promise<void>((resolve) => (turnFreed = resolve));
+      turnFreed = undefined;
+    }
+  }
+
+  private async invoke(instance: Instance, className: string, method: string, args: unknown[]): Promise<unknown> {
+    const fn = method === 'constructor' ? undefined : instance[method];
+    if (typeof fn !== 'function') throw new InvalidArgumentError(`actor ${className} has no method '${method}'`);
+    const values = args.some((arg) => arg instanceof LocatedValue) ? await Promise.all(args.map((arg) => this.runtime.argumentValue(arg))) : args;
+    return fn.apply(instance, values);
+  }
+
+  private answer(message: CallMessage, key: string, value: unknown): void {
+    if (this.runtime.isLarge(value)) {
+      this.runtime.hold(key, value);
+      message.reply([1]);
+    } else {
+      message.reply([0, value]);
+    }
+  }
+}
