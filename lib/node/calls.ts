@@ -15,6 +15,9 @@ import type { LocalProcess } from './local-process.js';
 import { watcherKey } from './local-process.js';
 import { CallMessage } from './messages.js';
 
+/** Call timeouts from here up (setTimeout's ceiling, ~24.8 days) mean none; pass Infinity. */
+const NO_TIMER_ABOVE_MS = 2 ** 31 - 1;
+
 /**
  * Calls (Erlang's gen_server:call): a request that monitors its target until the reply, so it
  * ends with the reply, the target's exit, its node's loss, or the timeout — always bounded.
@@ -30,15 +33,20 @@ export class Calls {
    */
   call(owner: LocalProcess | undefined, to: Address, request: unknown, timeoutMs: number): Promise<unknown> {
     if (this.kernel.isStopped) return Promise.reject(new NodeStoppedError(`node ${this.kernel.id} is stopped`));
-    // Created here so its stack points at the caller, not at a timer.
-    const timeoutError = new TimeoutError(`call to ${formatAddress(to)} timed out after ${timeoutMs} ms`);
     const ref = this.kernel.newRef();
     const node = nodeOf(to, this.kernel.id);
     const from: Pid = owner?.pid ?? this.kernel.nodePid;
+    // Without a timeout (Infinity) the call ends only by its answer or its monitor: no timer and
+    // no error made in advance (a stack capture costs microseconds, a task's whole budget).
+    const timed = timeoutMs < NO_TIMER_ABOVE_MS;
+    // Created here so its stack points at the caller, not at a timer.
+    const timeoutError = timed ? new TimeoutError(`call to ${formatAddress(to)} timed out after ${timeoutMs} ms`) : undefined;
     return new Promise((resolve, reject) => {
-      const timer = setTimeout(() => {
-        if (this.kernel.dropWatch(ref, true)) reject(timeoutError);
-      }, timeoutMs);
+      const timer = timed
+        ? setTimeout(() => {
+            if (this.kernel.dropWatch(ref, true)) reject(timeoutError);
+          }, timeoutMs)
+        : undefined;
       this.kernel.watches.set(ref, { kind: 'call', owner, target: to, node, resolve, reject, timer });
       owner?.watching.add(ref);
       try {

@@ -79,7 +79,7 @@ type Watch =
       owner: LocalProcess | undefined;
       resolve(value: unknown): void;
       reject(error: unknown): void;
-      timer: NodeJS.Timeout;
+      timer: NodeJS.Timeout | undefined;
     });
 
 /**

@@ -12,7 +12,7 @@ export interface ReceiveOptions {
 }
 
 export interface CallOptions {
-  /** Reject with TimeoutError after this long. @default the node's callTimeoutMs (5000) */
+  /** Reject with TimeoutError after this long; Infinity: never (the call still ends if the target or its node is lost). @default the node's callTimeoutMs (5000) */
   timeoutMs?: number;
 }
 

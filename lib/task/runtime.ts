@@ -25,8 +25,8 @@ import { ObjectLostError, TaskCancelledError, UnschedulableError, WorkerCrashedE
 /** The name of the process on every node with a task runtime that serves its objects (see docs/protocol.md). */
 export const OBJECTS_PROCESS = 'zerocos.objects';
 
-/** setTimeout's ceiling (~24.8 days): "no timeout" for calls that end by reply or by failure detection. */
-export const NO_TIMEOUT = 2 ** 31 - 1;
+/** "No timeout" for calls that end by their reply or by failure detection (the call monitors its target). */
+export const NO_TIMEOUT = Infinity;
 
 /** Options of a task, per function (`remote(fn, opts)`) or per call (`f.options(opts).remote()`). */
 export interface TaskOptions {
@@ -692,7 +692,7 @@ function demandOf(options: TaskOptions): Demand {
   for (const [name, amount] of Object.entries(resources)) {
     if (typeof amount !== 'number' || !(amount >= 0)) throw new InvalidArgumentError(`resource ${name} must be a number, 0 or more, not ${String(amount)}`);
   }
-  if (options.timeoutMs !== undefined && !(options.timeoutMs > 0 && options.timeoutMs <= NO_TIMEOUT)) {
+  if (options.timeoutMs !== undefined && !(options.timeoutMs > 0 && options.timeoutMs <= 2 ** 31 - 1)) {
     throw new InvalidArgumentError(`timeoutMs must be a positive number of milliseconds, not ${String(options.timeoutMs)}`);
   }
   if (options.maxRetries !== undefined && !(Number.isInteger(options.maxRetries) && options.maxRetries >= 0)) {

@@ -280,6 +280,18 @@ describe('processes on one node', { timeout: TEST_TIMEOUT }, () => {
       expect(await late.promise).toBe(false);
     });
 
+    it('a call with timeoutMs Infinity has no timer: it ends by its reply, or by the target exiting', async () => {
+      const node = await startNode('notimeout');
+      const server = node.spawn(async (self) => {
+        const first = (await self.receive((m) => m instanceof CallMessage)) as CallMessage;
+        first.reply('answered');
+        await self.receive((m) => m instanceof CallMessage); // takes the second call, then exits unanswered
+      });
+      expect(await node.call(server, 'one', { timeoutMs: Infinity })).toBe('answered');
+      const error = await node.call(server, 'two', { timeoutMs: Infinity }).catch((e: unknown) => e);
+      expect(error).toBeInstanceOf(ProcessExitError);
+    });
+
     it('a call to a process with a full mailbox is refused with EMAILBOXFULL', async () => {
       const node = await startNode('fullcall');
       const stuck = node.spawn(forever, { mailboxCapacity: 1 });
