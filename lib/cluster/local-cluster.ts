@@ -1,4 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
@@ -38,7 +39,13 @@ export class LocalClusterError extends ZerocosError {
   override readonly code = 'ELOCALCLUSTER';
 }
 
-const DAEMON_SCRIPT = fileURLToPath(new URL('../../daemons/node-daemon.js', import.meta.url));
+/**
+ * The compiled daemon: beside this file's compiled twin in dist/, or — when this file runs from
+ * source (a test runner that compiles on the fly) — in the package's dist/.
+ */
+const DAEMON_SCRIPT = [new URL('../../daemons/node-daemon.js', import.meta.url), new URL('../../dist/daemons/node-daemon.js', import.meta.url)]
+  .map((url) => fileURLToPath(url))
+  .find((path) => existsSync(path)) ?? fileURLToPath(new URL('../../daemons/node-daemon.js', import.meta.url));
 
 /**
  * A cluster of node-daemon processes on 127.0.0.1 that this process starts and stops: the

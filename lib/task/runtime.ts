@@ -70,6 +70,8 @@ export interface TaskRuntimeStats {
   finished: number;
   failed: number;
   retried: number;
+  /** Values re-made from their lineage after their holder was lost. */
+  reconstructed: number;
   /** Tasks waiting for their arguments or for a worker. */
   queued: number;
   running: number;
@@ -108,7 +110,13 @@ interface Entry {
   pinned: boolean;
   /** The owner's last ref was collected while the task ran: drop the entry once it settles. */
   orphaned: boolean;
+  /** The task that made a value held elsewhere, kept to make it again if its holder is lost (Ray's lineage). */
+  lineage?: Task;
+  reconstructions?: number;
 }
+
+/** A value lost with its holder is re-made at most this many times. */
+const MAX_RECONSTRUCTIONS = 3;
 
 /** A resolve answer between nodes: [0, value] | [1, holder, key] | [2, error info]. */
 type Resolution = [0, unknown] | [1, NodeId, string] | [2, ErrorInfo];
@@ -146,7 +154,7 @@ export class TaskRuntime {
   private pumpTimer: NodeJS.Timeout | undefined;
   private running = 0;
   private stopped = false;
-  private readonly counters = { submitted: 0, finished: 0, failed: 0, retried: 0 };
+  private readonly counters = { submitted: 0, finished: 0, failed: 0, retried: 0, reconstructed: 0 };
   /** Set by an executor: told when a task on this worker waits in get/wait, so another can use the CPU. */
   blockHooks: { block(): void; unblock(): void } | undefined;
 
@@ -208,20 +216,24 @@ export class TaskRuntime {
     this.entries.set(id, { settled: undefined, waiters: undefined, task, pinned: false, orphaned: false });
     this.collected.register(ref, id);
     this.counters.submitted++;
-    if (args.some((arg) => arg instanceof ObjectRef)) {
-      this.resolveArgs(task).then(
-        (wireArgs) => {
-          if (task.state !== 'deps') return;
-          task.wireArgs = wireArgs;
-          this.enqueue(task);
-        },
-        (error: Error) => this.settle(task, { error }),
-      );
-    } else {
-      task.wireArgs = args;
-      this.enqueue(task);
-    }
+    this.startTask(task);
     return ref;
+  }
+
+  /** Resolves the task's ref arguments (if any), then queues it. */
+  private startTask(task: Task): void {
+    if (!task.args.some((arg) => arg instanceof ObjectRef)) {
+      task.wireArgs = task.args;
+      return this.enqueue(task);
+    }
+    this.resolveArgs(task).then(
+      (wireArgs) => {
+        if (task.state !== 'deps') return;
+        task.wireArgs = wireArgs;
+        this.enqueue(task);
+      },
+      (error: Error) => this.settle(task, { error }),
+    );
   }
 
   /** Stores `value` on this node and returns its ref. Treat it as immutable from now on (it is not copied). */
@@ -429,11 +441,57 @@ export class TaskRuntime {
     const settled = await this.settledOf(ref);
     if ('error' in settled) throw settled.error;
     if ('value' in settled) return settled.value;
-    const value = await this.fetch(settled.at, settled.key);
-    // Fetched once: later gets on this owner answer from memory.
     const entry = ref.owner === this.node.id ? this.entries.get(ref.id) : undefined;
-    if (entry?.settled === settled) entry.settled = { value };
+    let value: unknown;
+    try {
+      value = await this.fetch(settled.at, settled.key);
+    } catch (error) {
+      // The holder is gone: make the value again from its lineage, then read it afresh.
+      if (entry && entry.settled === settled && this.reconstruct(entry)) return this.valueOf(ref);
+      if (entry && entry.settled === undefined) return this.valueOf(ref); // another get is re-making it
+      throw error;
+    }
+    // Fetched once: later gets on this owner answer from memory.
+    if (entry?.settled === settled) {
+      entry.settled = { value };
+      entry.lineage = undefined;
+    }
     return value;
+  }
+
+  /**
+   * Re-runs the task that made `entry`'s value (lost with its holder). False when it has no
+   * lineage or was re-made too often. Gets and tasks waiting on it wait for the new run.
+   */
+  private reconstruct(entry: Entry): boolean {
+    const task = entry.lineage;
+    if (!task || (entry.reconstructions ?? 0) >= MAX_RECONSTRUCTIONS) return false;
+    entry.reconstructions = (entry.reconstructions ?? 0) + 1;
+    entry.lineage = undefined;
+    entry.settled = undefined;
+    entry.task = task;
+    this.counters.reconstructed++;
+    task.state = 'deps';
+    task.attempts = 0;
+    task.slot = undefined;
+    this.startTask(task);
+    return true;
+  }
+
+  /**
+   * A task's worker could not fetch an argument: re-make every located argument this node owns
+   * whose holder has left the cluster view. False when none did (the loss is not ours to mend).
+   */
+  private reconstructArgs(task: Task): boolean {
+    const alive = new Set(this.workers());
+    let any = false;
+    for (const arg of task.args) {
+      if (!(arg instanceof ObjectRef) || arg.owner !== this.node.id) continue;
+      const entry = this.entries.get(arg.id);
+      const settled = entry?.settled;
+      if (entry && settled && 'at' in settled && !alive.has(settled.at) && this.reconstruct(entry)) any = true;
+    }
+    return any;
   }
 
   /** How `ref` settled, waiting until it has; asks the owner when it is not this node. */
@@ -612,6 +670,13 @@ export class TaskRuntime {
     if (!this.endRun(task, slot)) return;
     if (error instanceof RemoteError) {
       if (error.code === 'ECANCELLED') return this.settle(task, { error: new TaskCancelledError(error.message) });
+      // An argument's holder was lost: re-make the argument, then run again.
+      if (error.code === 'EOBJECTLOST' && task.attempts <= task.maxRetries && this.reconstructArgs(task)) {
+        this.counters.retried++;
+        task.state = 'deps';
+        task.slot = undefined;
+        return this.startTask(task);
+      }
       if (task.retryExceptions && task.attempts <= task.maxRetries) return this.retry(task);
       return this.settle(task, { error });
     }
@@ -645,6 +710,9 @@ export class TaskRuntime {
     task.wireArgs = undefined;
     if ('error' in settled) this.counters.failed++;
     else this.counters.finished++;
+    const entry = this.entries.get(task.id);
+    // A value held elsewhere keeps its recipe, in case its holder is lost before it is read.
+    if (entry && 'at' in settled) entry.lineage = task;
     this.settleEntry(task.id, settled);
   }
 
