@@ -18,4 +18,31 @@ describe('examples', () => {
       stderr: expect.stringContaining('usage'),
     });
   });
+
+  // Each starts its own local cluster of 2 daemons (~1.5 s) and runs in 2-3 s in all.
+  it('tasks runs square, the matrix tree, wait and a remote error on a local cluster, and exits 0', async () => {
+    const { stdout } = await run(process.execPath, [example('tasks/main.js')], { timeout: 15_000 });
+    expect(stdout).toMatch(/^squares: \[0, 1, 4, 9\]$/m);
+    expect(stdout).toMatch(/^sum\(mul\(a, b\), mul\(c, d\)\) on 128x128: ok in [\d.]+ ms$/m);
+    expect(stdout).toMatch(/^wait: submitted \[500, 100, 300, 200\], finished \[100, /m);
+    expect(stdout).toMatch(/^error: RangeError: cannot take the square root of -4 \(on worker-/m);
+    expect(stdout).toMatch(/^ {2}remote at check \(zerocos-fn\/checkedSqrt\//m);
+    expect(stdout).toMatch(/^all ok$/m);
+  });
+
+  it('actors runs the counters, the named log and kill on a local cluster, and exits 0', async () => {
+    const { stdout } = await run(process.execPath, [example('actors/main.js')], { timeout: 15_000 });
+    expect(stdout).toMatch(/^counters: \[3, 3, 3, 3\]$/m);
+    expect(stdout).toMatch(/^log: 20 messages from 20 tasks, read through getActor\('log'\)/m);
+    expect(stdout).toMatch(/^kill: ActorDiedError: actor .* is dead \(killed\)$/m);
+    expect(stdout).toMatch(/^kill: the other counters still answer: \[3, 3, 3\]$/m);
+    expect(stdout).toMatch(/^all ok$/m);
+  });
+
+  it.each(['tasks', 'actors'])('%s rejects an unknown flag with a usage message', async (name) => {
+    await expect(run(process.execPath, [example(`${name}/main.js`), '--bogus'], { timeout: 10_000 })).rejects.toMatchObject({
+      code: 2,
+      stderr: expect.stringContaining('usage'),
+    });
+  });
 });
