@@ -19,7 +19,7 @@ describe('examples', () => {
     });
   });
 
-  // Each starts its own local cluster of 2 daemons (~1.5 s) and runs in 2-3 s in all.
+  // Each starts its own local cluster of 2 daemons (1-3 s) and takes 1.5-3 s in all here.
   it('tasks runs square, the matrix tree, wait and a remote error on a local cluster, and exits 0', async () => {
     const { stdout } = await run(process.execPath, [example('tasks/main.js')], { timeout: 15_000 });
     expect(stdout).toMatch(/^squares: \[0, 1, 4, 9\]$/m);
