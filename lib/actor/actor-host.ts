@@ -1,10 +1,11 @@
 import { InvalidArgumentError } from '../common/errors.js';
-import { CallMessage } from '../node/messages.js';
+import { CallMessage, DownMessage } from '../node/messages.js';
 import type { ProcessContext } from '../node/process-context.js';
 import { ModuleLoader, isShippedModule } from '../task/module-shipping.js';
 import { LocatedValue } from '../task/object-ref.js';
 import { FunctionCache, isShippedFunction } from '../task/remote-function.js';
-import type { TaskRuntime } from '../task/runtime.js';
+import { OBJECTS_PROCESS, type TaskRuntime } from '../task/runtime.js';
+import type { NodeId } from '../wire/address.js';
 import type { ShippedCode } from '../task/shipped-code.js';
 
 /** Actor processes are registered under this prefix plus the actor's name (named actors). */
@@ -15,6 +16,8 @@ export interface ActorSpawnOptions {
   name?: string;
   /** Method calls running at once (async methods interleave at their awaits). @default 1 */
   maxConcurrency?: number;
+  /** The creator's node: the actor ends when that node's task runtime does (absent: detached). */
+  owner?: NodeId;
 }
 
 type Instance = Record<string, unknown>;
@@ -56,8 +59,13 @@ export class ActorHost {
     ) as unknown as Constructor;
     const values = await Promise.all(args.map((arg) => this.runtime.argumentValue(arg)));
     const instance = new Class(...values);
+    const owner = options.owner;
     const pid = this.runtime.node.spawn(
-      (self) => this.serve(self, instance, Class.name || 'actor', maxConcurrency),
+      (self) => {
+        // Its creator's objects process lives as long as its runtime: when it ends, so does this actor.
+        if (owner !== undefined) self.monitor({ name: OBJECTS_PROCESS, node: owner });
+        return this.serve(self, instance, Class.name || 'actor', maxConcurrency);
+      },
       options.name !== undefined ? { name: ACTOR_NAME_PREFIX + options.name } : {},
     );
     message.reply(pid.id);
@@ -67,6 +75,7 @@ export class ActorHost {
     let running = 0;
     let turnFreed: (() => void) | undefined;
     for await (const message of self) {
+      if (message instanceof DownMessage) return; // the creator is gone
       if (!(message instanceof CallMessage)) continue;
       const request = message.request as unknown[];
       if (!Array.isArray(request) || request[0] !== 'm' || typeof request[1] !== 'number' || typeof request[2] !== 'string' || !Array.isArray(request[3])) {

@@ -33,6 +33,11 @@ export interface ActorOptions {
   maxTaskRetries?: number;
   /** Method calls running at once; above 1, async methods interleave at their awaits. @default 1 */
   maxConcurrency?: number;
+  /**
+   * Outlive the process that created it (Ray's `lifetime="detached"`). Otherwise an actor ends
+   * when its creator's task runtime stops or its node is lost. @default false
+   */
+  detached?: boolean;
 }
 
 /** `handle.method.remote(...args)`: each method of the class, as a remote call returning a ref. */
@@ -96,7 +101,7 @@ export function kill(handle: ActorHandle<unknown>): void {
 
 async function findNamed(runtime: TaskRuntime, name: string): Promise<Pid | undefined> {
   const found = await Promise.all(
-    runtime.workers().map((worker) => runtime.node.lookup(ACTOR_NAME_PREFIX + name, worker, { timeoutMs: 2000 }).catch(() => undefined)),
+    (await runtime.currentWorkers()).map((worker) => runtime.node.lookup(ACTOR_NAME_PREFIX + name, worker, { timeoutMs: 2000 }).catch(() => undefined)),
   );
   return found.find((pid) => pid !== undefined);
 }
@@ -234,8 +239,9 @@ class ActorCore {
     if (this.pid !== pid || this.state !== 'alive') return this.revived ?? Promise.resolve();
     const origin = this.origin;
     if (origin) this.runtime.unplace(origin.slot, origin.slot.demand);
-    if (reason === 'noconnection') this.runtime.markDead(pid.node);
-    if (!origin || this.restarts >= (origin.options.maxRestarts ?? 0)) {
+    if (reason === 'nodedown') this.runtime.markDead(pid.node);
+    // Killed (by any holder of a handle) means dead for good, as Ray's kill(no_restart=True).
+    if (!origin || reason === 'killed' || this.restarts >= (origin.options.maxRestarts ?? 0)) {
       this.state = 'dead';
       this.deathReason = `lost (${typeof reason === 'string' ? reason : JSON.stringify(reason)})${origin ? ` after ${this.restarts} restart(s)` : ''}`;
       return Promise.resolve();
@@ -278,7 +284,11 @@ async function spawnActor(
   const slot = await runtime.place(placement);
   try {
     const wireArgs = await runtime.resolveArgs({ args });
-    const spawn = { ...(options.name !== undefined ? { name: options.name } : {}), maxConcurrency: options.maxConcurrency ?? 1 };
+    const spawn = {
+      ...(options.name !== undefined ? { name: options.name } : {}),
+      maxConcurrency: options.maxConcurrency ?? 1,
+      ...(options.detached ? {} : { owner: runtime.node.id }),
+    };
     const id = await runtime.node.call<number>({ name: WORKER_PROCESS, node: slot.node }, ['actor:new', code, wireArgs, spawn], { timeoutMs: 30_000 });
     return { pid: { node: slot.node, id }, slot };
   } catch (error) {

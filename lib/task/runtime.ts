@@ -423,10 +423,16 @@ export class TaskRuntime {
     this.scheduler.markDead(node);
   }
 
-  /** Every worker the view shows now. */
+  /** Every worker the view shows now (as last refreshed). */
   workers(): NodeId[] {
-    this.refreshView(true);
     return this.view.daemons().flatMap((daemon) => daemon.workers);
+  }
+
+  /** Every worker in the cluster, after refreshing the view (a worker's view starts empty). */
+  async currentWorkers(): Promise<NodeId[]> {
+    await this.view.refresh().catch(() => {});
+    this.refreshView(true);
+    return this.workers();
   }
 
   /** Marks a ref as escaped (it was encoded for another node). */
