@@ -6,11 +6,13 @@
 import { runCluster } from './cluster.js';
 import { runClusterBusy } from './cluster-busy.js';
 import { runMessaging } from './messaging.js';
+import { runTasks } from './tasks.js';
 
 const benches: Record<string, () => Promise<object | object[]>> = {
   messaging: runMessaging,
   cluster: runCluster,
   'cluster-busy': runClusterBusy,
+  tasks: runTasks,
 };
 
 const wanted = process.argv.slice(2);
