@@ -49,7 +49,7 @@ export class DaemonQueryView implements ClusterView {
   constructor(
     private readonly node: Node,
     private readonly daemon: NodeId,
-    private readonly maxAgeMs = 1000,
+    private readonly maxAgeMs = 500,
   ) {}
 
   daemons(): DaemonView[] {

@@ -252,7 +252,8 @@ export class TaskRuntime {
   async get(refs: ObjectRef | readonly ObjectRef[], options: GetOptions = {}): Promise<unknown> {
     const list = Array.isArray(refs) ? refs : [refs as ObjectRef];
     for (const ref of list) if (!(ref instanceof ObjectRef)) throw new InvalidArgumentError(`get expects ObjectRefs, got ${String(ref)}`);
-    const timeout = new TimeoutError(`get timed out after ${options.timeoutMs} ms`);
+    // Made only when asked for: a stack capture costs more than the rest of a local get.
+    const timeout = options.timeoutMs === undefined ? undefined : new TimeoutError(`get timed out after ${options.timeoutMs} ms`);
     const values = await this.blocking(withTimeout(Promise.all(list.map((ref) => this.valueOf(ref))), options.timeoutMs, timeout));
     return Array.isArray(refs) ? values : values[0];
   }
@@ -800,7 +801,7 @@ export function errorInfoOf(error: Error): ErrorInfo {
   return info;
 }
 
-function withTimeout<T>(promise: Promise<T>, timeoutMs: number | undefined, error: Error): Promise<T> {
+function withTimeout<T>(promise: Promise<T>, timeoutMs: number | undefined, error: Error | undefined): Promise<T> {
   if (timeoutMs === undefined) return promise;
   return new Promise((resolve, reject) => {
     const timer = setTimeout(() => reject(error), timeoutMs);
