@@ -34,6 +34,24 @@ describe('Scheduler', () => {
       expect(scheduler.pick(simple)!.node).toBe('b/w1');
     });
 
+    it('rotates among equally loaded workers instead of piling on the first', () => {
+      const scheduler = new Scheduler();
+      scheduler.update([daemon('a', 2), daemon('b', 1)]);
+      const visited = Array.from({ length: 6 }, () => {
+        const slot = scheduler.pick(simple)!;
+        scheduler.release(slot, simple);
+        return slot.node;
+      });
+      expect(new Set(visited.slice(0, 3))).toEqual(new Set(['a/w0', 'a/w1', 'b/w0']));
+      expect(visited.slice(3)).toEqual(visited.slice(0, 3));
+    });
+
+    it('defaults to a pipeline of 64 tasks per worker', () => {
+      const scheduler = new Scheduler();
+      scheduler.update([daemon('a', 1)]);
+      expect(pickMany(scheduler, simple, 65).filter((node) => node !== undefined)).toHaveLength(64);
+    });
+
     it('pipelines at most pipelineDepth tasks per worker, then has no room until one is released', () => {
       const scheduler = new Scheduler({ pipelineDepth: 2 });
       scheduler.update([daemon('a', 1)]);
