@@ -150,6 +150,11 @@ const clusterView = new MembershipView(membership, () => offer());
 node.spawn(
   async (self) => {
     for await (const message of self) {
+      // ['kill-worker', node]: an owner force-cancels (or times out) a task stuck in one of our workers.
+      if (Array.isArray(message) && message[0] === 'kill-worker' && typeof message[1] === 'string') {
+        if (pool?.kill(message[1])) log('info', 'killed a worker on request', { worker: message[1] });
+        continue;
+      }
       if (!(message instanceof CallMessage)) continue;
       const request = message.request;
       if (Array.isArray(request) && request[0] === 'cluster') message.reply(clusterView.daemons());

@@ -197,6 +197,18 @@ export class WorkerPool extends EventEmitter<WorkerPoolEvents> {
     return this.workers();
   }
 
+  /**
+   * SIGKILLs the worker whose node is `nodeId` (a task stuck in synchronous code cannot be
+   * stopped any other way); it is replaced as after a crash.
+   * @returns false when no current worker has that node id
+   */
+  kill(nodeId: NodeId): boolean {
+    const slot = this.slots.find((s) => s.nodeId === nodeId && s.child !== undefined);
+    if (!slot) return false;
+    slot.child!.kill('SIGKILL');
+    return true;
+  }
+
   /** A snapshot of every slot. */
   workers(): WorkerInfo[] {
     return this.slots.map((slot) => this.info(slot));

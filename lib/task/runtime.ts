@@ -1,5 +1,6 @@
 import { pack } from 'msgpackr';
 import type { ClusterView } from '../cluster/cluster-view.js';
+import { DAEMON_PROCESS } from '../cluster/daemon-offer.js';
 import { WORKER_PROCESS } from '../cluster/worker-pool.js';
 import { Fifo } from '../common/fifo.js';
 import {
@@ -153,6 +154,8 @@ export class TaskRuntime {
   private viewUpdatedAt = 0;
   private pumpTimer: NodeJS.Timeout | undefined;
   private running = 0;
+  /** Tasks in state 'deps' or 'queued'. */
+  private pendingTasks = 0;
   private stopped = false;
   private readonly counters = { submitted: 0, finished: 0, failed: 0, retried: 0, reconstructed: 0 };
   /** Set by an executor: told when a task on this worker waits in get/wait, so another can use the CPU. */
@@ -208,7 +211,7 @@ export class TaskRuntime {
       retryExceptions: options.retryExceptions ?? false,
       timeoutMs: options.timeoutMs,
       attempts: 0,
-      state: 'deps',
+      state: 'done', // set to 'deps' by startTask
       slot: undefined,
       timer: undefined,
       queuedAt: 0,
@@ -222,6 +225,7 @@ export class TaskRuntime {
 
   /** Resolves the task's ref arguments (if any), then queues it. */
   private startTask(task: Task): void {
+    this.setState(task, 'deps');
     if (!task.args.some((arg) => arg instanceof ObjectRef)) {
       task.wireArgs = task.args;
       return this.enqueue(task);
@@ -298,7 +302,8 @@ export class TaskRuntime {
     if (!task || task.state === 'done') return false;
     const slot = task.state === 'running' ? task.slot : undefined;
     this.settle(task, { error: new TaskCancelledError(`task ${ref} was cancelled`) });
-    if (slot) this.node.send(this.workerAddress(slot.node), ['cancel', this.node.id, task.id, options.force === true]);
+    if (slot && options.force) this.killWorker(slot);
+    else if (slot) this.node.send(this.workerAddress(slot.node), ['cancel', this.node.id, task.id, false]);
     return true;
   }
 
@@ -308,7 +313,7 @@ export class TaskRuntime {
   }
 
   stats(): TaskRuntimeStats {
-    return { ...this.counters, queued: this.waiting.length, running: this.running, objects: this.entries.size, held: this.held.size };
+    return { ...this.counters, queued: this.pendingTasks, running: this.running, objects: this.entries.size, held: this.held.size };
   }
 
   /** Fails everything still pending with NodeStoppedError. The node is the caller's to stop. */
@@ -478,7 +483,7 @@ export class TaskRuntime {
     entry.settled = undefined;
     entry.task = task;
     this.counters.reconstructed++;
-    task.state = 'deps';
+    this.setState(task, 'deps');
     task.attempts = 0;
     task.slot = undefined;
     this.startTask(task);
@@ -587,7 +592,7 @@ export class TaskRuntime {
   // --- scheduling ----------------------------------------------------------------------------
 
   private enqueue(task: Task): void {
-    task.state = 'queued';
+    this.setState(task, 'queued');
     task.queuedAt = Date.now();
     this.refreshView();
     if (this.scheduler.workerCount > 0 && !this.scheduler.feasible(task.demand)) {
@@ -642,7 +647,7 @@ export class TaskRuntime {
   }
 
   private dispatch(task: Task, slot: WorkerSlot): void {
-    task.state = 'running';
+    this.setState(task, 'running');
     task.slot = slot;
     task.attempts++;
     this.running++;
@@ -680,7 +685,7 @@ export class TaskRuntime {
       // An argument's holder was lost: re-make the argument, then run again.
       if (error.code === 'EOBJECTLOST' && task.attempts <= task.maxRetries && this.reconstructArgs(task)) {
         this.counters.retried++;
-        task.state = 'deps';
+        this.setState(task, 'deps');
         task.slot = undefined;
         return this.startTask(task);
       }
@@ -706,13 +711,21 @@ export class TaskRuntime {
   private timedOut(task: Task, slot: WorkerSlot): void {
     if (task.state !== 'running' || task.slot !== slot) return;
     this.settle(task, { error: new TimeoutError(`task ${task.id} did not finish within ${task.timeoutMs} ms`) });
-    // The run may be stuck in synchronous code: only replacing its worker stops it.
-    this.node.send(this.workerAddress(slot.node), ['cancel', this.node.id, task.id, true]);
+    this.killWorker(slot);
+  }
+
+  /**
+   * Has the worker's daemon SIGKILL it (it is replaced): a task stuck in synchronous code never
+   * reads its mailbox, so only its supervisor can stop it. Other tasks queued there are re-run.
+   */
+  private killWorker(slot: WorkerSlot): void {
+    this.scheduler.markDead(slot.node);
+    this.node.send({ name: DAEMON_PROCESS, node: slot.daemon }, ['kill-worker', slot.node]);
   }
 
   private settle(task: Task, settled: Settled): void {
     if (task.state === 'done') return;
-    task.state = 'done';
+    this.setState(task, 'done');
     clearTimeout(task.timer);
     task.wireArgs = undefined;
     if ('error' in settled) this.counters.failed++;
@@ -721,6 +734,12 @@ export class TaskRuntime {
     // A value held elsewhere keeps its recipe, in case its holder is lost before it is read.
     if (entry && 'at' in settled) entry.lineage = task;
     this.settleEntry(task.id, settled);
+  }
+
+  private setState(task: Task, state: Task['state']): void {
+    const waiting = (s: Task['state']) => s === 'deps' || s === 'queued';
+    this.pendingTasks += Number(waiting(state)) - Number(waiting(task.state));
+    task.state = state;
   }
 
   private settleEntry(id: number, settled: Settled): void {

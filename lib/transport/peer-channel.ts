@@ -72,6 +72,15 @@ export class PeerChannel {
     // host lost) both surface as `disconnect`. Messages inside ZeroMQ's pipe die with it, so we
     // declare the peer down rather than silently reconnect.
     this.socket.events.on('disconnect', () => this.fail('disconnected'));
+    // A refused connection to a known incarnation means its process is gone: that endpoint was
+    // bound by it for its whole life. Fail at once instead of after the connect timeout (5 s), so
+    // work sent to a worker that just died is retried elsewhere at once. A hello channel (a seed
+    // that may still be starting) keeps the timeout.
+    if (options.remoteId !== '') {
+      this.socket.events.on('connect:retry', () => {
+        if (!this.connected) this.fail('unreachable');
+      });
+    }
     this.connectTimer = setTimeout(() => this.fail('unreachable'), options.connectTimeoutMs);
     this.socket.connect(options.endpoint);
   }

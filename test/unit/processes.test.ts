@@ -744,6 +744,15 @@ describe('processes on two nodes', { timeout: TEST_TIMEOUT }, () => {
     return Promise.all([startNode('alpha', options), startNode('beta', options)]);
   }
 
+  it('a call to a node whose process is gone fails with NodeDownError (unreachable) at once, not after the connect timeout', async () => {
+    const [a, b] = await twoNodes({ connectTimeoutMs: 60_000 });
+    const gone = b.id;
+    await b.stop(); // its port now refuses connections
+    const error = await a.call({ node: gone, id: 1 }, 'anyone?', { timeoutMs: 5000 }).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(NodeDownError);
+    expect((error as NodeDownError).reason).toBe('unreachable');
+  });
+
   it('remote call and remote fail', async () => {
     const [a, b] = await twoNodes();
     const server = b.spawn(async (self) => {
