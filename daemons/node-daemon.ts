@@ -16,6 +16,7 @@ import {
   DAEMON_PROCESS,
   Discovery,
   HostInfoMonitor,
+  JobStore,
   Membership,
   MembershipView,
   Node,
@@ -135,7 +136,7 @@ const hostInfo = new HostInfoMonitor({ intervalMs: options.hostInfoMs });
 await hostInfo.start();
 hostInfo.on('sampleError', (error) => log('info', 'host sample failed', { error: String(error) }));
 // Filled once the worker pool exists; until then the daemon offers no workers.
-let offer = (): DaemonView => ({ daemon: node.id, workers: [], resources: { ...options.resources, cpu: 0 } });
+let offer = (): DaemonView => ({ daemon: node.id, workers: [], resources: { ...options.resources, cpu: 0 }, info: hostInfo.current });
 const membership = new Membership(node, {
   heartbeatIntervalMs: options.heartbeatMs,
   failureTimeoutMs: options.failureTimeoutMs,
@@ -145,6 +146,8 @@ const membership = new Membership(node, {
     return { ...hostInfo.current, workers, resources };
   },
 }).start();
+// Finished jobs are kept here too, for a client that died before it got them (JobCluster.recover).
+new JobStore(node);
 // Workers are not members (that would be N² heartbeats); they ask here for the cluster's daemons.
 const clusterView = new MembershipView(membership, () => offer());
 node.spawn(
@@ -227,6 +230,7 @@ if (pool) {
     daemon: node.id,
     workers: started.workers().flatMap((worker) => (worker.status === 'ready' && worker.nodeId ? [worker.nodeId] : [])),
     resources: { ...options.resources, cpu: options.cpus },
+    info: hostInfo.current,
   });
 }
 let workers;

@@ -35,6 +35,7 @@ import * as zerocos from 'zerocos';
 import {
   ActorHost,
   CallMessage,
+  JobRunner,
   DaemonQueryView,
   Node,
   TaskExecutor,
@@ -107,11 +108,12 @@ setCurrentRuntime(runtime);
 (globalThis as { zerocos?: unknown }).zerocos = zerocos;
 const executor = new TaskExecutor(runtime, { exit: (code) => process.exit(code) });
 const actors = new ActorHost(runtime);
+const jobs = new JobRunner(runtime, executor, daemon);
 
 running.spawn(
   async (worker) => {
     for await (const message of worker) {
-      if (executor.handle(message) || actors.handle(message)) continue;
+      if (executor.handle(message) || actors.handle(message) || jobs.handle(message)) continue;
       if (!(message instanceof CallMessage)) continue;
       const [op] = Array.isArray(message.request) ? (message.request as unknown[]) : [];
       switch (op) {

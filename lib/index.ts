@@ -68,3 +68,17 @@ export type { InitOptions, Session } from './task/init.js';
 export { ActorClass, ActorDiedError, actor, getActor, kill } from './actor/actor.js';
 export { ActorHost, ACTOR_NAME_PREFIX } from './actor/actor-host.js';
 export type { ActorHandle, ActorOptions } from './actor/actor.js';
+
+// Job clusters (dispy-style batch jobs).
+export { JobCluster, JobClusterError } from './jobs/job-cluster.js';
+export { Job } from './jobs/job.js';
+export { jobs } from './jobs/job-context.js';
+export { JobRunner, expandArgv } from './jobs/job-runner.js';
+export { JobStore, JOB_STORE_PROCESS } from './jobs/job-store.js';
+export { ProgramKilledError } from './jobs/program.js';
+export { currentSession } from './task/init.js';
+export type { Computation, JobClusterConnection, JobClusterEvents, JobClusterOptions, JobClusterStats, NodeInfo, ProgramComputation } from './jobs/job-cluster.js';
+export type { JobOutcome, JobRecord, JobStatus } from './jobs/job.js';
+export type { JobStoreOptions } from './jobs/job-store.js';
+export type { InvocationInfo, Invoker } from './task/executor.js';
+export type { SubmitExtras } from './task/runtime.js';

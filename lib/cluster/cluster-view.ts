@@ -26,7 +26,7 @@ export class MembershipView implements ClusterView {
     if (own) views.push(own);
     for (const member of this.membership.up()) {
       const offer = offerOf(member.info);
-      if (offer) views.push({ daemon: member.nodeId, ...offer });
+      if (offer) views.push({ daemon: member.nodeId, ...offer, info: member.info });
     }
     return views;
   }

@@ -15,9 +15,10 @@ export interface DaemonOffer {
   resources: Record<string, number>;
 }
 
-/** A daemon's offer, with the daemon's own node id. */
+/** A daemon's offer, with the daemon's own node id and (when known) its latest heartbeat info: host facts. */
 export interface DaemonView extends DaemonOffer {
   daemon: NodeId;
+  info?: unknown;
 }
 
 /** The offer inside a member's heartbeat info, or undefined when it has none (a client, an old daemon). */

@@ -20,7 +20,25 @@ interface Job {
   state: 'preparing' | 'queued' | 'running' | 'done';
   fn: Callable | undefined;
   args: unknown[];
+  /** What a layer above tasks sent along (see {@link TaskExecutor.setInvoker}). */
+  context: { kind: string } | undefined;
+  /** Aborted by a (non-forced) cancel: invokers that can stop cooperatively listen to it. */
+  abort: AbortController | undefined;
 }
+
+/** Where a run came from, for an invoker. */
+export interface InvocationInfo {
+  /** The node that submitted the run (the owner). */
+  owner: NodeId;
+  /** Aborted when the owner cancels the run (without force). */
+  signal: AbortSignal;
+}
+
+/**
+ * Runs a task's function on behalf of a layer above tasks (jobs: output capture, setup data,
+ * programs), in the executor's turn; its value (or rejection) is the run's answer.
+ */
+export type Invoker = (context: { kind: string }, fn: Callable, args: unknown[], info: InvocationInfo) => unknown;
 
 export interface TaskExecutorOptions {
   /** Ends this worker process (a forced cancel of a running task); the pool replaces it. */
@@ -44,6 +62,7 @@ export class TaskExecutor {
   private readonly jobs = new Map<string, Job>();
   private readonly functions = new FunctionCache();
   private loader: ModuleLoader | undefined;
+  private readonly invokers = new Map<string, Invoker>();
   private running = 0;
   private blocked = 0;
   private pumpQueued = false;
@@ -65,6 +84,11 @@ export class TaskExecutor {
     };
   }
 
+  /** Runs every task whose context has this `kind` through `invoker`. */
+  setInvoker(kind: string, invoker: Invoker): void {
+    this.invokers.set(kind, invoker);
+  }
+
   /** Takes a task request from the worker's mailbox; false when `message` is none. */
   handle(message: unknown): boolean {
     if (message instanceof CallMessage) {
@@ -81,13 +105,17 @@ export class TaskExecutor {
   }
 
   private accept(message: CallMessage, request: unknown[]): void {
-    const [, id, code, args, origin] = request as [string, number, ShippedCode, unknown[], NodeId | undefined];
+    const [, id, code, args, origin, context] = request as [string, number, ShippedCode, unknown[], NodeId | null | undefined, { kind: string } | undefined];
     if (typeof id !== 'number' || !Array.isArray(args) || !(isShippedFunction(code) || isShippedModule(code))) {
       message.fail(new InvalidArgumentError(`malformed 'run' request`));
       return;
     }
+    if (context !== undefined && !(typeof context === 'object' && context !== null && this.invokers.has(context.kind))) {
+      message.fail(new InvalidArgumentError(`this worker cannot run tasks of kind ${JSON.stringify(context?.kind)}`));
+      return;
+    }
     const key = `${message.from.node}|${id}`;
-    const job: Job = { key, message, state: 'preparing', fn: undefined, args };
+    const job: Job = { key, message, state: 'preparing', fn: undefined, args, context, abort: undefined };
     this.jobs.set(key, job);
     // Fast path: a function already compiled and plain arguments run without a promise in sight.
     if (isShippedFunction(code) && !args.some((arg) => arg instanceof LocatedValue)) {
@@ -98,7 +126,7 @@ export class TaskExecutor {
       }
       return this.ready(job);
     }
-    this.prepare(job, code, origin ?? message.from.node).then(
+    this.prepare(job, code, origin || message.from.node).then(
       () => this.ready(job),
       (error: unknown) => this.finish(job, false, error),
     );
@@ -145,7 +173,13 @@ export class TaskExecutor {
     this.running++;
     let result: unknown;
     try {
-      result = job.fn!(...job.args);
+      if (job.context) {
+        job.abort = new AbortController();
+        const info: InvocationInfo = { owner: job.message.from.node, signal: job.abort.signal };
+        result = this.invokers.get(job.context.kind)!(job.context, job.fn!, job.args, info);
+      } else {
+        result = job.fn!(...job.args);
+      }
     } catch (error) {
       return this.ended(job, false, error);
     }
@@ -183,7 +217,9 @@ export class TaskExecutor {
     const job = this.jobs.get(key);
     if (!job) return;
     if (job.state === 'running' && force) return this.options.exit(CANCEL_EXIT_CODE);
-    // A running task cannot be interrupted short of ending the process: it runs on, unanswered.
+    // A running function cannot be interrupted short of ending the process: it runs on,
+    // unanswered; an invoker may stop its work (a program job kills its child) on the signal.
+    job.abort?.abort(new TaskCancelledError(`task ${key} was cancelled`));
     this.finish(job, false, new TaskCancelledError(`task ${key} was cancelled`));
   }
 }

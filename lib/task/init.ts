@@ -83,6 +83,11 @@ export async function init(options: InitOptions = {}): Promise<Session> {
   }
 }
 
+/** The session `init()` started in this process, if any. */
+export function currentSession(): Session | undefined {
+  return session;
+}
+
 /** Undoes {@link init}: fails pending work, leaves the cluster, stops a local cluster. */
 export async function shutdown(): Promise<void> {
   await session?.shutdown();

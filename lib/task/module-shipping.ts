@@ -147,6 +147,17 @@ export class ModuleLoader {
     return loading;
   }
 
+  /**
+   * Writes the bundle's files under the cache directory (as `load` does) without importing
+   * anything, and resolves to the path of its main file: for programs run as child processes.
+   * @throws as {@link load}, except for the export checks
+   */
+  async materialise(shipped: ShippedModule, fetchFile: (hash: string) => Promise<Uint8Array>): Promise<string> {
+    validate(shipped);
+    const dir = await this.#materialise(shipped, fetchFile);
+    return join(dir, ...shipped.main.split('/'));
+  }
+
   async #import(shipped: ShippedModule, fetchFile: (hash: string) => Promise<Uint8Array>): Promise<(...args: unknown[]) => unknown> {
     const dir = await this.#materialise(shipped, fetchFile);
     const mainPath = join(dir, ...shipped.main.split('/'));

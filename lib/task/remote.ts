@@ -41,7 +41,7 @@ export class RemoteFunction<A extends unknown[] = unknown[], R = unknown> {
 
   /** Submits one run with these arguments; ref arguments are resolved to their values first. */
   remote(...args: RemoteArgs<A>): ObjectRef<Awaited<R>> {
-    return currentRuntime().submit(this.code, args, this.taskOptions, this.files, this.origin) as ObjectRef<Awaited<R>>;
+    return currentRuntime().submit(this.code, args, this.taskOptions, { files: this.files, origin: this.origin }) as ObjectRef<Awaited<R>>;
   }
 
   /** The same function with other options for the runs submitted through the copy (Ray's `.options()`). */

@@ -1,6 +1,6 @@
 import { pack } from 'msgpackr';
 import type { ClusterView } from '../cluster/cluster-view.js';
-import { DAEMON_PROCESS } from '../cluster/daemon-offer.js';
+import { DAEMON_PROCESS, type DaemonView } from '../cluster/daemon-offer.js';
 import { WORKER_PROCESS } from '../cluster/worker-pool.js';
 import { Fifo } from '../common/fifo.js';
 import {
@@ -41,6 +41,20 @@ export interface TaskOptions {
   retryExceptions?: boolean;
   /** Fail with TimeoutError when a run takes longer than this (counted from its dispatch); the worker running it is replaced. @default none */
   timeoutMs?: number;
+  /** Only daemons for which this is true may run it (node filters); not sent to workers. @default all */
+  placement?: (daemon: DaemonView) => boolean;
+}
+
+/** What layers above tasks (jobs) add to a submission. */
+export interface SubmitExtras {
+  /** Module file contents, by sha256, served to workers that load the code. */
+  files?: ReadonlyMap<string, Uint8Array> | undefined;
+  /** The node that serves the code's module files, when not this one. */
+  origin?: NodeId | undefined;
+  /** Travels with the run to the worker's invoker for `context.kind` (see TaskExecutor.setInvoker). */
+  context?: { kind: string } | undefined;
+  /** Called at each dispatch (first run and retries), with the worker and its daemon. */
+  onStart?: ((worker: NodeId, daemon: NodeId) => void) | undefined;
 }
 
 /** Options of {@link TaskRuntime.get}. */
@@ -92,6 +106,8 @@ interface Task {
   args: unknown[];
   wireArgs: unknown[] | undefined;
   origin: NodeId;
+  context: unknown;
+  onStart: ((worker: NodeId, daemon: NodeId) => void) | undefined;
   demand: Demand;
   maxRetries: number;
   retryExceptions: boolean;
@@ -194,8 +210,9 @@ export class TaskRuntime {
    * Submits a task: returns its ref at once. Ref arguments (top level) are resolved first; a
    * failed one fails the task with the same error.
    */
-  submit(fn: ShippedCode, args: unknown[], options: TaskOptions = {}, files?: ReadonlyMap<string, Uint8Array>, origin?: NodeId): ObjectRef {
+  submit(fn: ShippedCode, args: unknown[], options: TaskOptions = {}, extras: SubmitExtras = {}): ObjectRef {
     this.assertRunning();
+    const { files, origin } = extras;
     const demand = demandOf(options);
     const id = this.nextId++;
     const ref = new ObjectRef(id, this.node.id);
@@ -206,6 +223,8 @@ export class TaskRuntime {
       args,
       wireArgs: undefined,
       origin: origin ?? this.node.id,
+      context: extras.context,
+      onStart: extras.onStart,
       demand,
       maxRetries: options.maxRetries ?? 3,
       retryExceptions: options.retryExceptions ?? false,
@@ -652,7 +671,10 @@ export class TaskRuntime {
     task.attempts++;
     this.running++;
     if (task.timeoutMs !== undefined) task.timer = setTimeout(() => this.timedOut(task, slot), task.timeoutMs);
-    const request = task.origin === this.node.id ? ['run', task.id, task.fn, task.wireArgs] : ['run', task.id, task.fn, task.wireArgs, task.origin];
+    const request: unknown[] = ['run', task.id, task.fn, task.wireArgs];
+    if (task.origin !== this.node.id || task.context !== undefined) request.push(task.origin === this.node.id ? null : task.origin);
+    if (task.context !== undefined) request.push(task.context);
+    task.onStart?.(slot.node, slot.daemon);
     this.node.call(this.workerAddress(slot.node), request, { timeoutMs: NO_TIMEOUT }).then(
       (reply) => this.ran(task, slot, reply),
       (error: Error) => this.runFailed(task, slot, error),
@@ -792,7 +814,7 @@ function demandOf(options: TaskOptions): Demand {
   if (options.maxRetries !== undefined && !(Number.isInteger(options.maxRetries) && options.maxRetries >= 0)) {
     throw new InvalidArgumentError(`maxRetries must be a whole number, 0 or more, not ${String(options.maxRetries)}`);
   }
-  return { cpu, resources };
+  return options.placement ? { cpu, resources, placement: options.placement } : { cpu, resources };
 }
 
 function unschedulable(demand: Demand): UnschedulableError {

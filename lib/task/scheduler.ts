@@ -7,6 +7,8 @@ export interface Demand {
   cpu: number;
   /** Custom resources (`{gpu: 1}`), matched against what daemons advertise. */
   resources: Readonly<Record<string, number>>;
+  /** Only daemons for which this is true (node filters, pinned jobs). */
+  placement?: (daemon: DaemonView) => boolean;
 }
 
 /** A worker as the scheduler tracks it. */
@@ -21,6 +23,7 @@ export interface WorkerSlot {
 
 interface DaemonState {
   id: NodeId;
+  view: DaemonView;
   total: Record<string, number>;
   /** What reserved (non-simple) work holds now. */
   used: Record<string, number>;
@@ -77,7 +80,7 @@ export class Scheduler {
         workers.push(slot);
         index.set(node, slot);
       }
-      states.set(view.daemon, { id: view.daemon, total: { ...view.resources }, used: previous?.used ?? {}, workers });
+      states.set(view.daemon, { id: view.daemon, view, total: { ...view.resources }, used: previous?.used ?? {}, workers });
     }
     this.daemonStates = states;
     this.workerIndex = index;
@@ -95,7 +98,7 @@ export class Scheduler {
 
   /** True when some known daemon's totals satisfy `demand` (it may be busy now). */
   feasible(demand: Demand): boolean {
-    for (const state of this.daemonStates.values()) if (state.workers.length > 0 && satisfies(state.total, demand)) return true;
+    for (const state of this.daemonStates.values()) if (state.workers.length > 0 && satisfies(state, demand)) return true;
     return false;
   }
 
@@ -110,6 +113,7 @@ export class Scheduler {
       const { slot, state } = order[i]!;
       if (exclude?.has(slot.node)) continue;
       if (simple ? slot.inFlight >= this.pipelineDepth : !fits(state, demand)) continue;
+      if (demand.placement && !demand.placement(state.view)) continue;
       if (best < 0 || slot.inFlight < order[best]!.slot.inFlight) best = i;
     }
     if (best < 0) return undefined;
@@ -136,7 +140,7 @@ export class Scheduler {
     let best: WorkerSlot | undefined;
     let bestState: DaemonState | undefined;
     for (const state of this.daemonStates.values()) {
-      if (!fits(state, demand)) continue;
+      if (!fits(state, demand) || (demand.placement && !demand.placement(state.view))) continue;
       for (const slot of state.workers) {
         if (!best || slot.placed < best.placed || (slot.placed === best.placed && slot.inFlight < best.inFlight)) {
           best = slot;
@@ -174,7 +178,9 @@ export function isSimple(demand: Demand): boolean {
   return true;
 }
 
-function satisfies(total: Record<string, number>, demand: Demand): boolean {
+function satisfies(state: DaemonState, demand: Demand): boolean {
+  const total = state.total;
+  if (demand.placement && !demand.placement(state.view)) return false;
   if (demand.cpu > (total['cpu'] ?? 0)) return false;
   for (const [name, amount] of Object.entries(demand.resources)) if (amount > (total[name] ?? 0)) return false;
   return true;

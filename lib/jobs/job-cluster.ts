@@ -1,0 +1,509 @@
+import { randomBytes } from 'node:crypto';
+import { EventEmitter } from 'node:events';
+import { mkdir, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { basename, join } from 'node:path';
+import { connect } from '../cluster/connect.js';
+import type { DaemonView } from '../cluster/daemon-offer.js';
+import { offerOf } from '../cluster/daemon-offer.js';
+import type { HostInfo } from '../cluster/host-info.js';
+import type { LocalClusterOptions } from '../cluster/local-cluster.js';
+import type { Member } from '../cluster/membership.js';
+import { WORKER_PROCESS } from '../cluster/worker-pool.js';
+import { InvalidArgumentError, NodeStoppedError, TimeoutError, ZerocosError } from '../common/errors.js';
+import { peekRuntime } from '../task/context.js';
+import { currentSession, init, type Session } from '../task/init.js';
+import { shipModule, type ShippedModule } from '../task/module-shipping.js';
+import { shipFunction, type ShippedFunction } from '../task/remote-function.js';
+import type { ObjectRef } from '../task/object-ref.js';
+import type { ModuleFunction } from '../task/remote.js';
+import type { TaskOptions, TaskRuntime } from '../task/runtime.js';
+import type { ShippedCode } from '../task/shipped-code.js';
+import { TaskCancelledError, UnschedulableError, WorkerCrashedError } from '../task/task-errors.js';
+import { parseNodeId, type NodeId } from '../wire/address.js';
+import { JOB_CLUSTER_PREFIX } from './job-context.js';
+import type { JobRunContext } from './job-runner.js';
+import { JOB_STORE_PROCESS } from './job-store.js';
+import { Job, type JobOutcome, type JobRecord, type JobStatus } from './job.js';
+
+/** A standalone program as a computation: the file (shipped to the nodes) and its argv template. */
+export interface ProgramComputation {
+  program: string | URL;
+  /** `{0}`, `{1}`... are the job's arguments; without placeholders the arguments follow. @default [] */
+  argv?: string[];
+}
+
+/** What a job runs: a self-contained function, a module export, or a program. */
+export type Computation = ((...args: any[]) => unknown) | ModuleFunction | ProgramComputation;
+
+/** A daemon, as node filters and `onNodeStatus` see it. */
+export interface NodeInfo {
+  id: NodeId;
+  name: string;
+  /** Its host's CPUs, load, memory and disk (from its heartbeats). */
+  host: HostInfo | undefined;
+  workers: number;
+  resources: Record<string, number>;
+}
+
+/** How a cluster reaches the daemons when this process has not called `init()`. */
+export interface JobClusterConnection {
+  peers?: string[];
+  discovery?: boolean;
+  secret?: string;
+  /** The local cluster to start when neither peers nor discovery are given. @default {daemons: 2} */
+  local?: LocalClusterOptions;
+}
+
+export interface JobClusterOptions extends JobClusterConnection {
+  /** Files shipped to every worker with the computation (for a module: the files it imports). */
+  depends?: (string | URL)[];
+  /** Runs once per worker before its first job of this cluster; jobs read its value with `zerocos.jobs.setupResult()`. */
+  setup?: (...args: any[]) => unknown;
+  setupArgs?: unknown[];
+  /** Runs on each worker with the setup's value when the cluster closes (or its client dies). */
+  cleanup?: (setupResult: any) => unknown;
+  /** Daemons that may run jobs: names (`*` wildcards) or a predicate. @default all */
+  nodes?: string[] | ((node: NodeInfo) => boolean);
+  /** Resubmit a job elsewhere when its node (or worker) is lost; otherwise it is abandoned. @default false */
+  reentrant?: boolean;
+  /** Resubmissions of a reentrant job. @default 3 */
+  maxRetries?: number;
+  /** A job running longer is terminated (TimeoutError) and its worker replaced. @default none */
+  jobTimeoutMs?: number;
+  /** Where files sent back by jobs are written. @default <tmpdir>/zerocos-jobs/<cluster id> */
+  filesDir?: string;
+  /** The cluster's id (for `recover`). @default a random one */
+  id?: string;
+  /** Called at every status change of a job, and when a running job sends a provisional result. */
+  onJobStatus?: (job: Job) => void;
+  /** Called when a daemon the cluster may use comes up or goes down. */
+  onNodeStatus?: (node: NodeInfo, status: 'up' | 'down') => void;
+}
+
+export interface JobClusterEvents {
+  job: [Job];
+  provisional: [Job, unknown];
+  node: [NodeInfo, 'up' | 'down'];
+}
+
+/** Counts of the cluster's jobs by status. */
+export type JobClusterStats = Record<JobStatus, number>;
+
+/** `close` could not finish the jobs in time. */
+export class JobClusterError extends ZerocosError {
+  override readonly code = 'EJOBCLUSTER';
+}
+
+/** The session `JobCluster.create` started itself (no `init()` in this process), shared by every cluster. */
+let ownSession: { session: Promise<Session>; users: number } | undefined;
+
+const PROGRAM_PLACEHOLDER = shipFunction(function program() {});
+
+/**
+ * dispy's JobCluster: a computation that many jobs run with different arguments, on the
+ * workers of the cluster's daemons, each job with its status, result, output and exception.
+ *
+ * Jobs are tasks underneath (one at a time per worker, pipelined, placed on the least-loaded
+ * worker that the `nodes` filter allows). A reentrant job whose node is lost is resubmitted
+ * elsewhere; otherwise it is abandoned with the reason. Finished jobs are also kept by their
+ * daemon, so after a client crash `JobCluster.recover(id)` collects them.
+ *
+ * @example
+ * const cluster = await JobCluster.create((n: number) => n * n);
+ * const jobs = [1, 2, 3].map((n) => cluster.submit(n));
+ * console.log(await Promise.all(jobs)); // [1, 4, 9]
+ * await cluster.close();
+ */
+export class JobCluster<A extends unknown[] = unknown[], R = unknown> extends EventEmitter<JobClusterEvents> {
+  private nextJob = 1;
+  private readonly all = new Map<number, Job<R>>();
+  private readonly refs = new Map<number, ObjectRef>();
+  /** Files a job sent back that could not be written here, noted in its stderr once it ended. */
+  private readonly fileErrors = new Map<number, string[]>();
+  private readonly ended: Job<R>[] = [];
+  private endedWaiters: (() => void)[] = [];
+  private pendingCount = 0;
+  private readonly fileWrites = new Map<number, Promise<unknown>[]>();
+  private readonly workersUsed = new Set<NodeId>();
+  private readonly daemonsUsed = new Set<NodeId>();
+  private readonly placement: ((daemon: DaemonView) => boolean) | undefined;
+  private closed: Promise<void> | undefined;
+  private readonly offMembership: (() => void) | undefined;
+
+  private constructor(
+    readonly id: string,
+    private readonly runtime: TaskRuntime,
+    private readonly code: ShippedCode,
+    private readonly context: Omit<JobRunContext, 'job'>,
+    private readonly options: JobClusterOptions,
+    private readonly filesDir: string,
+    session: Session | undefined,
+    private readonly releaseSession: (() => Promise<void>) | undefined,
+  ) {
+    super();
+    const filter = options.nodes;
+    this.placement = filter === undefined ? undefined : (daemon) => nodeFilter(filter)(nodeInfoOf(daemon.daemon, daemon));
+    runtime.node.spawn(
+      async (self) => {
+        for await (const message of self) {
+          if (message === 'stop') return;
+          this.receive(message);
+        }
+      },
+      { name: JOB_CLUSTER_PREFIX + id },
+    );
+    const membership = session?.client.membership;
+    if (membership) {
+      const onUp = (member: Member) => this.nodeStatus(member, 'up');
+      const onDown = (member: Member) => this.nodeStatus(member, 'down');
+      membership.on('peer:up', onUp);
+      membership.on('peer:down', onDown);
+      this.offMembership = () => {
+        membership.off('peer:up', onUp);
+        membership.off('peer:down', onDown);
+      };
+      // Daemons already up count as coming up now (dispy reports each node as it is initialised).
+      setImmediate(() => {
+        if (!this.closed) for (const member of membership.up()) this.nodeStatus(member, 'up');
+      });
+    }
+  }
+
+  /**
+   * Prepares a computation for the cluster: ships nothing yet (code and files travel with the
+   * first jobs). Uses this process's runtime from `init()`, or connects itself (`peers`,
+   * `discovery`, or a local cluster of 2 daemons when neither is given).
+   * @throws FreeVariableError (a function using free variables), InvalidArgumentError
+   */
+  static async create<A extends unknown[] = unknown[], R = unknown>(computation: Computation, options: JobClusterOptions = {}): Promise<JobCluster<A, R>> {
+    const id = options.id ?? `jc-${randomBytes(6).toString('hex')}`;
+    if (!/^[\w.-]{1,64}$/.test(id)) throw new InvalidArgumentError(`a cluster id is 1-64 of [A-Za-z0-9_.-], not ${JSON.stringify(id)}`);
+    const { code, files, program, depends } = shipComputation(computation, options.depends);
+    const context: Omit<JobRunContext, 'job'> = {
+      kind: 'job',
+      cluster: id,
+      ...(options.setup ? { setup: { code: shipFunction(options.setup), args: options.setupArgs ?? [] } } : {}),
+      ...(options.cleanup ? { cleanup: shipFunction(options.cleanup) } : {}),
+      ...(depends ? { depends } : {}),
+      ...(program ? { program } : {}),
+    };
+    let runtime = peekRuntime();
+    let session = currentSession();
+    let release: (() => Promise<void>) | undefined;
+    if (!runtime) {
+      ownSession ??= { session: init(connectionOf(options)), users: 0 };
+      const shared = ownSession;
+      shared.users++;
+      try {
+        session = await shared.session;
+      } catch (error) {
+        if (ownSession === shared) ownSession = undefined;
+        throw error;
+      }
+      runtime = session.runtime;
+      release = async () => {
+        if (--shared.users > 0) return;
+        if (ownSession === shared) ownSession = undefined;
+        await session!.shutdown();
+      };
+    }
+    runtime.registerFiles(files);
+    const filesDir = options.filesDir ?? join(tmpdir(), 'zerocos-jobs', id);
+    return new JobCluster<A, R>(id, runtime, code, context, options, filesDir, session, release);
+  }
+
+  /**
+   * Collects the jobs of cluster `id` that the daemons' stores kept: the results of jobs that
+   * finished after their client died (dispy's `recover_jobs`). Connects to the daemons itself.
+   */
+  static async recover(id: string, options: JobClusterConnection & { timeoutMs?: number } = {}): Promise<Job[]> {
+    if (!options.peers?.length && !options.discovery) throw new InvalidArgumentError('recover needs the daemons: give peers or discovery');
+    const client = await connect({
+      ...(options.peers ? { peers: options.peers } : {}),
+      ...(options.discovery ? { discovery: true } : {}),
+      ...(options.secret !== undefined ? { secret: options.secret } : {}),
+      node: { name: 'recover' },
+    });
+    try {
+      const daemons = client.peers().filter((member) => offerOf(member.info));
+      const answers = await Promise.all(
+        daemons.map((member) =>
+          client.node.call<JobRecord[]>({ name: JOB_STORE_PROCESS, node: member.nodeId }, ['recover', id], { timeoutMs: options.timeoutMs ?? 10_000 }).catch(() => []),
+        ),
+      );
+      const byJob = new Map<number, JobRecord>();
+      for (const record of answers.flat()) {
+        const known = byJob.get(record.job);
+        if (!known || record.outcome.endTime > known.outcome.endTime) byJob.set(record.job, record);
+      }
+      return [...byJob.values()].sort((a, b) => a.job - b.job).map((record) => Job.fromRecord(record));
+    } finally {
+      await client.close();
+    }
+  }
+
+  /** Submits one job: `computation(...args)` (for a program: its argv from the template). */
+  submit(...args: A): Job<R> {
+    return this.start(args, undefined);
+  }
+
+  /** Submits a job to run on one daemon (by node id or name); it is not resubmitted elsewhere. */
+  submitNode(node: NodeId | string, ...args: A): Job<R> {
+    return this.start(args, node);
+  }
+
+  /**
+   * Cancels a job: a waiting one is dropped; a running one is stopped by killing its worker
+   * process (a program job: by ending the program), which is then replaced.
+   * @returns false when it had already ended
+   */
+  cancel(job: Job<R>): boolean {
+    const ref = this.refs.get(job.id);
+    if (!ref || job.isDone) return false;
+    return this.runtime.cancel(ref, { force: !this.context.program });
+  }
+
+  /** Resolves once every job submitted so far has ended. */
+  async wait(): Promise<void> {
+    await Promise.all([...this.all.values()].map((job) => job.done()));
+  }
+
+  /** Every job submitted, in submission order. */
+  jobs(): Job<R>[] {
+    return [...this.all.values()];
+  }
+
+  stats(): JobClusterStats {
+    const counts: JobClusterStats = { created: 0, running: 0, finished: 0, terminated: 0, abandoned: 0, cancelled: 0 };
+    for (const job of this.all.values()) counts[job.status]++;
+    return counts;
+  }
+
+  /**
+   * Jobs as they end (any final status), in completion order. The iteration ends once every job
+   * submitted so far has been yielded; jobs submitted while it runs are included.
+   */
+  finished(): AsyncIterableIterator<Job<R>> {
+    let index = 0;
+    const iterator: AsyncIterableIterator<Job<R>> = {
+      next: async (): Promise<IteratorResult<Job<R>>> => {
+        for (;;) {
+          if (index < this.ended.length) return { value: this.ended[index++]!, done: false };
+          if (this.pendingCount === 0) return { value: undefined, done: true };
+          await new Promise<void>((resolve) => this.endedWaiters.push(resolve));
+        }
+      },
+      [Symbol.asyncIterator]: () => iterator,
+    };
+    return iterator;
+  }
+
+  [Symbol.asyncIterator](): AsyncIterableIterator<Job<R>> {
+    return this.finished();
+  }
+
+  /**
+   * Waits for the jobs (or cancels them with `terminate`), runs `cleanup` on the workers, tells
+   * the daemons to forget the cluster's records, and stops (a connection it made itself is closed).
+   */
+  close(options: { terminate?: boolean; timeoutMs?: number } = {}): Promise<void> {
+    return (this.closed ??= this.shutdown(options));
+  }
+
+  private async shutdown(options: { terminate?: boolean; timeoutMs?: number }): Promise<void> {
+    if (options.terminate) for (const job of this.all.values()) this.cancel(job);
+    const all = this.wait();
+    if (options.timeoutMs !== undefined) {
+      let timer: NodeJS.Timeout | undefined;
+      const late = new Promise<never>((_, reject) => {
+        timer = setTimeout(() => reject(new JobClusterError(`jobs still running after ${options.timeoutMs} ms`)), options.timeoutMs);
+      });
+      try {
+        await Promise.race([all, late]);
+      } finally {
+        clearTimeout(timer);
+      }
+    } else {
+      await all;
+    }
+    this.offMembership?.();
+    try {
+      for (const worker of this.workersUsed) this.runtime.node.send({ name: WORKER_PROCESS, node: worker }, ['job:cleanup', this.id]);
+      for (const daemon of this.daemonsUsed) this.runtime.node.send({ name: JOB_STORE_PROCESS, node: daemon }, ['forget', this.id]);
+      this.runtime.node.send({ name: JOB_CLUSTER_PREFIX + this.id, node: this.runtime.node.id }, 'stop');
+    } catch (error) {
+      if (!(error instanceof NodeStoppedError)) throw error;
+    }
+    await this.releaseSession?.();
+  }
+
+  private start(args: unknown[], node: string | undefined): Job<R> {
+    if (this.closed) throw new InvalidArgumentError(`job cluster ${this.id} is closed`);
+    const job = new Job<R>(this.nextJob++, args);
+    this.all.set(job.id, job);
+    this.pendingCount++;
+    const pinned = node === undefined ? undefined : (daemon: DaemonView) => daemon.daemon === node || parseNodeId(daemon.daemon)?.name === node;
+    const placement = pinned && this.placement ? (d: DaemonView) => pinned(d) && this.placement!(d) : (pinned ?? this.placement);
+    const options: TaskOptions = {
+      // Pinned jobs stay where they were sent (dispy does not reschedule them either).
+      maxRetries: this.options.reentrant && !pinned ? (this.options.maxRetries ?? 3) : 0,
+      ...(this.options.jobTimeoutMs !== undefined ? { timeoutMs: this.options.jobTimeoutMs } : {}),
+      ...(placement ? { placement } : {}),
+    };
+    this.status(job);
+    const ref = this.runtime.submit(this.code, args, options, {
+      context: { ...this.context, job: job.id } as JobRunContext,
+      onStart: (worker, daemon) => {
+        this.workersUsed.add(worker);
+        this.daemonsUsed.add(daemon);
+        job.node = daemon;
+        job.worker = worker;
+        job.startTime = Date.now();
+        if (job.status !== 'running') {
+          job.status = 'running';
+          this.status(job);
+        }
+      },
+    });
+    this.refs.set(job.id, ref);
+    this.runtime.get(ref).then(
+      (outcome) => this.end(job, (outcome as JobOutcome).exception ? 'terminated' : 'finished', { outcome: outcome as JobOutcome }),
+      (error: Error) => this.end(job, statusOfFailure(error), { exception: error }),
+    );
+    return job;
+  }
+
+  private async end(job: Job<R>, status: JobStatus, fields: { outcome?: JobOutcome; exception?: Error }): Promise<void> {
+    // Files the job sent arrive before its answer; they are on disk before it counts as ended.
+    await Promise.all(this.fileWrites.get(job.id) ?? []);
+    this.fileWrites.delete(job.id);
+    this.refs.delete(job.id);
+    if (!job.end(status, fields)) return;
+    const fileErrors = this.fileErrors.get(job.id);
+    if (fileErrors) {
+      job.stderr += `\n${fileErrors.join('\n')}\n`;
+      this.fileErrors.delete(job.id);
+    }
+    this.pendingCount--;
+    this.ended.push(job);
+    const waiters = this.endedWaiters;
+    this.endedWaiters = [];
+    for (const wake of waiters) wake();
+    this.status(job);
+  }
+
+  private status(job: Job<R>): void {
+    this.options.onJobStatus?.(job);
+    this.emit('job', job);
+  }
+
+  /** Messages from running jobs: provisional results and files. */
+  private receive(message: unknown): void {
+    if (!Array.isArray(message)) return;
+    const job = typeof message[1] === 'number' ? this.all.get(message[1]) : undefined;
+    if (!job || job.isDone) return;
+    if (message[0] === 'provisional') {
+      job.provisional = message[2];
+      this.options.onJobStatus?.(job);
+      this.emit('provisional', job, message[2]);
+    } else if (message[0] === 'file' && typeof message[2] === 'string' && message[3] instanceof Uint8Array) {
+      const name = basename(message[2]) || 'file';
+      const path = join(this.filesDir, `${job.id}-${name}`);
+      const writing = mkdir(this.filesDir, { recursive: true })
+        .then(() => writeFile(path, message[3] as Uint8Array))
+        .then(() => void job.files.push(path))
+        .catch((error: Error) => {
+          const errors = this.fileErrors.get(job.id) ?? [];
+          errors.push(`[zerocos: could not write the file ${name} sent back: ${error.message}]`);
+          this.fileErrors.set(job.id, errors);
+        });
+      const writes = this.fileWrites.get(job.id) ?? [];
+      writes.push(writing);
+      this.fileWrites.set(job.id, writes);
+    }
+  }
+
+  private nodeStatus(member: Member, status: 'up' | 'down'): void {
+    const offer = offerOf(member.info);
+    if (!offer) return; // a client, not a daemon
+    const info = nodeInfoOf(member.nodeId, { daemon: member.nodeId, ...offer, info: member.info });
+    if (this.options.nodes !== undefined && !nodeFilter(this.options.nodes)(info)) return;
+    this.options.onNodeStatus?.(info, status);
+    this.emit('node', info, status);
+  }
+}
+
+function statusOfFailure(error: Error): JobStatus {
+  if (error instanceof TaskCancelledError) return 'cancelled';
+  if (error instanceof WorkerCrashedError || error instanceof UnschedulableError || error instanceof NodeStoppedError) return 'abandoned';
+  if (error instanceof TimeoutError) return 'terminated';
+  return 'terminated';
+}
+
+function connectionOf(options: JobClusterConnection): Parameters<typeof init>[0] {
+  return {
+    ...(options.peers ? { peers: options.peers } : {}),
+    ...(options.discovery ? { discovery: true } : {}),
+    ...(options.secret !== undefined ? { secret: options.secret } : {}),
+    ...(options.local ? { local: options.local } : {}),
+  };
+}
+
+function shipComputation(
+  computation: Computation,
+  depends: (string | URL)[] | undefined,
+): { code: ShippedCode; files: Map<string, Uint8Array>; program?: JobRunContext['program']; depends?: ShippedModule } {
+  const files = new Map<string, Uint8Array>();
+  const dependsBundle = (): ShippedModule | undefined => {
+    if (!depends?.length) return undefined;
+    const { shipped, contents } = shipModule(depends[0]!, 'depends', { depends: depends.slice(1) });
+    for (const [hash, bytes] of contents) files.set(hash, bytes);
+    return shipped;
+  };
+  if (typeof computation === 'function') {
+    const bundle = dependsBundle();
+    return { code: shipFunction(computation) as ShippedFunction, files, ...(bundle ? { depends: bundle } : {}) };
+  }
+  if (typeof computation === 'object' && computation !== null && 'program' in computation) {
+    const { shipped, contents } = shipModule(computation.program, 'program', depends?.length ? { depends } : {});
+    for (const [hash, bytes] of contents) files.set(hash, bytes);
+    const argv = computation.argv ?? [];
+    if (!Array.isArray(argv) || argv.some((part) => typeof part !== 'string')) throw new InvalidArgumentError('argv is an array of strings');
+    return { code: PROGRAM_PLACEHOLDER, files, program: { bundle: shipped, argv } };
+  }
+  if (typeof computation === 'object' && computation !== null && 'module' in computation && typeof computation.export === 'string') {
+    const { shipped, contents } = shipModule(computation.module, computation.export, { depends: [...(computation.depends ?? []), ...(depends ?? [])] });
+    for (const [hash, bytes] of contents) files.set(hash, bytes);
+    return { code: shipped, files };
+  }
+  throw new InvalidArgumentError('a computation is a function, {module, export, depends?} or {program, argv?}');
+}
+
+function nodeInfoOf(id: NodeId, view: DaemonView): NodeInfo {
+  return {
+    id,
+    name: parseNodeId(id)?.name ?? id,
+    host: isHostInfo(view.info) ? view.info : undefined,
+    workers: view.workers.length,
+    resources: view.resources,
+  };
+}
+
+function isHostInfo(info: unknown): info is HostInfo {
+  return typeof info === 'object' && info !== null && typeof (info as HostInfo).memAvailableBytes === 'number';
+}
+
+const filters = new WeakMap<object, (node: NodeInfo) => boolean>();
+
+/** A node filter as a predicate: names may use `*` wildcards. */
+function nodeFilter(nodes: string[] | ((node: NodeInfo) => boolean)): (node: NodeInfo) => boolean {
+  if (typeof nodes === 'function') return nodes;
+  let predicate = filters.get(nodes);
+  if (!predicate) {
+    const patterns = nodes.map((name) => new RegExp(`^${name.split('*').map((part) => part.replace(/[.+?^${}()|[\]\\]/g, '\\$&')).join('.*')}$`));
+    predicate = (node) => patterns.some((pattern) => pattern.test(node.name) || pattern.test(node.id));
+    filters.set(nodes, predicate);
+  }
+  return predicate;
+}

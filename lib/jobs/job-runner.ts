@@ -1,0 +1,239 @@
+import { hostname } from 'node:os';
+import { join } from 'node:path';
+import { DownMessage } from '../node/messages.js';
+import type { ProcessContext } from '../node/process-context.js';
+import { ModuleLoader, type ShippedModule } from '../task/module-shipping.js';
+import type { InvocationInfo, TaskExecutor } from '../task/executor.js';
+import { FunctionCache, type ShippedFunction } from '../task/remote-function.js';
+import { OBJECTS_PROCESS, errorInfoOf, type TaskRuntime } from '../task/runtime.js';
+import type { NodeId, Pid } from '../wire/address.js';
+import { JOB_CLUSTER_PREFIX, runningJob, type RunningJob } from './job-context.js';
+import type { JobOutcome, JobRecord } from './job.js';
+import { runProgram } from './program.js';
+import { JOB_STORE_PROCESS } from './job-store.js';
+
+/** The context a job's run carries to the worker (the task's `context`). */
+export interface JobRunContext {
+  kind: 'job';
+  cluster: string;
+  job: number;
+  setup?: { code: ShippedFunction; args: unknown[] };
+  cleanup?: ShippedFunction;
+  /** Files shipped to every worker of the cluster (dispy's `depends`). */
+  depends?: ShippedModule;
+  /** A program job: the program file (shipped) and its argv template. */
+  program?: { bundle: ShippedModule; argv: string[] };
+}
+
+/** Output kept per stream per job; beyond it the rest is dropped, with a note. */
+const MAX_CAPTURE_BYTES = 1024 * 1024;
+
+/** Finished jobs are sent to the daemon's store in batches this often. */
+const RECORD_FLUSH_MS = 50;
+
+interface ClusterState {
+  ready: Promise<{ setup: unknown; dependsDir: string | undefined }>;
+  cleanup: ShippedFunction | undefined;
+  watcher: Pid | undefined;
+}
+
+/**
+ * Runs jobs on a worker for {@link JobCluster}s: each run goes through the task executor's turn
+ * (one at a time per worker) with its stdout/stderr captured, the cluster's `setup` run once per
+ * worker before its first job (its value kept in memory between jobs), `depends` files written
+ * once, and programs run as child processes. Every finished job is also reported to the daemon's
+ * job store, so its result survives the client (dispy's recovery).
+ *
+ * Requests: task runs with a `{kind: 'job'}` context; the message `['job:cleanup', cluster]`.
+ */
+export class JobRunner {
+  private readonly clusters = new Map<string, ClusterState>();
+  private readonly functions = new FunctionCache();
+  private loader: ModuleLoader | undefined;
+  private records: JobRecord[] = [];
+  private flushTimer: NodeJS.Timeout | undefined;
+  private readonly host = hostname();
+
+  constructor(
+    private readonly runtime: TaskRuntime,
+    executor: TaskExecutor,
+    /** The daemon whose job store keeps finished jobs. */
+    private readonly daemon: NodeId,
+  ) {
+    executor.setInvoker('job', (context, fn, args, info) => this.run(context as JobRunContext, fn, args, info));
+    installCapture();
+  }
+
+  /** Takes a job request from the worker's mailbox; false when `message` is none. */
+  handle(message: unknown): boolean {
+    if (!Array.isArray(message) || message[0] !== 'job:cleanup' || typeof message[1] !== 'string') return false;
+    void this.cleanup(message[1]);
+    return true;
+  }
+
+  private async run(context: JobRunContext, fn: (...args: unknown[]) => unknown, args: unknown[], info: InvocationInfo): Promise<JobOutcome> {
+    const startTime = Date.now();
+    const clusterAddress = { name: JOB_CLUSTER_PREFIX + context.cluster, node: info.owner };
+    const job: RunningJob = {
+      cluster: context.cluster,
+      job: context.job,
+      owner: info.owner,
+      setup: undefined,
+      dependsDir: undefined,
+      signal: info.signal,
+      stdout: [],
+      stderr: [],
+      captured: [0, 0],
+      send: (message) => void this.runtime.node.send(clusterAddress, message),
+      pending: [],
+    };
+    let outcome: { result?: unknown; exception?: JobOutcome['exception'] };
+    try {
+      const state = await this.prepare(context, info.owner);
+      job.setup = state.setup;
+      job.dependsDir = state.dependsDir;
+      const result = await runningJob.run(job, () =>
+        context.program ? this.program(context.program, args, job, info.owner) : fn(...args),
+      );
+      outcome = { result };
+    } catch (error) {
+      outcome = { exception: errorInfoOf(error instanceof Error ? error : new Error(String(error))) };
+    }
+    await Promise.all(job.pending);
+    const full: JobOutcome = {
+      ...outcome,
+      stdout: job.stdout.join(''),
+      stderr: job.stderr.join(''),
+      startTime,
+      endTime: Date.now(),
+      host: this.host,
+      worker: this.runtime.node.id,
+    };
+    this.record({ cluster: context.cluster, job: context.job, args, outcome: full });
+    return full;
+  }
+
+  /** The cluster's per-worker state: setup run and depends written, once. */
+  private prepare(context: JobRunContext, owner: NodeId): ClusterState['ready'] {
+    let state = this.clusters.get(context.cluster);
+    if (!state) {
+      const ready = (async () => {
+        let dependsDir: string | undefined;
+        if (context.depends) {
+          const loader = (this.loader ??= new ModuleLoader());
+          await loader.materialise(context.depends, (hash) => this.runtime.fetchFile(owner, hash));
+          dependsDir = join(loader.cacheDir, context.depends.hash);
+        }
+        const setup = context.setup ? await this.functions.compile(context.setup.code)(...context.setup.args) : undefined;
+        return { setup, dependsDir };
+      })();
+      state = { ready, cleanup: context.cleanup, watcher: this.watchOwner(context.cluster, owner) };
+      this.clusters.set(context.cluster, state);
+      // A failed setup is tried again by the next job rather than failing every job after it.
+      ready.catch(() => {
+        if (this.clusters.get(context.cluster) === state) this.forget(context.cluster);
+      });
+    }
+    return state.ready;
+  }
+
+  private async program(program: NonNullable<JobRunContext['program']>, args: unknown[], job: RunningJob, owner: NodeId): Promise<number> {
+    const path = await (this.loader ??= new ModuleLoader()).materialise(program.bundle, (hash) => this.runtime.fetchFile(owner, hash));
+    return runProgram(path, expandArgv(program.argv, args), {
+      signal: job.signal,
+      onStdout: (chunk) => capture(job, 0, chunk),
+      onStderr: (chunk) => capture(job, 1, chunk),
+    });
+  }
+
+  /** When the client's runtime ends (it stopped or died), its cluster's state is cleaned up here. */
+  private watchOwner(cluster: string, owner: NodeId): Pid | undefined {
+    if (owner === this.runtime.node.id) return undefined;
+    return this.runtime.node.spawn(async (self: ProcessContext) => {
+      self.monitor({ name: OBJECTS_PROCESS, node: owner });
+      const message = await self.receive((m) => m instanceof DownMessage || m === 'stop');
+      if (message instanceof DownMessage) await this.cleanup(cluster);
+    });
+  }
+
+  private async cleanup(cluster: string): Promise<void> {
+    const state = this.clusters.get(cluster);
+    if (!state) return;
+    this.forget(cluster);
+    if (!state.cleanup) return;
+    try {
+      const { setup } = await state.ready;
+      await this.functions.compile(state.cleanup)(setup);
+    } catch (error) {
+      // The client is gone or done with us: nobody to report to but this worker's log.
+      console.error(`job cluster ${cluster}: cleanup failed: ${(error as Error).message}`);
+    }
+  }
+
+  private forget(cluster: string): void {
+    const state = this.clusters.get(cluster);
+    this.clusters.delete(cluster);
+    if (state?.watcher) this.runtime.node.send(state.watcher, 'stop');
+  }
+
+  private record(record: JobRecord): void {
+    this.records.push(record);
+    this.flushTimer ??= setTimeout(() => {
+      this.flushTimer = undefined;
+      const batch = this.records;
+      this.records = [];
+      this.runtime.node.send({ name: JOB_STORE_PROCESS, node: this.daemon }, ['record', batch]);
+    }, RECORD_FLUSH_MS);
+  }
+}
+
+/** `{0}`, `{1}`... in the template are the job's arguments; without any, the arguments follow the template. */
+export function expandArgv(template: readonly string[], args: readonly unknown[]): string[] {
+  let used = false;
+  const expanded = template.map((part) =>
+    part.replace(/\{(\d+)\}/g, (_, index: string) => {
+      used = true;
+      return String(args[Number(index)] ?? '');
+    }),
+  );
+  return used ? expanded : [...expanded, ...args.map((arg) => String(arg))];
+}
+
+function capture(job: RunningJob, stream: 0 | 1, chunk: string): void {
+  const target = stream === 0 ? job.stdout : job.stderr;
+  const room = MAX_CAPTURE_BYTES - job.captured[stream];
+  if (room <= 0) return;
+  if (chunk.length > room) {
+    target.push(chunk.slice(0, room), `\n[zerocos: output beyond ${MAX_CAPTURE_BYTES} bytes dropped]\n`);
+    job.captured[stream] = MAX_CAPTURE_BYTES;
+  } else {
+    target.push(chunk);
+    job.captured[stream] += chunk.length;
+  }
+}
+
+let captureInstalled = false;
+
+/**
+ * Routes writes to process.stdout/stderr made inside a running job (console.log included) into
+ * that job's output; writes outside any job go to the real streams. Once per process.
+ */
+function installCapture(): void {
+  if (captureInstalled) return;
+  captureInstalled = true;
+  captureStream('stdout', 0);
+  captureStream('stderr', 1);
+}
+
+function captureStream(name: 'stdout' | 'stderr', index: 0 | 1): void {
+  const stream = process[name];
+  const original = stream.write.bind(stream) as (...args: unknown[]) => boolean;
+  stream.write = ((chunk: unknown, encoding?: unknown, callback?: unknown) => {
+    const job = runningJob.getStore();
+    if (!job) return original(chunk, encoding, callback);
+    capture(job, index, typeof chunk === 'string' ? chunk : Buffer.from(chunk as Uint8Array).toString());
+    const done = typeof encoding === 'function' ? encoding : callback;
+    if (typeof done === 'function') queueMicrotask(() => (done as () => void)());
+    return true;
+  }) as typeof stream.write;
+}

@@ -1,0 +1,122 @@
+import { RemoteError, type ErrorInfo } from '../common/errors.js';
+import type { NodeId } from '../wire/address.js';
+
+/**
+ * dispy's job states. `created`: submitted, waiting for a worker; `running`: sent to a worker;
+ * then one of the final ones: `finished` (it returned), `terminated` (it threw, timed out, or its
+ * program was killed), `abandoned` (its node was lost and it is not reentrant, or it could not be
+ * placed), `cancelled`.
+ */
+export type JobStatus = 'created' | 'running' | 'finished' | 'terminated' | 'abandoned' | 'cancelled';
+
+const FINAL: ReadonlySet<JobStatus> = new Set(['finished', 'terminated', 'abandoned', 'cancelled']);
+
+/** What a worker reports of one run of a job (the task's value). */
+export interface JobOutcome {
+  /** The computation's return value; for a program, its exit code. */
+  result?: unknown;
+  /** Set when the computation threw (or a program was ended by a signal). */
+  exception?: ErrorInfo;
+  stdout: string;
+  stderr: string;
+  /** Epoch ms on the worker. */
+  startTime: number;
+  endTime: number;
+  /** The worker's host name and node id. */
+  host: string;
+  worker: NodeId;
+}
+
+/** A finished job as a daemon keeps it for recovery after the client died. */
+export interface JobRecord {
+  cluster: string;
+  job: number;
+  args: unknown[];
+  outcome: JobOutcome;
+}
+
+/**
+ * One submission to a {@link JobCluster}: its state and, once it ended, its result, output and
+ * exception. `await job` gives the result (or throws the job's exception, or why it was
+ * abandoned or cancelled); `await job.done()` waits without throwing. Being awaitable, a job
+ * must not be returned from an async function to mean the job itself (it would be awaited).
+ */
+export class Job<R = unknown> implements PromiseLike<R> {
+  status: JobStatus = 'created';
+  /** The computation's return value (for a program, its exit code), once finished. */
+  result: R | undefined;
+  /** The latest provisional result the running job sent (`zerocos.jobs.provisional(value)`). */
+  provisional: unknown;
+  stdout = '';
+  stderr = '';
+  /** Why it terminated (a RemoteError with the remote stack), was abandoned or cancelled. */
+  exception: Error | undefined;
+  /** The daemon whose worker ran it (its last run), and that worker. */
+  node: NodeId | undefined;
+  worker: NodeId | undefined;
+  /** The worker's host name. */
+  host: string | undefined;
+  /** Epoch ms: when it was submitted, when its (last) run started on the worker, when it ended. */
+  readonly submitTime = Date.now();
+  startTime: number | undefined;
+  endTime: number | undefined;
+  /** Files the job sent back (`zerocos.jobs.sendFile(path)`), where they were written here. */
+  readonly files: string[] = [];
+  // Promise<void>, never Promise<Job>: a job is a thenable, so resolving with it would unwrap it.
+  private readonly ended: Promise<void>;
+  private endNow!: () => void;
+
+  constructor(
+    readonly id: number,
+    readonly args: unknown[],
+  ) {
+    this.ended = new Promise<void>((resolve) => (this.endNow = resolve));
+  }
+
+  /** True once the job reached a final state. */
+  get isDone(): boolean {
+    return FINAL.has(this.status);
+  }
+
+  /** Resolves once the job reached a final state (read `status` then); never rejects. */
+  done(): Promise<void> {
+    return this.ended;
+  }
+
+  then<A = R, B = never>(onFulfilled?: ((value: R) => A | PromiseLike<A>) | null, onRejected?: ((reason: unknown) => B | PromiseLike<B>) | null): Promise<A | B> {
+    return this.ended
+      .then(() => {
+        if (this.status === 'finished') return this.result as R;
+        throw this.exception ?? new Error(`job ${this.id} ${this.status}`);
+      })
+      .then(onFulfilled, onRejected);
+  }
+
+  /** @internal Records the end of the job (first call wins). */
+  end(status: JobStatus, fields: { outcome?: JobOutcome; exception?: Error } = {}): boolean {
+    if (this.isDone) return false;
+    const { outcome } = fields;
+    if (outcome) {
+      this.stdout = outcome.stdout;
+      this.stderr = outcome.stderr;
+      this.startTime = outcome.startTime;
+      this.endTime = outcome.endTime;
+      this.host = outcome.host;
+      this.worker = outcome.worker;
+      if (outcome.exception) this.exception = new RemoteError(outcome.exception);
+      else this.result = outcome.result as R;
+    }
+    if (fields.exception) this.exception = fields.exception;
+    this.endTime ??= Date.now();
+    this.status = status;
+    this.endNow();
+    return true;
+  }
+
+  /** A job rebuilt from a daemon's record (recovery after the client died). */
+  static fromRecord(record: JobRecord): Job {
+    const job = new Job(record.job, record.args);
+    job.end(record.outcome.exception ? 'terminated' : 'finished', { outcome: record.outcome });
+    return job;
+  }
+}
