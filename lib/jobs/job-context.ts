@@ -27,11 +27,42 @@ export interface RunningJob {
   pending: Promise<unknown>[];
 }
 
-/** The running job of the current async context (jobs run on workers inside it). */
-export const runningJob = new AsyncLocalStorage<RunningJob>();
+/** The running job of the current async context, for jobs that await. */
+const asyncJob = new AsyncLocalStorage<RunningJob>();
+
+/** The job running synchronously right now (no AsyncLocalStorage: on Node 20 it costs promise hooks on every promise). */
+let syncJob: RunningJob | undefined;
+
+/** The job whose code is running now, if any. */
+export function currentJob(): RunningJob | undefined {
+  return syncJob ?? asyncJob.getStore();
+}
+
+/**
+ * Runs `fn` as `job`'s code: writes and `zerocos.jobs.*` calls inside it belong to the job.
+ * An async function (or `async: true`) runs in an AsyncLocalStorage context, so the job is
+ * still known after its awaits; a plain function runs with the job set for its synchronous
+ * extent only (output written later, by a promise it returned, is not captured).
+ */
+export function runInJob<T>(job: RunningJob, fn: () => T, async: boolean): T {
+  if (async) return asyncJob.run(job, fn);
+  const outer = syncJob;
+  syncJob = job;
+  try {
+    return fn();
+  } finally {
+    syncJob = outer;
+  }
+}
+
+/** True for `async function`s and async arrows/methods (by their constructor). */
+export function isAsyncFunction(fn: Function): boolean {
+  const name = fn.constructor?.name;
+  return name === 'AsyncFunction' || name === 'AsyncGeneratorFunction';
+}
 
 function current(what: string): RunningJob {
-  const job = runningJob.getStore();
+  const job = currentJob();
   if (!job) throw new InvalidArgumentError(`zerocos.jobs.${what}() works only inside a job running on a worker`);
   return job;
 }

@@ -7,7 +7,7 @@ import type { InvocationInfo, TaskExecutor } from '../task/executor.js';
 import { FunctionCache, type ShippedFunction } from '../task/remote-function.js';
 import { OBJECTS_PROCESS, errorInfoOf, type TaskRuntime } from '../task/runtime.js';
 import type { NodeId, Pid } from '../wire/address.js';
-import { JOB_CLUSTER_PREFIX, runningJob, type RunningJob } from './job-context.js';
+import { JOB_CLUSTER_PREFIX, currentJob, isAsyncFunction, runInJob, type RunningJob } from './job-context.js';
 import type { JobOutcome, JobRecord } from './job.js';
 import { runProgram } from './program.js';
 import { JOB_STORE_PROCESS } from './job-store.js';
@@ -80,7 +80,10 @@ export class JobRunner {
       owner: info.owner,
       setup: undefined,
       dependsDir: undefined,
-      signal: info.signal,
+      // A getter: most jobs never look, and an AbortSignal costs more than a trivial job.
+      get signal() {
+        return info.signal;
+      },
       stdout: [],
       stderr: [],
       captured: [0, 0],
@@ -92,9 +95,9 @@ export class JobRunner {
       const state = await this.prepare(context, info.owner);
       job.setup = state.setup;
       job.dependsDir = state.dependsDir;
-      const result = await runningJob.run(job, () =>
-        context.program ? this.program(context.program, args, job, info.owner) : fn(...args),
-      );
+      const result = await (context.program
+        ? runInJob(job, () => this.program(context.program!, args, job, info.owner), true)
+        : runInJob(job, () => fn(...args), isAsyncFunction(fn)));
       outcome = { result };
     } catch (error) {
       outcome = { exception: errorInfoOf(error instanceof Error ? error : new Error(String(error))) };
@@ -229,7 +232,7 @@ function captureStream(name: 'stdout' | 'stderr', index: 0 | 1): void {
   const stream = process[name];
   const original = stream.write.bind(stream) as (...args: unknown[]) => boolean;
   stream.write = ((chunk: unknown, encoding?: unknown, callback?: unknown) => {
-    const job = runningJob.getStore();
+    const job = currentJob();
     if (!job) return original(chunk, encoding, callback);
     capture(job, index, typeof chunk === 'string' ? chunk : Buffer.from(chunk as Uint8Array).toString());
     const done = typeof encoding === 'function' ? encoding : callback;

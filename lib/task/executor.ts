@@ -174,8 +174,13 @@ export class TaskExecutor {
     let result: unknown;
     try {
       if (job.context) {
-        job.abort = new AbortController();
-        const info: InvocationInfo = { owner: job.message.from.node, signal: job.abort.signal };
+        const info: InvocationInfo = {
+          owner: job.message.from.node,
+          // Made on first use: most runs never look at it.
+          get signal() {
+            return (job.abort ??= new AbortController()).signal;
+          },
+        };
         result = this.invokers.get(job.context.kind)!(job.context, job.fn!, job.args, info);
       } else {
         result = job.fn!(...job.args);
@@ -219,7 +224,7 @@ export class TaskExecutor {
     if (job.state === 'running' && force) return this.options.exit(CANCEL_EXIT_CODE);
     // A running function cannot be interrupted short of ending the process: it runs on,
     // unanswered; an invoker may stop its work (a program job kills its child) on the signal.
-    job.abort?.abort(new TaskCancelledError(`task ${key} was cancelled`));
+    (job.abort ??= new AbortController()).abort(new TaskCancelledError(`task ${key} was cancelled`));
     this.finish(job, false, new TaskCancelledError(`task ${key} was cancelled`));
   }
 }
