@@ -36,6 +36,7 @@ import {
   ActorHost,
   CallMessage,
   JobRunner,
+  MapReduceRunner,
   DaemonQueryView,
   Node,
   TaskExecutor,
@@ -109,6 +110,7 @@ setCurrentRuntime(runtime);
 const executor = new TaskExecutor(runtime, { exit: (code) => process.exit(code) });
 const actors = new ActorHost(runtime);
 const jobs = new JobRunner(runtime, executor, daemon);
+new MapReduceRunner(runtime, executor);
 
 running.spawn(
   async (worker) => {

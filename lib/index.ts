@@ -82,3 +82,9 @@ export type { JobOutcome, JobRecord, JobStatus } from './jobs/job.js';
 export type { JobStoreOptions } from './jobs/job-store.js';
 export type { InvocationInfo, Invoker } from './task/executor.js';
 export type { SubmitExtras } from './task/runtime.js';
+
+// MapReduce.
+export { MapReduceRun, mapReduce } from './mapreduce/map-reduce.js';
+export { MapReduceRunner } from './mapreduce/mr-runner.js';
+export { partitionOf } from './mapreduce/partition.js';
+export type { Emit, MapReduceEvents, MapReduceOptions, MapReduceProgress } from './mapreduce/map-reduce.js';

@@ -1,0 +1,243 @@
+import { randomBytes } from 'node:crypto';
+import { EventEmitter } from 'node:events';
+import { OBJECTS_PROCESS } from '../task/runtime.js';
+import { RemoteError, InvalidArgumentError } from '../common/errors.js';
+import { peekRuntime } from '../task/context.js';
+import { init, type InitOptions, type Session } from '../task/init.js';
+import { shipFunction, type ShippedFunction } from '../task/remote-function.js';
+import type { ObjectRef } from '../task/object-ref.js';
+import type { TaskRuntime } from '../task/runtime.js';
+import type { NodeId } from '../wire/address.js';
+import { mapOutputKey, type MapContext, type ReduceContext } from './mr-runner.js';
+
+/** Emits one key/value pair from a map function (the second argument of `map`). */
+export type Emit<K, V> = (key: K, value: V) => void;
+
+export interface MapReduceOptions<R, K, V, O> {
+  /** Records (or, with `files`, file paths), sync or async. */
+  input: Iterable<R> | AsyncIterable<R>;
+  /** Maps one record: emits pairs with `emit(key, value)`, or returns (yields) `[key, value]` pairs. Self-contained (it is shipped). */
+  map: (record: R, emit: Emit<K, V>) => Iterable<[K, V]> | void;
+  /** Reduces all the values of one key. Self-contained. */
+  reduce: (key: K, values: V[]) => O;
+  /** Runs map-side on each map task's values per key (like `reduce`, and must be associative: its output is fed to `reduce` with others). */
+  combine?: (key: K, values: V[]) => V;
+  /** Reducers (partitions of the key space). @default the number of workers */
+  partitions?: number;
+  /** Each input item is a path to a text file readable on the workers; `map` gets its lines. @default false */
+  files?: boolean;
+  /** Records per map task (with `files`: files per map task). @default 1000 (files: 1) */
+  chunkSize?: number;
+  /** Map tasks in flight at once; reading the input waits beyond it. @default 4 × workers */
+  maxPendingMaps?: number;
+  /** Where to run when this process has not called `init()`: passed to `init()` (a local cluster by default), shut down at the end. */
+  cluster?: InitOptions;
+}
+
+/** Progress of a run, as its 'progress' events report it. `mapsTotal` grows until the input is exhausted. */
+export interface MapReduceProgress {
+  mapsDone: number;
+  mapsTotal: number;
+  reducesDone: number;
+  reducesTotal: number;
+  /** Map tasks run again because their output was lost with a worker. */
+  mapsRerun: number;
+  inputDone: boolean;
+}
+
+export interface MapReduceEvents<K, O> {
+  progress: [MapReduceProgress];
+  /** One reducer's pairs, as it finishes. */
+  partition: [number, [K, O][]];
+}
+
+interface MapPiece {
+  index: number;
+  records: unknown[];
+  /** The worker holding its output, once it ran. */
+  holder: NodeId | undefined;
+  /** Keys per partition. */
+  sizes: number[] | undefined;
+  running: Promise<void> | undefined;
+}
+
+/** No map output at all was lost, but a reducer could not fetch it: give up after this many rounds. */
+const MAX_REDUCE_ATTEMPTS = 4;
+
+/**
+ * One MapReduce run: 'progress' and 'partition' events while it runs, then its result via
+ * {@link collect} (a Map) or by iterating its pairs (reducer by reducer, as they finish).
+ */
+export class MapReduceRun<K, O> extends EventEmitter<MapReduceEvents<K, O>> implements AsyncIterable<[K, O]> {
+  readonly id = `mr-${randomBytes(6).toString('hex')}`;
+  readonly progress: MapReduceProgress = { mapsDone: 0, mapsTotal: 0, reducesDone: 0, reducesTotal: 0, mapsRerun: 0, inputDone: false };
+  private readonly finished: [K, O][][] = [];
+  private readonly result: Promise<void>;
+  private wake: (() => void) | undefined;
+  private ended = false;
+
+  constructor(options: MapReduceOptions<any, K, any, O>) {
+    super();
+    const mapCode = shipFunction(options.map);
+    const reduceCode = shipFunction(options.reduce);
+    const combineCode = options.combine ? shipFunction(options.combine) : undefined;
+    this.result = this.execute(options, mapCode, reduceCode, combineCode).finally(() => {
+      this.ended = true;
+      this.wake?.();
+    });
+    // Unobserved failures would be unhandled; collect() and iteration rethrow them.
+    this.result.catch(() => {});
+  }
+
+  /** All reduced pairs, as a Map, once the run is done. */
+  async collect(): Promise<Map<K, O>> {
+    await this.result;
+    return new Map(this.finished.flat());
+  }
+
+  async *[Symbol.asyncIterator](): AsyncIterator<[K, O]> {
+    let next = 0;
+    for (;;) {
+      while (next < this.finished.length) yield* this.finished[next++]!;
+      if (this.ended) break;
+      await new Promise<void>((resolve) => (this.wake = resolve));
+    }
+    await this.result;
+  }
+
+  private async execute(options: MapReduceOptions<any, K, any, O>, mapCode: ShippedFunction, reduceCode: ShippedFunction, combineCode: ShippedFunction | undefined): Promise<void> {
+    let runtime = peekRuntime();
+    let session: Session | undefined;
+    if (!runtime) {
+      session = await init(options.cluster ?? {});
+      runtime = session.runtime;
+    }
+    try {
+      await this.run(runtime, options, mapCode, reduceCode, combineCode);
+    } finally {
+      await session?.shutdown();
+    }
+  }
+
+  private async run(runtime: TaskRuntime, options: MapReduceOptions<any, K, any, O>, mapCode: ShippedFunction, reduceCode: ShippedFunction, combineCode: ShippedFunction | undefined): Promise<void> {
+    const workers = Math.max(1, (await runtime.currentWorkers()).length);
+    const partitions = options.partitions ?? workers;
+    if (!Number.isInteger(partitions) || partitions < 1) throw new InvalidArgumentError(`partitions must be a positive whole number, not ${partitions}`);
+    const chunkSize = options.chunkSize ?? (options.files ? 1 : 1000);
+    const maxPending = options.maxPendingMaps ?? 4 * workers;
+    const pieces: MapPiece[] = [];
+    const inFlight = new Set<Promise<void>>();
+    const owner = runtime.node.id;
+
+    const runMap = (piece: MapPiece): Promise<void> => {
+      const context: MapContext = { kind: 'mr-map', run: this.id, index: piece.index, partitions, ...(combineCode ? { combine: combineCode } : {}), ...(options.files ? { files: true } : {}) };
+      let worker: NodeId | undefined;
+      const ref = runtime.submit(mapCode, [piece.records], { maxRetries: 3 }, { context, onStart: (w) => (worker = w) }) as ObjectRef<number[]>;
+      return runtime.get(ref).then((sizes) => {
+        piece.holder = worker;
+        piece.sizes = sizes;
+      });
+    };
+    const startMap = (piece: MapPiece) => {
+      const running = runMap(piece).then(() => {
+        this.progress.mapsDone++;
+        this.report();
+      });
+      piece.running = running;
+      inFlight.add(running);
+      void running.finally(() => inFlight.delete(running)).catch(() => {});
+    };
+
+    // The input is read lazily: at most maxPending map tasks wait at a time.
+    let chunk: unknown[] = [];
+    const flush = async () => {
+      if (chunk.length === 0) return;
+      const piece: MapPiece = { index: pieces.length, records: chunk, holder: undefined, sizes: undefined, running: undefined };
+      chunk = [];
+      pieces.push(piece);
+      this.progress.mapsTotal++;
+      startMap(piece);
+      while (inFlight.size >= maxPending) await Promise.race(inFlight);
+    };
+    for await (const record of options.input as AsyncIterable<unknown>) {
+      chunk.push(record);
+      if (chunk.length >= chunkSize) await flush();
+    }
+    await flush();
+    this.progress.inputDone = true;
+    this.report();
+    await Promise.all(pieces.map((piece) => piece.running));
+
+    // Reduce: each partition fetches its share from every map worker.
+    this.progress.reducesTotal = partitions;
+    this.report();
+    const reduceOne = async (partition: number): Promise<void> => {
+      for (let attempt = 1; ; attempt++) {
+        const inputs: [NodeId, string][] = pieces
+          .filter((piece) => (piece.sizes?.[partition] ?? 0) > 0)
+          .map((piece) => [piece.holder!, mapOutputKey(owner, this.id, piece.index, partition)]);
+        const context: ReduceContext = { kind: 'mr-reduce', run: this.id, partition, inputs };
+        try {
+          const pairs = await runtime.get(runtime.submit(reduceCode, [], { maxRetries: 3 }, { context }) as ObjectRef<[K, O][]>);
+          this.finished.push(pairs);
+          this.progress.reducesDone++;
+          this.emit('partition', partition, pairs);
+          this.report();
+          this.wake?.();
+          return;
+        } catch (error) {
+          // A map output was lost with its worker: run those maps again, then this reducer.
+          if (!(error instanceof RemoteError && error.code === 'EOBJECTLOST') || attempt >= MAX_REDUCE_ATTEMPTS) throw error;
+          await this.rerunLost(runtime, pieces, runMap);
+        }
+      }
+    };
+    await Promise.all(Array.from({ length: partitions }, (_, partition) => reduceOne(partition)));
+
+    // The map outputs are no longer needed where they are held.
+    const byHolder = new Map<NodeId, string[]>();
+    for (const piece of pieces) {
+      if (!piece.holder || !piece.sizes) continue;
+      const keys = byHolder.get(piece.holder) ?? [];
+      piece.sizes.forEach((size, partition) => size > 0 && keys.push(mapOutputKey(owner, this.id, piece.index, partition)));
+      byHolder.set(piece.holder, keys);
+    }
+    for (const [holder, keys] of byHolder) runtime.node.send({ name: OBJECTS_PROCESS, node: holder }, ['free', keys]);
+  }
+
+  /** Re-runs every map whose holder is no longer a worker of the cluster (once, however many reducers ask). */
+  private rerunning: Promise<void> | undefined;
+  private rerunLost(runtime: TaskRuntime, pieces: MapPiece[], runMap: (piece: MapPiece) => Promise<void>): Promise<void> {
+    this.rerunning ??= (async () => {
+      const alive = new Set(await runtime.currentWorkers());
+      const lost = pieces.filter((piece) => piece.holder !== undefined && !alive.has(piece.holder));
+      this.progress.mapsRerun += lost.length;
+      this.report();
+      await Promise.all(lost.map((piece) => runMap(piece)));
+    })().finally(() => (this.rerunning = undefined));
+    return this.rerunning;
+  }
+
+  private report(): void {
+    this.emit('progress', { ...this.progress });
+  }
+}
+
+/**
+ * MapReduce on the cluster's workers: the input is cut into map tasks as it is read; each
+ * map task groups and (optionally) combines its pairs and keeps one share per partition on its
+ * worker; then one reduce task per partition fetches its shares straight from the map workers
+ * and reduces each key. A worker or node lost mid-run costs only the pieces it held: running
+ * tasks are retried elsewhere, and map outputs lost after their task finished are re-made by
+ * running those maps again, so the result is the same as a run without faults.
+ * @example
+ * const counts = await mapReduce({
+ *   input: lines,
+ *   map: (line: string, emit) => { for (const w of line.split(/\W+/)) if (w) emit(w, 1); },
+ *   combine: (_w, ones: number[]) => ones.reduce((a, b) => a + b, 0),
+ *   reduce: (_w, ones: number[]) => ones.reduce((a, b) => a + b, 0),
+ * }).collect();
+ */
+export function mapReduce<R, K, V, O>(options: MapReduceOptions<R, K, V, O>): MapReduceRun<K, O> {
+  return new MapReduceRun<K, O>(options);
+}

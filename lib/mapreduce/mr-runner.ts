@@ -1,0 +1,101 @@
+import { readFile } from 'node:fs/promises';
+import type { TaskExecutor } from '../task/executor.js';
+import { LocatedValue } from '../task/object-ref.js';
+import { FunctionCache, type ShippedFunction } from '../task/remote-function.js';
+import type { TaskRuntime } from '../task/runtime.js';
+import type { NodeId } from '../wire/address.js';
+import { partitionOf } from './partition.js';
+
+/** A map task's context: which run and piece it is, how to partition and combine. */
+export interface MapContext {
+  kind: 'mr-map';
+  run: string;
+  index: number;
+  partitions: number;
+  combine?: ShippedFunction;
+  /** The records are file paths: the map reads each file and maps its lines. */
+  files?: boolean;
+}
+
+/** A reduce task's context: its partition and where each map task's share of it is held. */
+export interface ReduceContext {
+  kind: 'mr-reduce';
+  run: string;
+  partition: number;
+  /** `[holder, key]` of every non-empty map output for this partition. */
+  inputs: [NodeId, string][];
+}
+
+/** The key a map output is held under on its worker. */
+export function mapOutputKey(owner: NodeId, run: string, index: number, partition: number): string {
+  return `${owner}|mr:${run}:${index}:${partition}`;
+}
+
+type Pairs = [unknown, unknown[]][];
+
+/**
+ * Runs MapReduce pieces on a worker. A map task maps its records (or the lines of its files),
+ * groups the pairs by key, applies the combiner per key, splits them into partitions by key
+ * hash and keeps each partition here (held for its owner, fetched later by the reducer that
+ * needs it: the shuffle moves each share once, map worker to reduce worker). It answers with
+ * the number of keys per partition. A reduce task fetches its partition's shares from every map
+ * worker, merges them by key and reduces each key.
+ */
+export class MapReduceRunner {
+  private readonly functions = new FunctionCache();
+
+  constructor(
+    private readonly runtime: TaskRuntime,
+    executor: TaskExecutor,
+  ) {
+    executor.setInvoker('mr-map', (context, fn, args, info) => this.map(context as MapContext, fn, args[0] as unknown[], info.owner));
+    executor.setInvoker('mr-reduce', (context, fn) => this.reduce(context as ReduceContext, fn));
+  }
+
+  private async map(context: MapContext, map: (...args: unknown[]) => unknown, records: unknown[], owner: NodeId): Promise<number[]> {
+    const groups = new Map<unknown, unknown[]>();
+    const emit = (key: unknown, value: unknown) => {
+      const values = groups.get(key);
+      if (values) values.push(value);
+      else groups.set(key, [value]);
+    };
+    const mapOne = (record: unknown) => {
+      const out = map(record, emit);
+      if (out !== undefined && out !== null && typeof out !== 'string' && typeof (out as Iterable<unknown>)[Symbol.iterator] === 'function') {
+        for (const pair of out as Iterable<[unknown, unknown]>) emit(pair[0], pair[1]);
+      }
+    };
+    if (context.files) {
+      for (const path of records) {
+        const text = await readFile(String(path), 'utf8');
+        for (const line of text.split('\n')) mapOne(line);
+      }
+    } else {
+      for (const record of records) mapOne(record);
+    }
+    const combine = context.combine ? this.functions.compile(context.combine) : undefined;
+    const parts: Pairs[] = Array.from({ length: context.partitions }, () => []);
+    for (const [key, values] of groups) {
+      parts[partitionOf(key, context.partitions)]!.push([key, combine ? [combine(key, values)] : values]);
+    }
+    return parts.map((pairs, partition) => {
+      if (pairs.length > 0) this.runtime.hold(mapOutputKey(owner, context.run, context.index, partition), pairs);
+      return pairs.length;
+    });
+  }
+
+  private async reduce(context: ReduceContext, reduce: (...args: unknown[]) => unknown): Promise<[unknown, unknown][]> {
+    const shares = await Promise.all(context.inputs.map(([at, key]) => this.runtime.argumentValue(new LocatedValue(at, key)) as Promise<Pairs>));
+    const merged = new Map<unknown, unknown[]>();
+    for (const pairs of shares) {
+      for (const [key, values] of pairs) {
+        const known = merged.get(key);
+        if (known) for (const value of values) known.push(value);
+        else merged.set(key, values.slice());
+      }
+    }
+    const out: [unknown, unknown][] = [];
+    for (const [key, values] of merged) out.push([key, reduce(key, values)]);
+    return out;
+  }
+}
