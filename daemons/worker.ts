@@ -37,6 +37,7 @@ import {
   CallMessage,
   JobRunner,
   MapReduceRunner,
+  StageHost,
   DaemonQueryView,
   Node,
   TaskExecutor,
@@ -111,11 +112,12 @@ const executor = new TaskExecutor(runtime, { exit: (code) => process.exit(code) 
 const actors = new ActorHost(runtime);
 const jobs = new JobRunner(runtime, executor, daemon);
 new MapReduceRunner(runtime, executor);
+const stages = new StageHost(runtime);
 
 running.spawn(
   async (worker) => {
     for await (const message of worker) {
-      if (executor.handle(message) || actors.handle(message) || jobs.handle(message)) continue;
+      if (executor.handle(message) || actors.handle(message) || jobs.handle(message) || stages.handle(message)) continue;
       if (!(message instanceof CallMessage)) continue;
       const [op] = Array.isArray(message.request) ? (message.request as unknown[]) : [];
       switch (op) {

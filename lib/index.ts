@@ -86,5 +86,13 @@ export type { SubmitExtras } from './task/runtime.js';
 // MapReduce.
 export { MapReduceRun, mapReduce } from './mapreduce/map-reduce.js';
 export { MapReduceRunner } from './mapreduce/mr-runner.js';
-export { partitionOf } from './mapreduce/partition.js';
+export { partitionOf } from './common/partition.js';
 export type { Emit, MapReduceEvents, MapReduceOptions, MapReduceProgress } from './mapreduce/map-reduce.js';
+
+// Streaming: channels, credit-controlled streams, pipelines.
+export { Channel, CHANNEL_PREFIX } from './stream/channel.js';
+export { DEFAULT_WINDOW, StreamBrokenError, StreamReader, StreamWriter } from './stream/stream.js';
+export { Pipeline, pipeline, stage } from './stream/pipeline.js';
+export { StageHost } from './stream/stage-host.js';
+export type { StreamAddress, StreamWriterStats } from './stream/stream.js';
+export type { PipelineOptions, PipelineStats, Stage, StageEmit, StageOptions } from './stream/pipeline.js';

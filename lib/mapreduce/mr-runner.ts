@@ -4,7 +4,7 @@ import { LocatedValue } from '../task/object-ref.js';
 import { FunctionCache, type ShippedFunction } from '../task/remote-function.js';
 import type { TaskRuntime } from '../task/runtime.js';
 import type { NodeId } from '../wire/address.js';
-import { partitionOf } from './partition.js';
+import { partitionOf } from '../common/partition.js';
 
 /** A map task's context: which run and piece it is, how to partition and combine. */
 export interface MapContext {

@@ -1,0 +1,200 @@
+import { randomBytes } from 'node:crypto';
+import { RemoteError, ZerocosError, describeReason, toErrorInfo, type ErrorInfo } from '../common/errors.js';
+import { DownMessage } from '../node/messages.js';
+import type { ProcessContext } from '../node/process-context.js';
+import type { Pid } from '../wire/address.js';
+
+/** Where a stream's reader listens: its process and the stream's id. Plain data: send it to writers. */
+export interface StreamAddress {
+  pid: Pid;
+  stream: string;
+}
+
+/** The other end of a stream went away before it ended (its process exited or its node was lost). */
+export class StreamBrokenError extends ZerocosError {
+  override readonly code = 'ESTREAMBROKEN';
+}
+
+/** Credits a reader grants each writer at first, and again as it consumes: at most this many items in flight per writer. */
+export const DEFAULT_WINDOW = 64;
+
+/*
+ * Messages, all plain arrays starting with a tag (docs/protocol.md §11.5):
+ *   writer → reader: ['zs:open', stream, writer, writerPid], ['zs:data', stream, writer, item],
+ *                    ['zs:end', stream, writer], ['zs:error', stream, writer, errorInfo]
+ *   reader → writer: ['zs:credit', stream, writer, n]
+ */
+const isStreamMessage = (m: unknown, stream: string): m is [string, string, string, ...unknown[]] =>
+  Array.isArray(m) && typeof m[0] === 'string' && m[0].startsWith('zs:') && m[1] === stream;
+
+interface WriterState {
+  pid: Pid;
+  monitor: number;
+  /** Items taken since the last grant. */
+  consumed: number;
+  ended: boolean;
+}
+
+/**
+ * The receiving end of a point-to-point stream, owned by one process: items arrive in order
+ * per writer, and each writer may have at most `window` items unconsumed, because credit is
+ * granted back only as items are taken (in batches of half a window). A fast producer is
+ * therefore paused, not buffered: a slow consumer's memory stays bounded.
+ *
+ * Several writers may feed one reader (`writers`); the stream ends when all of them ended. An
+ * error sent by a writer, or a writer lost before its end, ends the iteration with that error.
+ * Use a stream from one logical thread of its process (its `next()` receives from the mailbox).
+ */
+export class StreamReader<T = unknown> implements AsyncIterableIterator<T> {
+  readonly address: StreamAddress;
+  private readonly writers = new Map<string, WriterState>();
+  private endedWriters = 0;
+  private readonly window: number;
+  private readonly expected: number;
+  private done = false;
+  /** Items received so far. */
+  received = 0;
+
+  constructor(
+    private readonly self: ProcessContext,
+    options: { window?: number; writers?: number; stream?: string } = {},
+  ) {
+    this.window = options.window ?? DEFAULT_WINDOW;
+    this.expected = options.writers ?? 1;
+    this.address = { pid: self.pid, stream: options.stream ?? randomBytes(8).toString('hex') };
+  }
+
+  [Symbol.asyncIterator](): this {
+    return this;
+  }
+
+  async next(): Promise<IteratorResult<T>> {
+    const { stream } = this.address;
+    while (!this.done) {
+      if (this.endedWriters >= this.expected) {
+        this.done = true;
+        break;
+      }
+      const message = await this.self.receive(
+        (m) => isStreamMessage(m, stream) || (m instanceof DownMessage && this.isWriterMonitor(m.ref)),
+      );
+      if (message instanceof DownMessage) {
+        this.done = true;
+        throw new StreamBrokenError(`a writer of stream ${stream} was lost before it ended (${describeReason(message.reason)})`);
+      }
+      const [tag, , writerId] = message as [string, string, string, ...unknown[]];
+      if (tag === 'zs:open') {
+        const pid = (message as unknown[])[3] as Pid;
+        this.writers.set(writerId, { pid, monitor: this.self.monitor(pid), consumed: 0, ended: false });
+        this.self.send(pid, ['zs:credit', stream, writerId, this.window]);
+        continue;
+      }
+      const writer = this.writers.get(writerId);
+      if (!writer) continue; // not opened (a stray message)
+      if (tag === 'zs:data') {
+        this.received++;
+        // Credit flows back as items are taken, half a window at a time.
+        if (++writer.consumed >= Math.max(1, this.window >> 1)) {
+          this.self.send(writer.pid, ['zs:credit', stream, writerId, writer.consumed]);
+          writer.consumed = 0;
+        }
+        return { value: (message as unknown[])[3] as T, done: false };
+      }
+      if (tag === 'zs:end' || tag === 'zs:error') {
+        writer.ended = true;
+        this.endedWriters++;
+        this.self.demonitor(writer.monitor, { flush: true });
+        if (tag === 'zs:error') {
+          this.done = true;
+          throw new RemoteError((message as unknown[])[3] as ErrorInfo);
+        }
+      }
+    }
+    return { value: undefined, done: true };
+  }
+
+  private isWriterMonitor(ref: number): boolean {
+    for (const writer of this.writers.values()) if (writer.monitor === ref && !writer.ended) return true;
+    return false;
+  }
+}
+
+/** Counters of a writer, for tests and benchmarks: `creditWaits` counts the times it was paused. */
+export interface StreamWriterStats {
+  sent: number;
+  creditWaits: number;
+  /** The most items ever sent and not yet credited back: never above the reader's window. */
+  maxInFlight: number;
+}
+
+/**
+ * The sending end of a stream: `write` resolves at once while the reader has granted credit,
+ * and waits (the producer is paused) when it has not. `end()` and `fail(error)` travel in-band,
+ * after the items. If the reader goes away, `write` rejects with StreamBrokenError.
+ */
+export class StreamWriter<T = unknown> {
+  private readonly id = randomBytes(6).toString('hex');
+  private credit = 0;
+  private readonly monitor: number;
+  private closed = false;
+  private readonly counters: StreamWriterStats = { sent: 0, creditWaits: 0, maxInFlight: 0 };
+  /** Credit received in all, and the reader's first grant (its window). */
+  private granted = 0;
+  private initialWindow = 0;
+
+  /** Opens a stream to `to` from the process `self`. */
+  constructor(
+    private readonly self: ProcessContext,
+    readonly to: StreamAddress,
+  ) {
+    this.monitor = self.monitor(to.pid);
+    self.send(to.pid, ['zs:open', to.stream, this.id, self.pid]);
+  }
+
+  stats(): StreamWriterStats {
+    return { ...this.counters };
+  }
+
+  async write(item: T): Promise<void> {
+    if (this.closed) throw new StreamBrokenError(`stream ${this.to.stream} is closed`);
+    if (this.credit === 0) {
+      this.counters.creditWaits++;
+      await this.awaitCredit();
+    }
+    this.credit--;
+    this.counters.sent++;
+    // Sent and not yet credited back (credit received beyond the first grant came back for items taken).
+    this.counters.maxInFlight = Math.max(this.counters.maxInFlight, this.counters.sent - (this.granted - this.initialWindow));
+    this.self.send(this.to.pid, ['zs:data', this.to.stream, this.id, item]);
+  }
+
+  /** Ends the stream after the items written. */
+  async end(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    this.self.send(this.to.pid, ['zs:end', this.to.stream, this.id]);
+    this.self.demonitor(this.monitor, { flush: true });
+  }
+
+  /** Ends the stream with an error: the reader's iteration throws it (as a RemoteError). */
+  async fail(error: unknown): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    this.self.send(this.to.pid, ['zs:error', this.to.stream, this.id, toErrorInfo(error, this.self.pid.node, this.self.pid.id)]);
+    this.self.demonitor(this.monitor, { flush: true });
+  }
+
+  private async awaitCredit(): Promise<void> {
+    const message = await this.self.receive(
+      (m) => (Array.isArray(m) && m[0] === 'zs:credit' && m[1] === this.to.stream && m[2] === this.id) || (m instanceof DownMessage && m.ref === this.monitor),
+    );
+    if (message instanceof DownMessage) {
+      this.closed = true;
+      throw new StreamBrokenError(`the reader of stream ${this.to.stream} is gone (${describeReason(message.reason)})`);
+    }
+    const n = (message as unknown[])[3] as number;
+    if (this.initialWindow === 0) this.initialWindow = n;
+    this.granted += n;
+    this.credit += n;
+  }
+}
