@@ -38,7 +38,7 @@ export function stage<I, O, S = Record<string, unknown>>(fn: Stage<I, O, S>['fn'
 }
 
 export interface PipelineOptions {
-  /** Items in flight per link (credit window). @default 64 */
+  /** Items in flight per link (credit window). @default 256 */
   window?: number;
   /** Where to run when this process has not called `init()` (a local cluster by default; shut down at the end). */
   cluster?: InitOptions;

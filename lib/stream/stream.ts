@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { RemoteError, ZerocosError, describeReason, toErrorInfo, type ErrorInfo } from '../common/errors.js';
+import { Fifo } from '../common/fifo.js';
 import { DownMessage } from '../node/messages.js';
 import type { ProcessContext } from '../node/process-context.js';
 import type { Pid } from '../wire/address.js';
@@ -15,12 +16,17 @@ export class StreamBrokenError extends ZerocosError {
   override readonly code = 'ESTREAMBROKEN';
 }
 
-/** Credits a reader grants each writer at first, and again as it consumes: at most this many items in flight per writer. */
-export const DEFAULT_WINDOW = 64;
+/**
+ * Credits a reader grants each writer at first, and again as it consumes: at most this many
+ * items in flight per writer. Items travel in batches of up to half a window, so the window sets
+ * throughput: a 3-stage pipeline of trivial stages did 55k events/s at 64, 115k at 256 and 246k at
+ * 1024 (2 workers, 2 cores).
+ */
+export const DEFAULT_WINDOW = 256;
 
 /*
  * Messages, all plain arrays starting with a tag (docs/protocol.md §11.5):
- *   writer → reader: ['zs:open', stream, writer, writerPid], ['zs:data', stream, writer, item],
+ *   writer → reader: ['zs:open', stream, writer, writerPid], ['zs:data', stream, writer, items[]],
  *                    ['zs:end', stream, writer], ['zs:error', stream, writer, errorInfo]
  *   reader → writer: ['zs:credit', stream, writer, n]
  */
@@ -28,6 +34,7 @@ const isStreamMessage = (m: unknown, stream: string): m is [string, string, stri
   Array.isArray(m) && typeof m[0] === 'string' && m[0].startsWith('zs:') && m[1] === stream;
 
 interface WriterState {
+  id: string;
   pid: Pid;
   monitor: number;
   /** Items taken since the last grant. */
@@ -48,6 +55,8 @@ interface WriterState {
 export class StreamReader<T = unknown> implements AsyncIterableIterator<T> {
   readonly address: StreamAddress;
   private readonly writers = new Map<string, WriterState>();
+  /** Items received and not yet taken, with their writer (a data message carries a batch). */
+  private readonly buffered = new Fifo<[WriterState, unknown]>();
   private endedWriters = 0;
   private readonly window: number;
   private readonly expected: number;
@@ -70,7 +79,9 @@ export class StreamReader<T = unknown> implements AsyncIterableIterator<T> {
 
   async next(): Promise<IteratorResult<T>> {
     const { stream } = this.address;
-    while (!this.done) {
+    while (!this.done || this.buffered.length > 0) {
+      if (this.buffered.length > 0) return { value: this.take() as T, done: false };
+      if (this.done) break;
       if (this.endedWriters >= this.expected) {
         this.done = true;
         break;
@@ -85,20 +96,15 @@ export class StreamReader<T = unknown> implements AsyncIterableIterator<T> {
       const [tag, , writerId] = message as [string, string, string, ...unknown[]];
       if (tag === 'zs:open') {
         const pid = (message as unknown[])[3] as Pid;
-        this.writers.set(writerId, { pid, monitor: this.self.monitor(pid), consumed: 0, ended: false });
+        this.writers.set(writerId, { id: writerId, pid, monitor: this.self.monitor(pid), consumed: 0, ended: false });
         this.self.send(pid, ['zs:credit', stream, writerId, this.window]);
         continue;
       }
       const writer = this.writers.get(writerId);
       if (!writer) continue; // not opened (a stray message)
       if (tag === 'zs:data') {
-        this.received++;
-        // Credit flows back as items are taken, half a window at a time.
-        if (++writer.consumed >= Math.max(1, this.window >> 1)) {
-          this.self.send(writer.pid, ['zs:credit', stream, writerId, writer.consumed]);
-          writer.consumed = 0;
-        }
-        return { value: (message as unknown[])[3] as T, done: false };
+        for (const item of (message as unknown[])[3] as unknown[]) this.buffered.push([writer, item]);
+        continue;
       }
       if (tag === 'zs:end' || tag === 'zs:error') {
         writer.ended = true;
@@ -111,6 +117,17 @@ export class StreamReader<T = unknown> implements AsyncIterableIterator<T> {
       }
     }
     return { value: undefined, done: true };
+  }
+
+  /** Takes the oldest buffered item; credit flows back as items are taken, half a window at a time. */
+  private take(): unknown {
+    const [writer, item] = this.buffered.shift()!;
+    this.received++;
+    if (++writer.consumed >= Math.max(1, this.window >> 1) && !writer.ended) {
+      this.self.send(writer.pid, ['zs:credit', this.address.stream, writer.id, writer.consumed]);
+      writer.consumed = 0;
+    }
+    return item;
   }
 
   private isWriterMonitor(ref: number): boolean {
@@ -155,22 +172,29 @@ export class StreamWriter<T = unknown> {
     return { ...this.counters };
   }
 
+  /**
+   * Sends `item`, or waits for credit first. Items written in one turn of the event loop leave
+   * together, as one message, at the end of the turn (or when credit runs out).
+   */
   async write(item: T): Promise<void> {
     if (this.closed) throw new StreamBrokenError(`stream ${this.to.stream} is closed`);
     if (this.credit === 0) {
       this.counters.creditWaits++;
+      this.flush();
       await this.awaitCredit();
     }
     this.credit--;
     this.counters.sent++;
     // Sent and not yet credited back (credit received beyond the first grant came back for items taken).
     this.counters.maxInFlight = Math.max(this.counters.maxInFlight, this.counters.sent - (this.granted - this.initialWindow));
-    this.self.send(this.to.pid, ['zs:data', this.to.stream, this.id, item]);
+    this.batch.push(item);
+    this.flushTimer ??= setImmediate(this.flushNow);
   }
 
   /** Ends the stream after the items written. */
   async end(): Promise<void> {
     if (this.closed) return;
+    this.flush();
     this.closed = true;
     this.self.send(this.to.pid, ['zs:end', this.to.stream, this.id]);
     this.self.demonitor(this.monitor, { flush: true });
@@ -179,9 +203,28 @@ export class StreamWriter<T = unknown> {
   /** Ends the stream with an error: the reader's iteration throws it (as a RemoteError). */
   async fail(error: unknown): Promise<void> {
     if (this.closed) return;
+    this.flush();
     this.closed = true;
     this.self.send(this.to.pid, ['zs:error', this.to.stream, this.id, toErrorInfo(error, this.self.pid.node, this.self.pid.id)]);
     this.self.demonitor(this.monitor, { flush: true });
+  }
+
+  private batch: T[] = [];
+  private flushTimer: NodeJS.Immediate | undefined;
+  private readonly flushNow = () => this.flush();
+
+  /** Sends the items written since the last flush as one message. */
+  private flush(): void {
+    if (this.flushTimer) clearImmediate(this.flushTimer);
+    this.flushTimer = undefined;
+    if (this.batch.length === 0 || this.closed) return;
+    const items = this.batch;
+    this.batch = [];
+    try {
+      this.self.send(this.to.pid, ['zs:data', this.to.stream, this.id, items]);
+    } catch {
+      // This process has exited: the stream dies with it (its reader sees the writer down).
+    }
   }
 
   private async awaitCredit(): Promise<void> {
