@@ -112,7 +112,7 @@ const PROGRAM_PLACEHOLDER = shipFunction(function program() {});
  * @example
  * const cluster = await JobCluster.create((n: number) => n * n);
  * const jobs = [1, 2, 3].map((n) => cluster.submit(n));
- * console.log(await Promise.all(jobs)); // [1, 4, 9]
+ * console.log(await Promise.all(jobs.map((job) => job.value()))); // [1, 4, 9]
  * await cluster.close();
  */
 export class JobCluster<A extends unknown[] = unknown[], R = unknown> extends EventEmitter<JobClusterEvents> {

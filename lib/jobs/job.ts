@@ -37,11 +37,13 @@ export interface JobRecord {
 
 /**
  * One submission to a {@link JobCluster}: its state and, once it ended, its result, output and
- * exception. `await job` gives the result (or throws the job's exception, or why it was
- * abandoned or cancelled); `await job.done()` waits without throwing. Being awaitable, a job
- * must not be returned from an async function to mean the job itself (it would be awaited).
+ * exception. `await job.value()` gives the result (or throws the job's exception, or why it was
+ * abandoned or cancelled); `await job.done()` waits without throwing.
+ *
+ * Deliberately not a thenable (`await job` gives the job): TypeScript types `for await` over
+ * thenables as their awaited value, and an async function returning a job would return its result.
  */
-export class Job<R = unknown> implements PromiseLike<R> {
+export class Job<R = unknown> {
   status: JobStatus = 'created';
   /** The computation's return value (for a program, its exit code), once finished. */
   result: R | undefined;
@@ -62,7 +64,6 @@ export class Job<R = unknown> implements PromiseLike<R> {
   endTime: number | undefined;
   /** Files the job sent back (`zerocos.jobs.sendFile(path)`), where they were written here. */
   readonly files: string[] = [];
-  // Promise<void>, never Promise<Job>: a job is a thenable, so resolving with it would unwrap it.
   private readonly ended: Promise<void>;
   private endNow!: () => void;
 
@@ -83,13 +84,11 @@ export class Job<R = unknown> implements PromiseLike<R> {
     return this.ended;
   }
 
-  then<A = R, B = never>(onFulfilled?: ((value: R) => A | PromiseLike<A>) | null, onRejected?: ((reason: unknown) => B | PromiseLike<B>) | null): Promise<A | B> {
-    return this.ended
-      .then(() => {
-        if (this.status === 'finished') return this.result as R;
-        throw this.exception ?? new Error(`job ${this.id} ${this.status}`);
-      })
-      .then(onFulfilled, onRejected);
+  /** Resolves with the result once the job finished; rejects with its exception (or why it was abandoned or cancelled) otherwise. */
+  async value(): Promise<R> {
+    await this.ended;
+    if (this.status === 'finished') return this.result as R;
+    throw this.exception ?? new Error(`job ${this.id} ${this.status}`);
   }
 
   /** @internal Records the end of the job (first call wins). */
