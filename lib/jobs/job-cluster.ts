@@ -100,6 +100,9 @@ let ownSession: { session: Promise<Session>; users: number } | undefined;
 
 const PROGRAM_PLACEHOLDER = shipFunction(function program() {});
 
+/** A non-reentrant job that never started is moved off lost workers at most this many times. */
+const MAX_UNSTARTED_MOVES = 5;
+
 /**
  * dispy's JobCluster: a computation that many jobs run with different arguments, on the
  * workers of the cluster's daemons, each job with its status, result, output and exception.
@@ -126,6 +129,8 @@ export class JobCluster<A extends unknown[] = unknown[], R = unknown> extends Ev
   private pendingCount = 0;
   private readonly fileWrites = new Map<number, Promise<unknown>[]>();
   private readonly workersUsed = new Set<NodeId>();
+  /** The worker each running non-reentrant job last reported starting on. */
+  private readonly startedOn = new Map<number, NodeId>();
   private readonly daemonsUsed = new Set<NodeId>();
   private readonly placement: ((daemon: DaemonView) => boolean) | undefined;
   private closed: Promise<void> | undefined;
@@ -345,15 +350,19 @@ export class JobCluster<A extends unknown[] = unknown[], R = unknown> extends Ev
     this.pendingCount++;
     const pinned = node === undefined ? undefined : (daemon: DaemonView) => daemon.daemon === node || parseNodeId(daemon.daemon)?.name === node;
     const placement = pinned && this.placement ? (d: DaemonView) => pinned(d) && this.placement!(d) : (pinned ?? this.placement);
+    const reentrant = this.options.reentrant === true && !pinned;
     const options: TaskOptions = {
       // Pinned jobs stay where they were sent (dispy does not reschedule them either).
-      maxRetries: this.options.reentrant && !pinned ? (this.options.maxRetries ?? 3) : 0,
+      maxRetries: reentrant ? (this.options.maxRetries ?? 3) : 0,
       ...(this.options.jobTimeoutMs !== undefined ? { timeoutMs: this.options.jobTimeoutMs } : {}),
       ...(placement ? { placement } : {}),
     };
     this.status(job);
     const ref = this.runtime.submit(this.code, args, options, {
-      context: { ...this.context, job: job.id } as JobRunContext,
+      context: { ...this.context, job: job.id, ...(reentrant ? {} : { notifyStart: true }) } as JobRunContext,
+      // A job that is not reentrant is abandoned with a lost worker only if it had started there:
+      // one still queued behind others never ran, so it may go elsewhere (pinned ones stay).
+      ...(reentrant || pinned ? {} : { retryOnLoss: (worker: NodeId, attempts: number) => this.startedOn.get(job.id) !== worker && attempts <= MAX_UNSTARTED_MOVES }),
       onStart: (worker, daemon) => {
         this.workersUsed.add(worker);
         this.daemonsUsed.add(daemon);
@@ -379,6 +388,7 @@ export class JobCluster<A extends unknown[] = unknown[], R = unknown> extends Ev
     await Promise.all(this.fileWrites.get(job.id) ?? []);
     this.fileWrites.delete(job.id);
     this.refs.delete(job.id);
+    this.startedOn.delete(job.id);
     if (!job.end(status, fields)) return;
     const fileErrors = this.fileErrors.get(job.id);
     if (fileErrors) {
@@ -403,7 +413,9 @@ export class JobCluster<A extends unknown[] = unknown[], R = unknown> extends Ev
     if (!Array.isArray(message)) return;
     const job = typeof message[1] === 'number' ? this.all.get(message[1]) : undefined;
     if (!job || job.isDone) return;
-    if (message[0] === 'provisional') {
+    if (message[0] === 'started' && typeof message[2] === 'string') {
+      this.startedOn.set(job.id, message[2]);
+    } else if (message[0] === 'provisional') {
       job.provisional = message[2];
       this.options.onJobStatus?.(job);
       this.emit('provisional', job, message[2]);

@@ -55,6 +55,11 @@ export interface SubmitExtras {
   context?: { kind: string } | undefined;
   /** Called at each dispatch (first run and retries), with the worker and its daemon. */
   onStart?: ((worker: NodeId, daemon: NodeId) => void) | undefined;
+  /**
+   * Decides, instead of `maxRetries`, whether to run the task again after `worker` was lost
+   * (jobs: a non-reentrant job that never started there may go elsewhere).
+   */
+  retryOnLoss?: ((worker: NodeId, attempts: number) => boolean) | undefined;
 }
 
 /** Options of {@link TaskRuntime.get}. */
@@ -108,6 +113,7 @@ interface Task {
   origin: NodeId;
   context: unknown;
   onStart: ((worker: NodeId, daemon: NodeId) => void) | undefined;
+  retryOnLoss: ((worker: NodeId, attempts: number) => boolean) | undefined;
   demand: Demand;
   maxRetries: number;
   retryExceptions: boolean;
@@ -225,6 +231,7 @@ export class TaskRuntime {
       origin: origin ?? this.node.id,
       context: extras.context,
       onStart: extras.onStart,
+      retryOnLoss: extras.retryOnLoss,
       demand,
       maxRetries: options.maxRetries ?? 3,
       retryExceptions: options.retryExceptions ?? false,
@@ -716,7 +723,7 @@ export class TaskRuntime {
     }
     if (error instanceof NodeDownError || error instanceof NoProcError || error instanceof ProcessExitError) {
       this.scheduler.markDead(slot.node);
-      if (task.attempts <= task.maxRetries) return this.retry(task);
+      if (task.retryOnLoss ? task.retryOnLoss(slot.node, task.attempts) : task.attempts <= task.maxRetries) return this.retry(task);
       return this.settle(task, {
         error: new WorkerCrashedError(`task ${task.id} lost its worker ${task.attempts} time(s) (maxRetries ${task.maxRetries}); last: ${error.message}`, { cause: error }),
       });
