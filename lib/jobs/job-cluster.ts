@@ -129,8 +129,10 @@ export class JobCluster<A extends unknown[] = unknown[], R = unknown> extends Ev
   private pendingCount = 0;
   private readonly fileWrites = new Map<number, Promise<unknown>[]>();
   private readonly workersUsed = new Set<NodeId>();
-  /** The worker each running non-reentrant job last reported starting on. */
-  private readonly startedOn = new Map<number, NodeId>();
+  /** Per worker, the unfinished jobs sent to it, in the order sent (its executor runs them in that order). */
+  private readonly sentTo = new Map<NodeId, Set<number>>();
+  /** Per lost worker, the job that was running on it when it was lost. */
+  private readonly runningWhenLost = new Map<NodeId, number | undefined>();
   private readonly daemonsUsed = new Set<NodeId>();
   private readonly placement: ((daemon: DaemonView) => boolean) | undefined;
   private closed: Promise<void> | undefined;
@@ -359,11 +361,13 @@ export class JobCluster<A extends unknown[] = unknown[], R = unknown> extends Ev
     };
     this.status(job);
     const ref = this.runtime.submit(this.code, args, options, {
-      context: { ...this.context, job: job.id, ...(reentrant ? {} : { notifyStart: true }) } as JobRunContext,
-      // A job that is not reentrant is abandoned with a lost worker only if it had started there:
-      // one still queued behind others never ran, so it may go elsewhere (pinned ones stay).
-      ...(reentrant || pinned ? {} : { retryOnLoss: (worker: NodeId, attempts: number) => this.startedOn.get(job.id) !== worker && attempts <= MAX_UNSTARTED_MOVES }),
+      context: { ...this.context, job: job.id } as JobRunContext,
+      ...(reentrant || pinned ? {} : { retryOnLoss: (worker: NodeId, attempts: number) => !this.ranOn(worker, job.id) && attempts <= MAX_UNSTARTED_MOVES }),
       onStart: (worker, daemon) => {
+        if (job.worker !== undefined) this.sentTo.get(job.worker)?.delete(job.id);
+        let sent = this.sentTo.get(worker);
+        if (!sent) this.sentTo.set(worker, (sent = new Set()));
+        sent.add(job.id);
         this.workersUsed.add(worker);
         this.daemonsUsed.add(daemon);
         job.node = daemon;
@@ -388,7 +392,7 @@ export class JobCluster<A extends unknown[] = unknown[], R = unknown> extends Ev
     await Promise.all(this.fileWrites.get(job.id) ?? []);
     this.fileWrites.delete(job.id);
     this.refs.delete(job.id);
-    this.startedOn.delete(job.id);
+    if (job.worker !== undefined) this.sentTo.get(job.worker)?.delete(job.id);
     if (!job.end(status, fields)) return;
     const fileErrors = this.fileErrors.get(job.id);
     if (fileErrors) {
@@ -403,6 +407,17 @@ export class JobCluster<A extends unknown[] = unknown[], R = unknown> extends Ev
     this.status(job);
   }
 
+  /**
+   * Whether job `id` had started on `worker`, now lost. A worker runs its jobs one at a time in
+   * the order sent, so only the oldest unfinished one had (read once per lost worker, before
+   * retries move the others). A job blocked in `zerocos.get` lends its turn, so in that case a
+   * later one may have started too: it is then run again elsewhere.
+   */
+  private ranOn(worker: NodeId, id: number): boolean {
+    if (!this.runningWhenLost.has(worker)) this.runningWhenLost.set(worker, this.sentTo.get(worker)?.values().next().value);
+    return this.runningWhenLost.get(worker) === id;
+  }
+
   private status(job: Job<R>): void {
     this.options.onJobStatus?.(job);
     this.emit('job', job);
@@ -413,9 +428,7 @@ export class JobCluster<A extends unknown[] = unknown[], R = unknown> extends Ev
     if (!Array.isArray(message)) return;
     const job = typeof message[1] === 'number' ? this.all.get(message[1]) : undefined;
     if (!job || job.isDone) return;
-    if (message[0] === 'started' && typeof message[2] === 'string') {
-      this.startedOn.set(job.id, message[2]);
-    } else if (message[0] === 'provisional') {
+    if (message[0] === 'provisional') {
       job.provisional = message[2];
       this.options.onJobStatus?.(job);
       this.emit('provisional', job, message[2]);

@@ -23,8 +23,6 @@ export interface JobRunContext {
   depends?: ShippedModule;
   /** A program job: the program file (shipped) and its argv template. */
   program?: { bundle: ShippedModule; argv: string[] };
-  /** Tell the client when the job starts here (a non-reentrant job not yet started may still move). */
-  notifyStart?: true;
 }
 
 /** Output kept per stream per job; beyond it the rest is dropped, with a note. */
@@ -92,7 +90,6 @@ export class JobRunner {
       send: (message) => void this.runtime.node.send(clusterAddress, message),
       pending: [],
     };
-    if (context.notifyStart) job.send(['started', context.job, this.runtime.node.id]);
     let outcome: { result?: unknown; exception?: JobOutcome['exception'] };
     try {
       const state = await this.prepare(context, info.owner);
