@@ -179,3 +179,21 @@ function safeString(value: unknown): string {
     return String(value);
   }
 }
+
+/**
+ * The error as the far end should see it: a RemoteError keeps its original name, stack, node and
+ * pid (so an error passed on from node to node still names where it began); a ZerocosError keeps
+ * its code.
+ */
+export function errorInfoOf(error: Error): ErrorInfo {
+  if (error instanceof RemoteError) {
+    const info: ErrorInfo = { name: error.remoteName, message: error.message, code: error.code };
+    if (error.remoteStack !== undefined) info.stack = error.remoteStack;
+    if (error.nodeId !== undefined) info.nodeId = error.nodeId;
+    if (error.pid !== undefined) info.pid = error.pid;
+    return info;
+  }
+  const info = toErrorInfo(error);
+  if (error instanceof ZerocosError) info.code = error.code;
+  return info;
+}

@@ -1,6 +1,6 @@
 import { pack } from 'msgpackr';
 import type { ClusterView } from '../cluster/cluster-view.js';
-import { DAEMON_PROCESS, type DaemonView } from '../cluster/daemon-offer.js';
+import { DAEMON_PROCESS } from '../cluster/daemon-offer.js';
 import { WORKER_PROCESS } from '../cluster/worker-pool.js';
 import { Fifo } from '../common/fifo.js';
 import {
@@ -11,39 +11,18 @@ import {
   ProcessExitError,
   RemoteError,
   TimeoutError,
-  ZerocosError,
-  toErrorInfo,
-  type ErrorInfo,
 } from '../common/errors.js';
-import { CallMessage } from '../node/messages.js';
 import type { Node } from '../node/node.js';
 import type { NodeId, RemoteName } from '../wire/address.js';
-import { LocatedValue, ObjectRef, setRefEscapeHook } from './object-ref.js';
+import { LocatedValue, ObjectRef } from './object-ref.js';
+import { NO_TIMEOUT, ObjectTable, type Settled } from './object-table.js';
 import type { ShippedCode } from './shipped-code.js';
 import { Scheduler, type Demand, type SchedulerOptions, type WorkerSlot } from './scheduler.js';
-import { ObjectLostError, TaskCancelledError, UnschedulableError, WorkerCrashedError } from './task-errors.js';
+import { demandOf, unschedulable, type TaskOptions } from './task-options.js';
+import { TaskCancelledError, UnschedulableError, WorkerCrashedError } from './task-errors.js';
 
-/** The name of the process on every node with a task runtime that serves its objects (see docs/protocol.md). */
-export const OBJECTS_PROCESS = 'zerocos.objects';
-
-/** "No timeout" for calls that end by their reply or by failure detection (the call monitors its target). */
-export const NO_TIMEOUT = Infinity;
-
-/** Options of a task, per function (`remote(fn, opts)`) or per call (`f.options(opts).remote()`). */
-export interface TaskOptions {
-  /** CPUs the task needs; a worker is one CPU, so more reserves several of one daemon's workers. @default 1 */
-  numCpus?: number;
-  /** Custom resources, matched against what daemons advertise (`--resources gpu=1`). @default {} */
-  resources?: Record<string, number>;
-  /** Re-runs after the task's worker or node is lost. @default 3 */
-  maxRetries?: number;
-  /** Also re-run (within `maxRetries`) when the task itself throws. @default false */
-  retryExceptions?: boolean;
-  /** Fail with TimeoutError when a run takes longer than this (counted from its dispatch); the worker running it is replaced. @default none */
-  timeoutMs?: number;
-  /** Only daemons for which this is true may run it (node filters); not sent to workers. @default all */
-  placement?: (daemon: DaemonView) => boolean;
-}
+export { NO_TIMEOUT, OBJECTS_PROCESS } from './object-table.js';
+export type { TaskOptions } from './task-options.js';
 
 /** What layers above tasks (jobs) add to a submission. */
 export interface SubmitExtras {
@@ -101,9 +80,6 @@ export interface TaskRuntimeStats {
   held: number;
 }
 
-/** How an object settled, as the owner records it. */
-type Settled = { value: unknown } | { at: NodeId; key: string } | { error: Error };
-
 interface Task {
   id: number;
   fn: ShippedCode;
@@ -125,29 +101,6 @@ interface Task {
   queuedAt: number;
 }
 
-interface Entry {
-  settled: Settled | undefined;
-  waiters: (() => void)[] | undefined;
-  task: Task | undefined;
-  /** The ref left this process: someone else may hold it, so it is never freed automatically. */
-  pinned: boolean;
-  /** The owner's last ref was collected while the task ran: drop the entry once it settles. */
-  orphaned: boolean;
-  /** The task that made a value held elsewhere, kept to make it again if its holder is lost (Ray's lineage). */
-  lineage?: Task;
-  reconstructions?: number;
-}
-
-/** A value lost with its holder is re-made at most this many times. */
-const MAX_RECONSTRUCTIONS = 3;
-
-/** A resolve answer between nodes: [0, value] | [1, holder, key] | [2, error info]. */
-type Resolution = [0, unknown] | [1, NodeId, string] | [2, ErrorInfo];
-
-/** Runtimes of this process by node id, for the ref-escape hook (tests run several in one process). */
-const runtimes = new Map<NodeId, TaskRuntime>();
-setRefEscapeHook((ref) => runtimes.get(ref.owner)?.pin(ref.id));
-
 /**
  * The task layer on one node: the owner of the refs it makes (object table, Ray's ownership),
  * the holder of values it keeps for others, and the scheduler of the tasks it submits. Clients
@@ -161,25 +114,21 @@ setRefEscapeHook((ref) => runtimes.get(ref.owner)?.pin(ref.id));
  * large ones stay on the worker, which is recorded as their location.
  */
 export class TaskRuntime {
-  private nextId = 1;
-  private readonly entries = new Map<number, Entry>();
-  /** Values held here for other nodes, by `owner|id`. */
-  private readonly held = new Map<string, unknown>();
-  /** Contents of module files this node ships, by sha256. */
-  private readonly files = new Map<string, Uint8Array>();
+  private readonly objects: ObjectTable;
+  /** Tasks of this owner that have not ended (and those being re-made), by their ref's id. */
+  private readonly tasks = new Map<number, Task>();
   private readonly waiting = new Fifo<Task>();
   private readonly scheduler: Scheduler;
   private readonly inlineMaxBytes: number;
   private readonly noWorkersTimeoutMs: number;
   private readonly addresses = new Map<NodeId, RemoteName>();
-  private readonly collected = new FinalizationRegistry<number>((id) => this.collect(id));
   private viewUpdatedAt = 0;
   private pumpTimer: NodeJS.Timeout | undefined;
   private running = 0;
   /** Tasks in state 'deps' or 'queued'. */
   private pendingTasks = 0;
   private stopped = false;
-  private readonly counters = { submitted: 0, finished: 0, failed: 0, retried: 0, reconstructed: 0 };
+  private readonly counters = { submitted: 0, finished: 0, failed: 0, retried: 0 };
   /** Set by an executor: told when a task on this worker waits in get/wait, so another can use the CPU. */
   blockHooks: { block(): void; unblock(): void } | undefined;
 
@@ -191,13 +140,7 @@ export class TaskRuntime {
     this.scheduler = new Scheduler(options.scheduler);
     this.inlineMaxBytes = options.inlineMaxBytes ?? 100 * 1024;
     this.noWorkersTimeoutMs = options.noWorkersTimeoutMs ?? 10_000;
-    node.spawn(
-      async (self) => {
-        for await (const message of self) this.serve(message);
-      },
-      { name: OBJECTS_PROCESS },
-    );
-    runtimes.set(node.id, this);
+    this.objects = new ObjectTable(node);
   }
 
   /** Waits (up to `timeoutMs`) until the cluster view shows at least `count` workers. */
@@ -220,11 +163,10 @@ export class TaskRuntime {
     this.assertRunning();
     const { files, origin } = extras;
     const demand = demandOf(options);
-    const id = this.nextId++;
-    const ref = new ObjectRef(id, this.node.id);
-    if (files) this.registerFiles(files);
+    const ref = this.objects.create();
+    if (files) this.objects.registerFiles(files);
     const task: Task = {
-      id,
+      id: ref.id,
       fn,
       args,
       wireArgs: undefined,
@@ -242,8 +184,7 @@ export class TaskRuntime {
       timer: undefined,
       queuedAt: 0,
     };
-    this.entries.set(id, { settled: undefined, waiters: undefined, task, pinned: false, orphaned: false });
-    this.collected.register(ref, id);
+    this.tasks.set(ref.id, task);
     this.counters.submitted++;
     this.startTask(task);
     return ref;
@@ -269,11 +210,7 @@ export class TaskRuntime {
   /** Stores `value` on this node and returns its ref. Treat it as immutable from now on (it is not copied). */
   put<T>(value: T): ObjectRef<T> {
     this.assertRunning();
-    const id = this.nextId++;
-    const ref = new ObjectRef<T>(id, this.node.id);
-    this.entries.set(id, { settled: { value }, waiters: undefined, task: undefined, pinned: false, orphaned: false });
-    this.collected.register(ref, id);
-    return ref;
+    return this.objects.create<T>({ value });
   }
 
   /** The value of a ref (or the values of refs, in order). A failed task rejects with its error. */
@@ -284,7 +221,7 @@ export class TaskRuntime {
     for (const ref of list) if (!(ref instanceof ObjectRef)) throw new InvalidArgumentError(`get expects ObjectRefs, got ${String(ref)}`);
     // Made only when asked for: a stack capture costs more than the rest of a local get.
     const timeout = options.timeoutMs === undefined ? undefined : new TimeoutError(`get timed out after ${options.timeoutMs} ms`);
-    const values = await this.blocking(withTimeout(Promise.all(list.map((ref) => this.valueOf(ref))), options.timeoutMs, timeout));
+    const values = await this.blocking(withTimeout(Promise.all(list.map((ref) => this.objects.valueOf(ref))), options.timeoutMs, timeout));
     return Array.isArray(refs) ? values : values[0];
   }
 
@@ -309,7 +246,7 @@ export class TaskRuntime {
           clearTimeout(timer);
           resolve();
         };
-        this.settledOf(ref).then(onSettled, onSettled);
+        this.objects.settledOf(ref).then(onSettled, onSettled);
       }
     });
     await this.blocking(done);
@@ -324,7 +261,7 @@ export class TaskRuntime {
    * @returns false when the task had already finished (or the ref is not a task of this node)
    */
   cancel(ref: ObjectRef, options: { force?: boolean } = {}): boolean {
-    const task = ref.owner === this.node.id ? this.entries.get(ref.id)?.task : undefined;
+    const task = ref.owner === this.node.id ? this.tasks.get(ref.id) : undefined;
     if (!task || task.state === 'done') return false;
     const slot = task.state === 'running' ? task.slot : undefined;
     this.settle(task, { error: new TaskCancelledError(`task ${ref} was cancelled`) });
@@ -335,11 +272,11 @@ export class TaskRuntime {
 
   /** Forgets refs this node owns (their values are dropped where they are held), even pinned ones. */
   free(refs: readonly ObjectRef[]): void {
-    for (const ref of refs) if (ref.owner === this.node.id) this.drop(ref.id);
+    this.objects.free(refs.filter((ref) => ref.owner === this.node.id).map((ref) => ref.id));
   }
 
   stats(): TaskRuntimeStats {
-    return { ...this.counters, queued: this.pendingTasks, running: this.running, objects: this.entries.size, held: this.held.size };
+    return { ...this.counters, reconstructed: this.objects.remade, queued: this.pendingTasks, running: this.running, objects: this.objects.size, held: this.objects.heldCount };
   }
 
   /** Fails everything still pending with NodeStoppedError. The node is the caller's to stop. */
@@ -348,20 +285,20 @@ export class TaskRuntime {
     this.stopped = true;
     clearTimeout(this.pumpTimer);
     const error = new NodeStoppedError('the task runtime was stopped');
-    for (const entry of this.entries.values()) if (entry.task && entry.task.state !== 'done') this.settle(entry.task, { error });
-    runtimes.delete(this.node.id);
+    for (const task of [...this.tasks.values()]) this.settle(task, { error });
+    this.objects.stop();
   }
 
   // --- used by the executor and the actor layer -------------------------------------------
 
   /** Module file contents this node serves to workers (by sha256), for the life of the runtime. */
   registerFiles(files: ReadonlyMap<string, Uint8Array>): void {
-    for (const [hash, bytes] of files) this.files.set(hash, bytes);
+    this.objects.registerFiles(files);
   }
 
   /** Keeps `value` here for another node, under `key` (`owner|id`), until that owner frees it. */
   hold(key: string, value: unknown): void {
-    this.held.set(key, value);
+    this.objects.hold(key, value);
   }
 
   /** True when `value` is too large to travel back in a reply (see `inlineMaxBytes`). */
@@ -378,12 +315,12 @@ export class TaskRuntime {
 
   /** The value behind an argument as the worker received it (a LocatedValue is fetched). */
   async argumentValue(arg: unknown): Promise<unknown> {
-    return arg instanceof LocatedValue ? this.fetch(arg.at, arg.key) : arg;
+    return arg instanceof LocatedValue ? this.objects.fetch(arg.at, arg.key) : arg;
   }
 
   /** The contents of a module file, from the node that shipped it. */
   fetchFile(from: NodeId, hash: string): Promise<Uint8Array> {
-    return this.node.call<Uint8Array>({ name: OBJECTS_PROCESS, node: from }, ['file', hash], { timeoutMs: 30_000 });
+    return this.objects.fetchFile(from, hash);
   }
 
   /** Resolves ref arguments: the value when it is here, else where it lives. */
@@ -391,10 +328,10 @@ export class TaskRuntime {
     return Promise.all(
       task.args.map(async (arg) => {
         if (!(arg instanceof ObjectRef)) return arg;
-        const settled = await this.settledOf(arg);
+        const settled = await this.objects.settledOf(arg);
         if ('error' in settled) throw settled.error;
         if ('value' in settled) return settled.value;
-        if (settled.at === this.node.id) return this.fetch(settled.at, settled.key);
+        if (settled.at === this.node.id) return this.objects.fetch(settled.at, settled.key);
         return new LocatedValue(settled.at, settled.key);
       }),
     );
@@ -403,11 +340,7 @@ export class TaskRuntime {
   /** A ref whose value will come from elsewhere than a task of this runtime (an actor call): see {@link settleReply}. */
   pendingRef<T = unknown>(): ObjectRef<T> {
     this.assertRunning();
-    const id = this.nextId++;
-    const ref = new ObjectRef<T>(id, this.node.id);
-    this.entries.set(id, { settled: undefined, waiters: undefined, task: undefined, pinned: false, orphaned: false });
-    this.collected.register(ref, id);
-    return ref;
+    return this.objects.create<T>();
   }
 
   /**
@@ -416,13 +349,13 @@ export class TaskRuntime {
    */
   settleReply(id: number, reply: unknown, holder: NodeId): void {
     const [kind, value] = Array.isArray(reply) ? reply : [];
-    if (kind === 0) this.settleEntry(id, { value });
-    else if (kind === 1) this.settleEntry(id, { at: holder, key: `${this.node.id}|${id}` });
-    else this.settleEntry(id, { error: new InvalidArgumentError(`${holder} answered with ${JSON.stringify(reply)}`) });
+    if (kind === 0) this.objects.settle(id, { value });
+    else if (kind === 1) this.objects.settle(id, { at: holder, key: `${this.node.id}|${id}` });
+    else this.objects.settle(id, { error: new InvalidArgumentError(`${holder} answered with ${JSON.stringify(reply)}`) });
   }
 
   settleError(id: number, error: Error): void {
-    this.settleEntry(id, { error });
+    this.objects.settle(id, { error });
   }
 
   /**
@@ -467,49 +400,11 @@ export class TaskRuntime {
     return this.workers();
   }
 
-  /** Marks a ref as escaped (it was encoded for another node). */
-  pin(id: number): void {
-    const entry = this.entries.get(id);
-    if (entry) entry.pinned = true;
-  }
+  // --- lineage -------------------------------------------------------------------------------
 
-  // --- objects -------------------------------------------------------------------------------
-
-  private async valueOf(ref: ObjectRef): Promise<unknown> {
-    const settled = await this.settledOf(ref);
-    if ('error' in settled) throw settled.error;
-    if ('value' in settled) return settled.value;
-    const entry = ref.owner === this.node.id ? this.entries.get(ref.id) : undefined;
-    let value: unknown;
-    try {
-      value = await this.fetch(settled.at, settled.key);
-    } catch (error) {
-      // The holder is gone: make the value again from its lineage, then read it afresh.
-      if (entry && entry.settled === settled && this.reconstruct(entry)) return this.valueOf(ref);
-      if (entry && entry.settled === undefined) return this.valueOf(ref); // another get is re-making it
-      throw error;
-    }
-    // Fetched once: later gets on this owner answer from memory.
-    if (entry?.settled === settled) {
-      entry.settled = { value };
-      entry.lineage = undefined;
-    }
-    return value;
-  }
-
-  /**
-   * Re-runs the task that made `entry`'s value (lost with its holder). False when it has no
-   * lineage or was re-made too often. Gets and tasks waiting on it wait for the new run.
-   */
-  private reconstruct(entry: Entry): boolean {
-    const task = entry.lineage;
-    if (!task || (entry.reconstructions ?? 0) >= MAX_RECONSTRUCTIONS) return false;
-    entry.reconstructions = (entry.reconstructions ?? 0) + 1;
-    entry.lineage = undefined;
-    entry.settled = undefined;
-    entry.task = task;
-    this.counters.reconstructed++;
-    this.setState(task, 'deps');
+  /** Runs `task` again to re-make its value (lost with its holder); gets and dependents wait for it. */
+  private reconstruct(task: Task): boolean {
+    this.tasks.set(task.id, task);
     task.attempts = 0;
     task.slot = undefined;
     this.startTask(task);
@@ -525,94 +420,10 @@ export class TaskRuntime {
     let any = false;
     for (const arg of task.args) {
       if (!(arg instanceof ObjectRef) || arg.owner !== this.node.id) continue;
-      const entry = this.entries.get(arg.id);
-      const settled = entry?.settled;
-      if (entry && settled && 'at' in settled && !alive.has(settled.at) && this.reconstruct(entry)) any = true;
+      const settled = this.objects.settledNow(arg.id);
+      if (settled && 'at' in settled && !alive.has(settled.at) && this.objects.remake(arg.id)) any = true;
     }
     return any;
-  }
-
-  /** How `ref` settled, waiting until it has; asks the owner when it is not this node. */
-  private settledOf(ref: ObjectRef): Promise<Settled> {
-    if (ref.owner !== this.node.id) return this.resolveRemote(ref);
-    const entry = this.entries.get(ref.id);
-    if (!entry) return Promise.reject(new ObjectLostError(`${ref} is unknown to its owner (it was freed)`));
-    if (entry.settled) return Promise.resolve(entry.settled);
-    return new Promise((resolve) => (entry.waiters ??= []).push(() => resolve(entry.settled!)));
-  }
-
-  private async resolveRemote(ref: ObjectRef): Promise<Settled> {
-    let resolution: Resolution;
-    try {
-      resolution = await this.node.call<Resolution>({ name: OBJECTS_PROCESS, node: ref.owner }, ['resolve', ref.id], { timeoutMs: NO_TIMEOUT });
-    } catch (error) {
-      if (error instanceof RemoteError && error.code === 'EOBJECTLOST') throw new ObjectLostError(error.message);
-      throw new ObjectLostError(`the owner of ${ref} is lost: ${(error as Error).message}`, { cause: error });
-    }
-    switch (resolution[0]) {
-      case 0: return { value: resolution[1] };
-      case 1: return { at: resolution[1], key: resolution[2] };
-      default: return { error: new RemoteError(resolution[1]) };
-    }
-  }
-
-  private async fetch(at: NodeId, key: string): Promise<unknown> {
-    if (at === this.node.id) {
-      if (!this.held.has(key)) throw new ObjectLostError(`object ${key} is not held here (freed?)`);
-      return this.held.get(key);
-    }
-    try {
-      return await this.node.call({ name: OBJECTS_PROCESS, node: at }, ['fetch', key], { timeoutMs: NO_TIMEOUT });
-    } catch (error) {
-      throw new ObjectLostError(`object ${key} could not be fetched from ${at}: ${(error as Error).message}`, { cause: error });
-    }
-  }
-
-  /** Requests to {@link OBJECTS_PROCESS}: see docs/protocol.md. */
-  private serve(message: unknown): void {
-    if (!(message instanceof CallMessage)) {
-      // ['free', keys]: an owner no longer needs values held here.
-      if (Array.isArray(message) && message[0] === 'free' && Array.isArray(message[1])) for (const key of message[1]) this.held.delete(String(key));
-      return;
-    }
-    const request = message.request as unknown[];
-    const op = Array.isArray(request) ? request[0] : undefined;
-    if (op === 'resolve' && typeof request[1] === 'number') {
-      const entry = this.entries.get(request[1]);
-      if (!entry) return void message.fail(new ObjectLostError(`object ${request[1]} is unknown to its owner ${this.node.id} (it was freed)`));
-      const answer = () => message.reply(toResolution(entry.settled!));
-      if (entry.settled) answer();
-      else (entry.waiters ??= []).push(answer);
-    } else if (op === 'fetch' && typeof request[1] === 'string') {
-      if (this.held.has(request[1])) message.reply(this.held.get(request[1]));
-      else message.fail(new ObjectLostError(`object ${request[1]} is not held on ${this.node.id} (freed?)`));
-    } else if (op === 'file' && typeof request[1] === 'string') {
-      const bytes = this.files.get(request[1]);
-      if (bytes) message.reply(bytes);
-      else message.fail(new ObjectLostError(`module file ${request[1]} is not known on ${this.node.id}`));
-    } else {
-      message.fail(new InvalidArgumentError(`${OBJECTS_PROCESS} does not understand ${JSON.stringify(request)}`));
-    }
-  }
-
-  /** The owner's last local ref to `id` was garbage-collected. */
-  private collect(id: number): void {
-    const entry = this.entries.get(id);
-    if (!entry || entry.pinned) return;
-    if (!entry.settled) entry.orphaned = true;
-    else this.drop(id);
-  }
-
-  private drop(id: number): void {
-    const entry = this.entries.get(id);
-    if (!entry) return;
-    this.entries.delete(id);
-    const settled = entry.settled;
-    if (settled && 'at' in settled && settled.at !== this.node.id && !this.stopped) {
-      this.node.send({ name: OBJECTS_PROCESS, node: settled.at }, ['free', [settled.key]]);
-    } else if (settled && 'at' in settled) {
-      this.held.delete(settled.key);
-    }
   }
 
   // --- scheduling ----------------------------------------------------------------------------
@@ -757,29 +568,17 @@ export class TaskRuntime {
     this.setState(task, 'done');
     clearTimeout(task.timer);
     task.wireArgs = undefined;
+    this.tasks.delete(task.id);
     if ('error' in settled) this.counters.failed++;
     else this.counters.finished++;
-    const entry = this.entries.get(task.id);
     // A value held elsewhere keeps its recipe, in case its holder is lost before it is read.
-    if (entry && 'at' in settled) entry.lineage = task;
-    this.settleEntry(task.id, settled);
+    this.objects.settle(task.id, settled, () => this.reconstruct(task));
   }
 
   private setState(task: Task, state: Task['state']): void {
     const waiting = (s: Task['state']) => s === 'deps' || s === 'queued';
     this.pendingTasks += Number(waiting(state)) - Number(waiting(task.state));
     task.state = state;
-  }
-
-  private settleEntry(id: number, settled: Settled): void {
-    const entry = this.entries.get(id);
-    if (!entry || entry.settled) return;
-    entry.settled = settled;
-    entry.task = undefined;
-    const waiters = entry.waiters;
-    entry.waiters = undefined;
-    if (waiters) for (const wake of waiters) wake();
-    if (entry.orphaned) this.drop(id);
   }
 
   private workerAddress(node: NodeId): RemoteName {
@@ -806,47 +605,6 @@ export class TaskRuntime {
   private assertRunning(): void {
     if (this.stopped) throw new NodeStoppedError('the task runtime was stopped');
   }
-}
-
-function demandOf(options: TaskOptions): Demand {
-  const cpu = options.numCpus ?? 1;
-  if (typeof cpu !== 'number' || !(cpu >= 0)) throw new InvalidArgumentError(`numCpus must be a number, 0 or more, not ${String(cpu)}`);
-  const resources = options.resources ?? {};
-  for (const [name, amount] of Object.entries(resources)) {
-    if (typeof amount !== 'number' || !(amount >= 0)) throw new InvalidArgumentError(`resource ${name} must be a number, 0 or more, not ${String(amount)}`);
-  }
-  if (options.timeoutMs !== undefined && !(options.timeoutMs > 0 && options.timeoutMs <= 2 ** 31 - 1)) {
-    throw new InvalidArgumentError(`timeoutMs must be a positive number of milliseconds, not ${String(options.timeoutMs)}`);
-  }
-  if (options.maxRetries !== undefined && !(Number.isInteger(options.maxRetries) && options.maxRetries >= 0)) {
-    throw new InvalidArgumentError(`maxRetries must be a whole number, 0 or more, not ${String(options.maxRetries)}`);
-  }
-  return options.placement ? { cpu, resources, placement: options.placement } : { cpu, resources };
-}
-
-function unschedulable(demand: Demand): UnschedulableError {
-  const wanted = [`cpu: ${demand.cpu}`, ...Object.entries(demand.resources).map(([name, amount]) => `${name}: ${amount}`)].join(', ');
-  return new UnschedulableError(`no daemon in the cluster has {${wanted}}: the task can never run`);
-}
-
-function toResolution(settled: Settled): Resolution {
-  if ('value' in settled) return [0, settled.value];
-  if ('at' in settled) return [1, settled.at, settled.key];
-  return [2, errorInfoOf(settled.error)];
-}
-
-/** The error as it should look at the far end: a RemoteError keeps its original name, stack, node and pid. */
-export function errorInfoOf(error: Error): ErrorInfo {
-  if (error instanceof RemoteError) {
-    const info: ErrorInfo = { name: error.remoteName, message: error.message, code: error.code };
-    if (error.remoteStack !== undefined) info.stack = error.remoteStack;
-    if (error.nodeId !== undefined) info.nodeId = error.nodeId;
-    if (error.pid !== undefined) info.pid = error.pid;
-    return info;
-  }
-  const info = toErrorInfo(error);
-  if (error instanceof ZerocosError) info.code = error.code;
-  return info;
 }
 
 function withTimeout<T>(promise: Promise<T>, timeoutMs: number | undefined, error: Error | undefined): Promise<T> {
