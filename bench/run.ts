@@ -5,6 +5,7 @@
  */
 import { runCluster } from './cluster.js';
 import { runClusterBusy } from './cluster-busy.js';
+import { runJobs } from './jobs.js';
 import { runMessaging } from './messaging.js';
 import { runTasks } from './tasks.js';
 
@@ -13,6 +14,7 @@ const benches: Record<string, () => Promise<object | object[]>> = {
   cluster: runCluster,
   'cluster-busy': runClusterBusy,
   tasks: runTasks,
+  jobs: runJobs,
 };
 
 const wanted = process.argv.slice(2);

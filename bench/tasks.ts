@@ -20,8 +20,8 @@
  */
 import { loadavg } from 'node:os';
 import { performance } from 'node:perf_hooks';
-import { Worker } from 'node:worker_threads';
 import { sum } from './support.js';
+import { ThreadPool } from './thread-pool.js';
 import { actor, currentRuntime, get, init, kill, put, remote, shutdown, type ActorHandle, type RemoteFunction } from 'zerocos';
 
 /** Installed on workers by the task runtime: the API as shipped code reaches it. */
@@ -267,64 +267,6 @@ function describe(name: keyof TasksFigures, { median: rate, min, max }: Rate, ba
   const vsPool = `${ratio(rate / baseline.async)} pool` + (baseline.sync === undefined ? '' : ` (${ratio(rate / baseline.sync)} one at a time)`);
   const spread = `(${fmt(min)}-${fmt(max)})`;
   return `${name.padEnd(26)} ${fmt(rate).padStart(9)}/s ${spread.padEnd(19)}  ${vsPool}   ${vsRay}${vsTarget}`;
-}
-
-/**
- * The baseline: "run a trivial function elsewhere and get the answer" with nothing but Node.
- * worker_threads rather than child processes with IPC: a MessagePort moves structured clones
- * in memory with no syscall per message, so this is the cheapest way Node offers to run code
- * off the calling thread: a floor, not a rival design.
- */
-class ThreadPool {
-  private nextId = 0;
-  private readonly pending = new Map<number, () => void>();
-
-  private constructor(private readonly threads: Worker[]) {
-    for (const thread of threads) {
-      thread.on('message', ([id]: [number, number]) => {
-        const resolve = this.pending.get(id)!;
-        this.pending.delete(id);
-        resolve();
-      });
-    }
-  }
-
-  static async start(size: number): Promise<ThreadPool> {
-    const source = `
-      const { parentPort } = require('node:worker_threads');
-      const smallValue = () => 0;
-      parentPort.on('message', (id) => parentPort.postMessage([id, smallValue()]));
-      parentPort.postMessage('ready');`;
-    const threads = await Promise.all(
-      Array.from({ length: size }, async () => {
-        const thread = new Worker(source, { eval: true });
-        await new Promise((resolve, reject) => thread.once('message', resolve).once('error', reject));
-        return thread;
-      }),
-    );
-    return new ThreadPool(threads);
-  }
-
-  /** One request to the next thread (round robin); resolves with its reply. */
-  call(): Promise<void> {
-    const id = this.nextId++;
-    return new Promise((resolve) => {
-      this.pending.set(id, resolve);
-      this.threads[id % this.threads.length]!.postMessage(id);
-    });
-  }
-
-  /** `n` requests at once, then all their replies: returns `n`. */
-  async batch(n: number): Promise<number> {
-    const replies: Promise<void>[] = [];
-    for (let i = 0; i < n; i++) replies.push(this.call());
-    await Promise.all(replies);
-    return n;
-  }
-
-  async stop(): Promise<void> {
-    await Promise.all(this.threads.map((thread) => thread.terminate()));
-  }
 }
 
 const fmt = (x: number) => Math.round(x).toLocaleString('en-US');

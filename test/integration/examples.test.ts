@@ -39,7 +39,30 @@ describe('examples', () => {
     expect(stdout).toMatch(/^all ok$/m);
   });
 
-  it.each(['tasks', 'actors'])('%s rejects an unknown flag with a usage message', async (name) => {
+  it('job-cluster runs 10 jobs on a local cluster, prints each as it ends with its host and times, and exits 0', async () => {
+    const { stdout } = await run(process.execPath, [example('job-cluster/main.js')], { timeout: 15_000 });
+    // Not a terminal: no progress line, so nothing but whole lines.
+    expect(stdout).not.toMatch(/[\r\x1b]/);
+    const jobLine = /^job +(\d+): host (\S+) \((local-[01])\), result \[(\S+), (\d+)\], started \+([\d.]+) s, ended \+([\d.]+) s$/;
+    const jobs = stdout.split('\n').flatMap((line) => {
+      const match = jobLine.exec(line);
+      return match ? [{ id: Number(match[1]), host: match[2], resultHost: match[4], started: Number(match[6]), ended: Number(match[7]) }] : [];
+    });
+    expect(jobs.map((job) => job.id).sort((a, b) => a - b)).toEqual([1, 2, 3, 4, 5, 6, 7, 8, 9, 10]);
+    for (const job of jobs) {
+      expect(job.resultHost).toBe(job.host);
+      expect(job.ended).toBeGreaterThan(job.started);
+    }
+    // Printed as they ended: completion order, which is not submission order here.
+    const ends = jobs.map((job) => job.ended);
+    expect(ends).toEqual([...ends].sort((a, b) => a - b));
+    expect(jobs.map((job) => job.id)).not.toEqual([1, 2, 3, 4, 5, 6, 7, 8, 9, 10]);
+    expect(stdout).toMatch(/^node local-0 up: \d+ workers?$/m);
+    expect(stdout).toMatch(/^10 jobs: 10 finished in [\d.]+ s, on 2 nodes of 1 host$/m);
+    expect(stdout).toMatch(/^all ok$/m);
+  });
+
+  it.each(['tasks', 'actors', 'job-cluster'])('%s rejects an unknown flag with a usage message', async (name) => {
     await expect(run(process.execPath, [example(`${name}/main.js`), '--bogus'], { timeout: 10_000 })).rejects.toMatchObject({
       code: 2,
       stderr: expect.stringContaining('usage'),
