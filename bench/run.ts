@@ -7,6 +7,7 @@ import { runCluster } from './cluster.js';
 import { runClusterBusy } from './cluster-busy.js';
 import { runJobs } from './jobs.js';
 import { runMessaging } from './messaging.js';
+import { runStreaming } from './streaming.js';
 import { runTasks } from './tasks.js';
 
 const benches: Record<string, () => Promise<object | object[]>> = {
@@ -14,6 +15,7 @@ const benches: Record<string, () => Promise<object | object[]>> = {
   cluster: runCluster,
   'cluster-busy': runClusterBusy,
   tasks: runTasks,
+  streaming: runStreaming,
   jobs: runJobs,
 };
 

@@ -62,6 +62,29 @@ describe('examples', () => {
     expect(stdout).toMatch(/^all ok$/m);
   });
 
+  // 20 000 readings are 2 s of event time: 11 window starts × 4 sensors; ~0.5 s of streaming here.
+  it('streaming aggregates sensor readings in sliding windows on a local cluster, checks them, and exits 0', async () => {
+    const { stdout } = await run(process.execPath, [example('streaming/main.js'), '--events', '20000'], { timeout: 15_000 });
+    const windowLine = /^\[ *(-?[\d.]+), +(-?[\d.]+)\) s {2}s0 +(\d+) /;
+    const starts = stdout.split('\n').flatMap((line) => {
+      const match = windowLine.exec(line);
+      return match ? [Number(match[1])] : [];
+    });
+    expect(starts).toHaveLength(11);
+    expect(new Set(starts).size).toBe(11);
+    expect(stdout).toMatch(/^20,000 events in [\d.]+ s: [\d,]+ events\/s; 44 windows \(11 starts × 4 sensors\)/m);
+    expect(stdout).toMatch(/^check: all 44 windows equal the local computation$/m);
+    expect(stdout).toMatch(/^check: per-window counts by phase .* = 20,000 events$/m);
+    expect(stdout).toMatch(/^all ok$/m);
+  });
+
+  it('streaming rejects a bad --events value with a usage message', async () => {
+    await expect(run(process.execPath, [example('streaming/main.js'), '--events', 'lots'], { timeout: 10_000 })).rejects.toMatchObject({
+      code: 2,
+      stderr: expect.stringContaining('usage'),
+    });
+  });
+
   it.each(['tasks', 'actors', 'job-cluster'])('%s rejects an unknown flag with a usage message', async (name) => {
     await expect(run(process.execPath, [example(`${name}/main.js`), '--bogus'], { timeout: 10_000 })).rejects.toMatchObject({
       code: 2,
