@@ -178,7 +178,13 @@ export class Pipeline<O> implements AsyncIterable<O> {
     });
   }
 
-  private async close(): Promise<void> {
+  /**
+   * Stops the pipeline: stage processes still running are killed, and a cluster it started is
+   * shut down. Iterating to the end (or breaking out) does this; call it for a pipeline that is
+   * never iterated, or abandoned part-way.
+   */
+  async close(): Promise<void> {
+    await this.ready.catch(() => {});
     if (this.closed) return;
     this.closed = true;
     const runtime = this.runtime;

@@ -68,18 +68,20 @@ async function runStage(self: ProcessContext, spec: StageSpawn, code: { fn: Fn; 
   const send = async (items: unknown[]) => {
     for (const item of items) await route(item).write(item);
   };
+  // Called as plain functions, so stack frames name them as the user wrote them.
+  const { fn, init, flush } = code;
   try {
-    const state = code.init ? await code.init() : {};
+    const state = init ? await init() : {};
     for await (const item of reader) {
       const out: unknown[] = [];
-      let value = code.fn(item, (x: unknown) => void out.push(x), state);
+      let value = fn(item, (x: unknown) => void out.push(x), state);
       if (typeof (value as PromiseLike<unknown> | null)?.then === 'function') value = await value;
       if (value !== undefined) out.push(value);
       await send(out);
     }
-    if (code.flush) {
+    if (flush) {
       const out: unknown[] = [];
-      await code.flush(state, (x: unknown) => void out.push(x));
+      await flush(state, (x: unknown) => void out.push(x));
       await send(out);
     }
     await Promise.all(writers.map((writer) => writer.end()));

@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { RemoteError, ZerocosError, describeReason, toErrorInfo, type ErrorInfo } from '../common/errors.js';
+import { RemoteError, ZerocosError, describeReason, errorInfoOf, toErrorInfo, type ErrorInfo } from '../common/errors.js';
 import { Fifo } from '../common/fifo.js';
 import { DownMessage } from '../node/messages.js';
 import type { ProcessContext } from '../node/process-context.js';
@@ -147,7 +147,9 @@ export interface StreamWriterStats {
 /**
  * The sending end of a stream: `write` resolves at once while the reader has granted credit,
  * and waits (the producer is paused) when it has not. `end()` and `fail(error)` travel in-band,
- * after the items. If the reader goes away, `write` rejects with StreamBrokenError.
+ * after the items. If the reader goes away, the next `write` that has to wait for credit rejects
+ * with StreamBrokenError; writes within the credit already granted resolve and are lost with the
+ * reader (as sends to a dead process are), at most one window of them.
  */
 export class StreamWriter<T = unknown> {
   private readonly id = randomBytes(6).toString('hex');
@@ -205,7 +207,9 @@ export class StreamWriter<T = unknown> {
     if (this.closed) return;
     this.flush();
     this.closed = true;
-    this.self.send(this.to.pid, ['zs:error', this.to.stream, this.id, toErrorInfo(error, this.self.pid.node, this.self.pid.id)]);
+    // An error passed on from upstream keeps its original name, stack and origin.
+    const info = error instanceof RemoteError ? errorInfoOf(error) : toErrorInfo(error, this.self.pid.node, this.self.pid.id);
+    this.self.send(this.to.pid, ['zs:error', this.to.stream, this.id, info]);
     this.self.demonitor(this.monitor, { flush: true });
   }
 

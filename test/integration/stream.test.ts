@@ -147,10 +147,8 @@ describe('pipelines', () => {
     expect(out.filter((x) => x % 2 === 0 && x < 500)).toEqual(range(250).map((i) => i * 2));
   });
 
-  // lib bug: a stage forwarding an upstream error re-encodes the RemoteError it read with
-  // toErrorInfo(), which names it 'RemoteError' and puts the local stack first. Flip to it() once
-  // the origin is kept across hops.
-  it.fails('keeps the original error\'s name and stack when the throwing stage is followed by others', async () => {
+  // A stage forwarding an upstream error passes on the original (name, stack, origin), not itself.
+  it('keeps the original error\'s name and stack when the throwing stage is followed by others', async () => {
     const failing = pipeline<number>(range(1000), [
       stage(function check(x: number) {
         if (x === 500) throw new RangeError(`reading ${x} is out of range`);
