@@ -100,6 +100,9 @@ let ownSession: { session: Promise<Session>; users: number } | undefined;
 
 const PROGRAM_PLACEHOLDER = shipFunction(function program() {});
 
+/** `recover` listens this long after its seeds answer, so that daemons they know of are heard too (two heartbeats). */
+const RECOVER_SETTLE_MS = 1000;
+
 /** A non-reentrant job that never started is moved off lost workers at most this many times. */
 const MAX_UNSTARTED_MOVES = 5;
 
@@ -129,10 +132,8 @@ export class JobCluster<A extends unknown[] = unknown[], R = unknown> extends Ev
   private pendingCount = 0;
   private readonly fileWrites = new Map<number, Promise<unknown>[]>();
   private readonly workersUsed = new Set<NodeId>();
-  /** Per worker, the unfinished jobs sent to it, in the order sent (its executor runs them in that order). */
-  private readonly sentTo = new Map<NodeId, Set<number>>();
-  /** Per lost worker, the job that was running on it when it was lost. */
-  private readonly runningWhenLost = new Map<NodeId, number | undefined>();
+  /** Per running job (its worker said it started), that worker and the job's timeout timer. */
+  private readonly started = new Map<number, { worker: NodeId; timer: NodeJS.Timeout | undefined }>();
   private readonly daemonsUsed = new Set<NodeId>();
   private readonly placement: ((daemon: DaemonView) => boolean) | undefined;
   private closed: Promise<void> | undefined;
@@ -231,14 +232,23 @@ export class JobCluster<A extends unknown[] = unknown[], R = unknown> extends Ev
       ...(options.discovery ? { discovery: true } : {}),
       ...(options.secret !== undefined ? { secret: options.secret } : {}),
       node: { name: 'recover' },
+      // Every seed given must answer; daemons learnt through them join within a heartbeat.
+      waitForPeers: options.peers?.length || 1,
     });
     try {
+      await new Promise((resolve) => setTimeout(resolve, RECOVER_SETTLE_MS));
       const daemons = client.peers().filter((member) => offerOf(member.info));
+      const failed: string[] = [];
       const answers = await Promise.all(
         daemons.map((member) =>
-          client.node.call<JobRecord[]>({ name: JOB_STORE_PROCESS, node: member.nodeId }, ['recover', id], { timeoutMs: options.timeoutMs ?? 10_000 }).catch(() => []),
+          client.node.call<JobRecord[]>({ name: JOB_STORE_PROCESS, node: member.nodeId }, ['recover', id], { timeoutMs: options.timeoutMs ?? 10_000 }).catch((error: Error) => {
+            failed.push(`${member.name}: ${error.message}`);
+            return [];
+          }),
         ),
       );
+      // A partial answer would look like lost jobs: say which daemons could not be asked.
+      if (failed.length > 0) throw new JobClusterError(`could not recover from every daemon (${failed.join('; ')})`);
       const byJob = new Map<number, JobRecord>();
       for (const record of answers.flat()) {
         const known = byJob.get(record.job);
@@ -268,7 +278,9 @@ export class JobCluster<A extends unknown[] = unknown[], R = unknown> extends Ev
   cancel(job: Job<R>): boolean {
     const ref = this.refs.get(job.id);
     if (!ref || job.isDone) return false;
-    return this.runtime.cancel(ref, { force: !this.context.program });
+    // Only a job that started needs its worker killed (a program job: its program ended instead);
+    // one still queued on a worker is dropped from its queue.
+    return this.runtime.cancel(ref, { force: this.started.has(job.id) && !this.context.program });
   }
 
   /** Resolves once every job submitted so far has ended. */
@@ -356,33 +368,29 @@ export class JobCluster<A extends unknown[] = unknown[], R = unknown> extends Ev
     const options: TaskOptions = {
       // Pinned jobs stay where they were sent (dispy does not reschedule them either).
       maxRetries: reentrant ? (this.options.maxRetries ?? 3) : 0,
-      ...(this.options.jobTimeoutMs !== undefined ? { timeoutMs: this.options.jobTimeoutMs } : {}),
       ...(placement ? { placement } : {}),
     };
     this.status(job);
     const ref = this.runtime.submit(this.code, args, options, {
       context: { ...this.context, job: job.id } as JobRunContext,
-      ...(reentrant || pinned ? {} : { retryOnLoss: (worker: NodeId, attempts: number) => !this.ranOn(worker, job.id) && attempts <= MAX_UNSTARTED_MOVES }),
+      // A job that is not reentrant is abandoned with a lost worker only if it had started there:
+      // one still queued behind others never ran, so it may go elsewhere (pinned ones stay).
+      ...(reentrant || pinned
+        ? {}
+        : { retryOnLoss: (worker: NodeId, attempts: number) => this.started.get(job.id)?.worker !== worker && attempts <= MAX_UNSTARTED_MOVES }),
       onStart: (worker, daemon) => {
-        if (job.worker !== undefined) this.sentTo.get(job.worker)?.delete(job.id);
-        let sent = this.sentTo.get(worker);
-        if (!sent) this.sentTo.set(worker, (sent = new Set()));
-        sent.add(job.id);
+        // Sent to a worker; it is 'running' once the worker says it started (see receive).
+        this.unstart(job.id);
         this.workersUsed.add(worker);
         this.daemonsUsed.add(daemon);
         job.node = daemon;
         job.worker = worker;
-        job.startTime = Date.now();
-        if (job.status !== 'running') {
-          job.status = 'running';
-          this.status(job);
-        }
       },
     });
     this.refs.set(job.id, ref);
     this.runtime.get(ref).then(
       (outcome) => this.end(job, (outcome as JobOutcome).exception ? 'terminated' : 'finished', { outcome: outcome as JobOutcome }),
-      (error: Error) => this.end(job, statusOfFailure(error), { exception: error }),
+      (error: Error) => this.end(job, statusOfFailure(error), { exception: error instanceof WorkerCrashedError ? new WorkerCrashedError(`job ${job.id}: ${error.message}`, { cause: error }) : error }),
     );
     return job;
   }
@@ -392,7 +400,7 @@ export class JobCluster<A extends unknown[] = unknown[], R = unknown> extends Ev
     await Promise.all(this.fileWrites.get(job.id) ?? []);
     this.fileWrites.delete(job.id);
     this.refs.delete(job.id);
-    if (job.worker !== undefined) this.sentTo.get(job.worker)?.delete(job.id);
+    this.unstart(job.id);
     if (!job.end(status, fields)) return;
     const fileErrors = this.fileErrors.get(job.id);
     if (fileErrors) {
@@ -407,15 +415,34 @@ export class JobCluster<A extends unknown[] = unknown[], R = unknown> extends Ev
     this.status(job);
   }
 
-  /**
-   * Whether job `id` had started on `worker`, now lost. A worker runs its jobs one at a time in
-   * the order sent, so only the oldest unfinished one had (read once per lost worker, before
-   * retries move the others). A job blocked in `zerocos.get` lends its turn, so in that case a
-   * later one may have started too: it is then run again elsewhere.
-   */
-  private ranOn(worker: NodeId, id: number): boolean {
-    if (!this.runningWhenLost.has(worker)) this.runningWhenLost.set(worker, this.sentTo.get(worker)?.values().next().value);
-    return this.runningWhenLost.get(worker) === id;
+  /** The worker running `job` said it started: it is 'running', and its timeout counts from now. */
+  private startedOn(job: Job<R>, worker: NodeId, at: number): void {
+    if (job.isDone || job.worker !== worker) return; // a report from an earlier, lost run
+    this.unstart(job.id);
+    const timeoutMs = this.options.jobTimeoutMs;
+    const timer = timeoutMs === undefined ? undefined : setTimeout(() => this.timedOut(job, timeoutMs), timeoutMs);
+    this.started.set(job.id, { worker, timer });
+    job.startTime = at;
+    job.status = 'running';
+    this.status(job);
+  }
+
+  private unstart(id: number): void {
+    const run = this.started.get(id);
+    if (!run) return;
+    clearTimeout(run.timer);
+    this.started.delete(id);
+  }
+
+  /** Counted from its start on the worker, not from its dispatch: jobs queue on workers. */
+  private timedOut(job: Job<R>, timeoutMs: number): void {
+    const ref = this.refs.get(job.id);
+    if (!ref || job.isDone) return;
+    const error = new TimeoutError(`job ${job.id} did not finish within ${timeoutMs} ms`);
+    void this.end(job, 'terminated', { exception: error });
+    // A function job may be stuck in synchronous code: its worker is killed (and replaced). A
+    // program job's program is ended by its runner, so no child process is left behind.
+    this.runtime.cancel(ref, { force: !this.context.program });
   }
 
   private status(job: Job<R>): void {
@@ -428,7 +455,9 @@ export class JobCluster<A extends unknown[] = unknown[], R = unknown> extends Ev
     if (!Array.isArray(message)) return;
     const job = typeof message[1] === 'number' ? this.all.get(message[1]) : undefined;
     if (!job || job.isDone) return;
-    if (message[0] === 'provisional') {
+    if (message[0] === 'started' && typeof message[2] === 'string') {
+      this.startedOn(job, message[2], typeof message[3] === 'number' ? message[3] : Date.now());
+    } else if (message[0] === 'provisional') {
       job.provisional = message[2];
       this.options.onJobStatus?.(job);
       this.emit('provisional', job, message[2]);

@@ -91,6 +91,8 @@ export class JobRunner {
       send: (message) => void this.runtime.node.send(clusterAddress, message),
       pending: [],
     };
+    // The client counts the job as running from now (and its timeout): it may have waited here.
+    job.send(['started', context.job, this.runtime.node.id, startTime]);
     let outcome: { result?: unknown; exception?: JobOutcome['exception'] };
     try {
       const state = await this.prepare(context, info.owner);

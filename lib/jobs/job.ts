@@ -2,7 +2,8 @@ import { RemoteError, type ErrorInfo } from '../common/errors.js';
 import type { NodeId } from '../wire/address.js';
 
 /**
- * dispy's job states. `created`: submitted, waiting for a worker; `running`: sent to a worker;
+ * dispy's job states. `created`: submitted, waiting for a worker (here or queued on one);
+ * `running`: its worker started it;
  * then one of the final ones: `finished` (it returned), `terminated` (it threw, timed out, or its
  * program was killed), `abandoned` (its node was lost and it is not reentrant, or it could not be
  * placed), `cancelled`.

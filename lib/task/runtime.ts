@@ -22,6 +22,9 @@ import { demandOf, unschedulable, type TaskOptions } from './task-options.js';
 import { TaskCancelledError, UnschedulableError, WorkerCrashedError } from './task-errors.js';
 
 export { NO_TIMEOUT, OBJECTS_PROCESS } from './object-table.js';
+
+/** How long a new runtime's view of the cluster is given to settle before a task is declared unschedulable. */
+const VIEW_SETTLE_MS = 2000;
 export type { TaskOptions } from './task-options.js';
 
 /** What layers above tasks (jobs) add to a submission. */
@@ -123,6 +126,8 @@ export class TaskRuntime {
   private readonly noWorkersTimeoutMs: number;
   private readonly addresses = new Map<NodeId, RemoteName>();
   private viewUpdatedAt = 0;
+  /** When this runtime's view of the cluster may still be incomplete until (see isInfeasible). */
+  private settlesAt = Date.now() + VIEW_SETTLE_MS;
   private pumpTimer: NodeJS.Timeout | undefined;
   private running = 0;
   /** Tasks in state 'deps' or 'queued'. */
@@ -432,11 +437,24 @@ export class TaskRuntime {
     this.setState(task, 'queued');
     task.queuedAt = Date.now();
     this.refreshView();
-    if (this.scheduler.workerCount > 0 && !this.scheduler.feasible(task.demand)) {
-      return this.settle(task, { error: unschedulable(task.demand) });
-    }
+    if (this.isInfeasible(task)) return this.settle(task, { error: unschedulable(task.demand) });
     this.waiting.push(task);
     this.pump();
+  }
+
+  /**
+   * True when no daemon known can ever run `task`. A young runtime's view may still miss
+   * daemons it is learning of (member lists travel with heartbeats), so for its first
+   * {@link VIEW_SETTLE_MS} a task that fits nowhere waits for the next look instead.
+   */
+  private isInfeasible(task: Task): boolean {
+    if (this.scheduler.workerCount === 0 || this.scheduler.feasible(task.demand)) return false;
+    return Date.now() >= this.settlesAt;
+  }
+
+  /** Says the view is complete now (init saw every daemon it started): no grace for unschedulable tasks. */
+  viewSettled(): void {
+    this.settlesAt = 0;
   }
 
   private refreshView(force = false): void {
@@ -476,7 +494,7 @@ export class TaskRuntime {
     for (let i = 0; i < this.waiting.length; i++) {
       const task = this.waiting.at(i)!;
       if (task.state !== 'queued') continue;
-      if (this.scheduler.workerCount > 0 ? !this.scheduler.feasible(task.demand) : now - task.queuedAt > this.noWorkersTimeoutMs) {
+      if (this.scheduler.workerCount > 0 ? this.isInfeasible(task) : now - task.queuedAt > this.noWorkersTimeoutMs) {
         this.settle(task, { error: this.scheduler.workerCount > 0 ? unschedulable(task.demand) : new UnschedulableError(`no workers in the cluster for ${this.noWorkersTimeoutMs} ms`) });
       }
     }

@@ -38,5 +38,6 @@ export function demandOf(options: TaskOptions): Demand {
 
 export function unschedulable(demand: Demand): UnschedulableError {
   const wanted = [`cpu: ${demand.cpu}`, ...Object.entries(demand.resources).map(([name, amount]) => `${name}: ${amount}`)].join(', ');
-  return new UnschedulableError(`no daemon in the cluster has {${wanted}}: the task can never run`);
+  const filter = demand.placement ? ' and passes its node filter' : '';
+  return new UnschedulableError(`no daemon in the cluster has {${wanted}}${filter}: the task can never run`);
 }

@@ -39,7 +39,8 @@ async function slowSquare(i: number, ms: number): Promise<Square> {
 
 const values = <R>(jobs: Job<R>[]) => Promise.all(jobs.map((job) => job.value()));
 
-const allRunning = (jobs: Job[]) => eventually(() => expect(jobs.filter((job) => job.status !== 'running')).toEqual([]));
+/** Resolves once every one of `jobs` was sent to a worker (running there, or queued behind others). */
+const allSent = (jobs: Job[]) => eventually(() => expect(jobs.filter((job) => job.worker === undefined)).toEqual([]));
 
 /** Resolves once each of `jobs` has told its client it started on its worker. */
 const started = (jobs: Job[]) => eventually(() => expect(jobs.filter((job) => job.provisional !== 'started')).toEqual([]));
@@ -133,7 +134,7 @@ describe('job clusters on client, worker and node loss', () => {
       const first = [0, 1, 2, 3].map((i) => plain.submit(i, 700));
       const reentrantJobs = [0, 1, 2, 3].map((i) => reentrant.submit(i, 300));
       const second = [4, 5, 6, 7].map((i) => plain.submit(i, 300));
-      await allRunning([...first, ...reentrantJobs, ...second]);
+      await allSent([...first, ...reentrantJobs, ...second]);
       const running = first.find((job) => job.worker === victim.node)!;
       const queued = [...reentrantJobs, ...second].filter((job) => job.worker === victim.node);
       expect(queued).toHaveLength(2);
@@ -168,7 +169,7 @@ describe('job clusters on client, worker and node loss', () => {
       // On every worker: the other cluster's job runs, this cluster's job waits behind it.
       const otherJobs = [0, 1, 2, 3].map((i) => other.submit(i, 700));
       const plainJobs = [0, 1, 2, 3].map((i) => plain.submit(i, 100));
-      await allRunning([...otherJobs, ...plainJobs]);
+      await allSent([...otherJobs, ...plainJobs]);
       const waiting = plainJobs.find((job) => job.worker === victim.node)!;
       await started(otherJobs.filter((job) => job.worker === victim.node));
       expect(waiting.provisional).toBeUndefined();
@@ -220,7 +221,7 @@ describe('job clusters on client, worker and node loss', () => {
       // Plain jobs first: one starts on each of the 4 workers, the reentrant ones queue behind them.
       const plainJobs = [0, 1, 2, 3, 4, 5].map((i) => plain.submit(i, 600));
       const reentrantJobs = [0, 1, 2, 3, 4, 5].map((i) => reentrant.submit(i, 600));
-      await allRunning([...plainJobs, ...reentrantJobs]);
+      await allSent([...plainJobs, ...reentrantJobs]);
       const lostPlain = plainJobs.filter((job) => job.node === daemon.node);
       const keptPlain = plainJobs.filter((job) => job.node === survivor.node);
       expect(lostPlain.length).toBeGreaterThan(0);
