@@ -91,4 +91,28 @@ describe('examples', () => {
       stderr: expect.stringContaining('usage'),
     });
   });
+
+  // --mb 1: 8 files, ~175 000 words; 2-4 s here with the local cluster's start-up. The corpus is cached in the OS temp directory.
+  it('wordcount counts a generated corpus with MapReduce on a local cluster, prints the top 20 and matches the single-process count', async () => {
+    const { stdout } = await run(process.execPath, [example('wordcount/main.js'), '--mb', '1'], { timeout: 20_000 });
+    // Not a terminal: no progress bar.
+    expect(stdout).not.toMatch(/[\r\x1b]/);
+    expect(stdout).toMatch(/^corpus: 1\.0 MB, [\d,]+ words in 8 files in \S+zerocos-wordcount-[0-9a-f]{12} \((cached|generated in [\d.]+ s)\)$/m);
+    expect(stdout).toMatch(/^started a local cluster: 2 daemons, 2 workers \([\d.]+ s\)$/m);
+    expect(stdout).toMatch(/^maps: 8 done in [\d.]+ s$/m);
+    expect(stdout).toMatch(/^reduces: 2 done in [\d.]+ s$/m);
+    expect(stdout).toMatch(/^MapReduce: [\d,]+ words, [\d,]+ distinct, in [\d.]+ s on 2 workers$/m);
+    const top = stdout.split('\n').filter((line) => /^ +\d+\. [a-z]+ +[\d,]+$/.test(line));
+    expect(top).toHaveLength(20);
+    expect(top[0]).toMatch(/^ +1\. the /);
+    expect(stdout).toMatch(/^single-process count: [\d.]+ s$/m);
+    expect(stdout).toMatch(/^matches the single-process count$/m);
+  });
+
+  it('wordcount rejects a bad --mb value with a usage message', async () => {
+    await expect(run(process.execPath, [example('wordcount/main.js'), '--mb', 'huge'], { timeout: 10_000 })).rejects.toMatchObject({
+      code: 2,
+      stderr: expect.stringContaining('usage'),
+    });
+  });
 });
