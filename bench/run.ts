@@ -9,6 +9,7 @@ import { runJobs } from './jobs.js';
 import { runMessaging } from './messaging.js';
 import { runStreaming } from './streaming.js';
 import { runTasks } from './tasks.js';
+import { runWordcount } from './wordcount.js';
 
 const benches: Record<string, () => Promise<object | object[]>> = {
   messaging: runMessaging,
@@ -17,6 +18,7 @@ const benches: Record<string, () => Promise<object | object[]>> = {
   tasks: runTasks,
   streaming: runStreaming,
   jobs: runJobs,
+  wordcount: runWordcount,
 };
 
 const wanted = process.argv.slice(2);

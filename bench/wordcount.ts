@@ -1,0 +1,147 @@
+/**
+ * Word count benchmark: MapReduce (`files: true`, with the combiner) over the example's generated
+ * corpus (examples/wordcount/corpus.ts, 80 MB, cached in the OS temp directory), on a local
+ * cluster of 1 worker and of 2 workers, beside the same count done in this process alone (the
+ * same map function, one Map of counts), measured in the same run. Each figure is the median of
+ * RUNS runs after a warm-up run on a few files (which ships the code and warms each worker's JIT);
+ * every run's result is checked against the single-process count.
+ *
+ * 2 workers are 2 daemons × 1 worker, not 1 × 2: the layout `init()` and the example use, and
+ * what two hosts would be; these machines have 2 cores, so 2 workers is the most that can run
+ * at once (the client and the daemons share the cores with them, but are nearly idle while the
+ * workers map). The daemons take no part in the data path (reducers fetch the map outputs
+ * straight from the map workers), so the one extra daemon process costs only its heartbeats.
+ */
+import { loadavg } from 'node:os';
+import { performance } from 'node:perf_hooks';
+import { cpuSeconds, round2, sum } from './support.js';
+import { countWords, differences, ensureCorpus, mapWords, sumCounts, type Corpus } from '../examples/wordcount/corpus.js';
+import { init, mapReduce, shutdown, type LocalClusterOptions, type MapReduceProgress } from 'zerocos';
+
+const MB = 80;
+const RUNS = 3;
+const WARMUP_FILES = 4;
+
+export interface WordcountFigures {
+  /** 1-worker time / 2-worker time. */
+  speedup_2v1: number;
+  /** Single-process time / 2-worker time. */
+  vs_single_process: number;
+  single_process_s: number;
+  one_worker_s: number;
+  two_workers_s: number;
+  /** CPU seconds a run: the single process, and the 2 workers together (the client not counted). */
+  single_process_cpu_s: number;
+  two_workers_cpu_s: number;
+  mb: number;
+  words: number;
+}
+
+interface ClusterTiming {
+  /** Median of the runs, in ms. */
+  ms: number;
+  runs: number[];
+  /** Of the median run: time until the last map finished. */
+  mapMs: number;
+  /** Over all timed runs: CPU seconds per worker, as a share of the wall time. */
+  workerBusy: number[];
+  /** CPU seconds per run: all the workers together, and this process (the client). */
+  workerCpuS: number;
+  clientCpuS: number;
+}
+
+const seconds = (ms: number) => `${(ms / 1000).toFixed(2)} s`;
+const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]!;
+const load = () => loadavg().map((x) => x.toFixed(2)).join(' ');
+
+export async function runWordcount(): Promise<WordcountFigures> {
+  const began = performance.now();
+  const corpus = ensureCorpus({ mb: MB });
+  console.log(
+    `corpus: ${(corpus.bytes / 1e6).toFixed(1)} MB, ${corpus.words.toLocaleString('en-US')} words, ${corpus.files.length} files ` +
+      `(${corpus.generated ? `generated in ${seconds(corpus.ms)}` : 'cached'}); each figure: the median of ${RUNS} runs; load average ${load()}`,
+  );
+
+  // The first count is the reference (and this process's JIT warm-up).
+  const expected = countWords(corpus.files);
+  const singleRuns: number[] = [];
+  const cpuBefore = process.cpuUsage();
+  for (let i = 0; i < RUNS; i++) {
+    const started = performance.now();
+    countWords(corpus.files);
+    singleRuns.push(performance.now() - started);
+  }
+  const singleCpuS = cpuS(process.cpuUsage(cpuBefore)) / RUNS;
+  const single = median(singleRuns);
+  console.log(`single process: ${seconds(single)} (runs ${singleRuns.map(seconds).join(', ')}); ${singleCpuS.toFixed(2)} CPU s a run`);
+
+  const one = await timeCluster({ daemons: 1, cpus: 1 }, corpus, expected);
+  console.log(describe('1 worker  (1 daemon × 1)', one, single, singleCpuS));
+  const two = await timeCluster({ daemons: 2, cpus: 1 }, corpus, expected);
+  console.log(describe('2 workers (2 daemons × 1)', two, single, singleCpuS));
+  console.log(
+    `2 workers: ${(one.ms / two.ms).toFixed(2)}× the speed of 1 worker, ${(single / two.ms).toFixed(2)}× the single process; ` +
+      `wall time ${seconds(performance.now() - began)}; load average ${load()} (other work on these 2 cores moves every figure)`,
+  );
+  return {
+    speedup_2v1: round2(one.ms / two.ms),
+    vs_single_process: round2(single / two.ms),
+    single_process_s: round2(single / 1000),
+    one_worker_s: round2(one.ms / 1000),
+    two_workers_s: round2(two.ms / 1000),
+    single_process_cpu_s: round2(singleCpuS),
+    two_workers_cpu_s: round2(two.workerCpuS),
+    mb: MB,
+    words: corpus.words,
+  };
+}
+
+function describe(label: string, timing: ClusterTiming, single: number, singleCpuS: number): string {
+  return (
+    `${label}: ${seconds(timing.ms)} (maps ${seconds(timing.mapMs)}, reduces ${seconds(timing.ms - timing.mapMs)}; runs ${timing.runs.map(seconds).join(', ')}), ` +
+    `${(timing.ms / single).toFixed(2)}× the single process's time; workers busy ${timing.workerBusy.map((b) => `${Math.round(b * 100)}%`).join(', ')}; ` +
+    `CPU s a run: workers ${timing.workerCpuS.toFixed(2)} (${(timing.workerCpuS / singleCpuS).toFixed(2)}× the single process's), client ${timing.clientCpuS.toFixed(2)}`
+  );
+}
+
+const cpuS = (usage: NodeJS.CpuUsage) => (usage.user + usage.system) / 1e6;
+
+/** Starts a local cluster, warms it up, and times RUNS word counts on it, each checked. */
+async function timeCluster(local: LocalClusterOptions, corpus: Corpus, expected: Map<string, number>): Promise<ClusterTiming> {
+  const session = await init({ local });
+  try {
+    const count = (files: string[]) => mapReduce({ input: files, files: true, map: mapWords, combine: sumCounts, reduce: sumCounts });
+    await count(corpus.files.slice(0, WARMUP_FILES)).collect();
+    const pids = session.local!.daemons.flatMap((daemon) => daemon.workers.map((worker) => worker.pid));
+    const cpuBefore = pids.map((pid) => cpuSeconds(pid) ?? NaN);
+    const clientBefore = process.cpuUsage();
+    const runs: { ms: number; mapMs: number }[] = [];
+    for (let i = 0; i < RUNS; i++) {
+      const started = performance.now();
+      let mapsDoneAt: number | undefined;
+      const run = count(corpus.files);
+      run.on('progress', (p: MapReduceProgress) => {
+        if (mapsDoneAt === undefined && p.inputDone && p.mapsDone === p.mapsTotal) mapsDoneAt = performance.now();
+      });
+      const counts = await run.collect();
+      runs.push({ ms: performance.now() - started, mapMs: (mapsDoneAt ?? started) - started });
+      const wrong = differences(counts, expected);
+      if (wrong.length > 0) throw new Error(`MapReduce counted differently from the single process: ${wrong.join('; ')}`);
+    }
+    // The checks above ran in this process too, but take ~1% of its time.
+    const clientCpuS = cpuS(process.cpuUsage(clientBefore)) / RUNS;
+    const wallS = sum(runs.map((r) => r.ms)) / 1000;
+    const workerCpu = pids.map((pid, i) => (cpuSeconds(pid) ?? NaN) - cpuBefore[i]!);
+    const middle = runs.find((r) => r.ms === median(runs.map((x) => x.ms)))!;
+    return {
+      ms: middle.ms,
+      runs: runs.map((r) => r.ms),
+      mapMs: middle.mapMs,
+      workerBusy: workerCpu.map((cpu) => cpu / wallS),
+      workerCpuS: sum(workerCpu) / RUNS,
+      clientCpuS,
+    };
+  } finally {
+    await shutdown();
+  }
+}
