@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { EventEmitter } from 'node:events';
+import { WORKER_PROCESS } from '../cluster/worker-pool.js';
 import { OBJECTS_PROCESS } from '../task/runtime.js';
 import { RemoteError, InvalidArgumentError } from '../common/errors.js';
 import { peekRuntime } from '../task/context.js';
@@ -20,7 +21,11 @@ export interface MapReduceOptions<R, K, V, O> {
   map: (record: R, emit: Emit<K, V>) => Iterable<[K, V]> | void;
   /** Reduces all the values of one key. Self-contained. */
   reduce: (key: K, values: V[]) => O;
-  /** Runs map-side on each map task's values per key (like `reduce`, and must be associative: its output is fed to `reduce` with others). */
+  /**
+   * Folds values map-side as they are emitted: `combine(key, [acc, value])`. It is applied to its
+   * own output any number of times and its results are fed to `reduce` with others, so it must be
+   * associative and commutative (a sum, a max), as Hadoop's combiners.
+   */
   combine?: (key: K, values: V[]) => V;
   /** Reducers (partitions of the key space). @default the number of workers */
   partitions?: number;
@@ -112,20 +117,30 @@ export class MapReduceRun<K, O> extends EventEmitter<MapReduceEvents<K, O>> impl
       session = await init(options.cluster ?? {});
       runtime = session.runtime;
     }
+    const pieces: MapPiece[] = [];
     try {
-      await this.run(runtime, options, mapCode, reduceCode, combineCode);
+      await this.run(runtime, options, mapCode, reduceCode, combineCode, pieces);
     } finally {
+      // After success or failure, the map outputs are no longer needed where they are held.
+      await Promise.allSettled(pieces.map((piece) => piece.running));
+      this.freeOutputs(runtime, pieces, runtime.node.id);
       await session?.shutdown();
     }
   }
 
-  private async run(runtime: TaskRuntime, options: MapReduceOptions<any, K, any, O>, mapCode: ShippedFunction, reduceCode: ShippedFunction, combineCode: ShippedFunction | undefined): Promise<void> {
+  private async run(
+    runtime: TaskRuntime,
+    options: MapReduceOptions<any, K, any, O>,
+    mapCode: ShippedFunction,
+    reduceCode: ShippedFunction,
+    combineCode: ShippedFunction | undefined,
+    pieces: MapPiece[],
+  ): Promise<void> {
     const workers = Math.max(1, (await runtime.currentWorkers()).length);
     const partitions = options.partitions ?? workers;
     if (!Number.isInteger(partitions) || partitions < 1) throw new InvalidArgumentError(`partitions must be a positive whole number, not ${partitions}`);
     const chunkSize = options.chunkSize ?? (options.files ? 1 : 1000);
     const maxPending = options.maxPendingMaps ?? 4 * workers;
-    const pieces: MapPiece[] = [];
     const inFlight = new Set<Promise<void>>();
     const owner = runtime.node.id;
 
@@ -189,12 +204,16 @@ export class MapReduceRun<K, O> extends EventEmitter<MapReduceEvents<K, O>> impl
           // A map output was lost with its worker: run those maps again, then this reducer.
           if (!(error instanceof RemoteError && error.code === 'EOBJECTLOST') || attempt >= MAX_REDUCE_ATTEMPTS) throw error;
           await this.rerunLost(runtime, pieces, runMap);
+          // Give the cluster view a moment to catch up with the loss before the next attempt.
+          await new Promise((resolve) => setTimeout(resolve, 100 * attempt));
         }
       }
     };
     await Promise.all(Array.from({ length: partitions }, (_, partition) => reduceOne(partition)));
+  }
 
-    // The map outputs are no longer needed where they are held.
+  /** Frees the map outputs where they are held. */
+  private freeOutputs(runtime: TaskRuntime, pieces: MapPiece[], owner: NodeId): void {
     const byHolder = new Map<NodeId, string[]>();
     for (const piece of pieces) {
       if (!piece.holder || !piece.sizes) continue;
@@ -202,7 +221,13 @@ export class MapReduceRun<K, O> extends EventEmitter<MapReduceEvents<K, O>> impl
       piece.sizes.forEach((size, partition) => size > 0 && keys.push(mapOutputKey(owner, this.id, piece.index, partition)));
       byHolder.set(piece.holder, keys);
     }
-    for (const [holder, keys] of byHolder) runtime.node.send({ name: OBJECTS_PROCESS, node: holder }, ['free', keys]);
+    for (const [holder, keys] of byHolder) {
+      try {
+        runtime.node.send({ name: OBJECTS_PROCESS, node: holder }, ['free', keys]);
+      } catch {
+        // the node is stopping: the held values go with the workers' owners anyway
+      }
+    }
   }
 
   /** Re-runs every map whose holder is no longer a worker of the cluster (once, however many reducers ask). */
@@ -210,6 +235,12 @@ export class MapReduceRun<K, O> extends EventEmitter<MapReduceEvents<K, O>> impl
   private rerunLost(runtime: TaskRuntime, pieces: MapPiece[], runMap: (piece: MapPiece) => Promise<void>): Promise<void> {
     this.rerunning ??= (async () => {
       const alive = new Set(await runtime.currentWorkers());
+      // A holder the view still lists may be dead all the same (not yet noticed): ask it.
+      const holders = [...new Set(pieces.map((piece) => piece.holder).filter((h): h is NodeId => h !== undefined && alive.has(h)))];
+      const answers = await Promise.all(
+        holders.map((holder) => runtime.node.call({ name: WORKER_PROCESS, node: holder }, ['ping'], { timeoutMs: 2000 }).then(() => true, () => false)),
+      );
+      holders.forEach((holder, i) => answers[i] || alive.delete(holder));
       const lost = pieces.filter((piece) => piece.holder !== undefined && !alive.has(piece.holder));
       this.progress.mapsRerun += lost.length;
       this.report();

@@ -53,11 +53,15 @@ export class MapReduceRunner {
   }
 
   private async map(context: MapContext, map: (...args: unknown[]) => unknown, records: unknown[], owner: NodeId): Promise<number[]> {
-    const groups = new Map<unknown, unknown[]>();
+    const combine = context.combine ? this.functions.compile(context.combine) : undefined;
+    // By canonical key: [the key as emitted, its values (with a combiner: one, folded as they come)].
+    const groups = new Map<unknown, [unknown, unknown[]]>();
     const emit = (key: unknown, value: unknown) => {
-      const values = groups.get(key);
-      if (values) values.push(value);
-      else groups.set(key, [value]);
+      const canonical = canonicalKey(key);
+      const group = groups.get(canonical);
+      if (!group) groups.set(canonical, [key, [value]]);
+      else if (combine) group[1][0] = combine(key, [group[1][0], value]);
+      else group[1].push(value);
     };
     const mapOne = (record: unknown) => {
       const out = map(record, emit);
@@ -73,11 +77,8 @@ export class MapReduceRunner {
     } else {
       for (const record of records) mapOne(record);
     }
-    const combine = context.combine ? this.functions.compile(context.combine) : undefined;
     const parts: Pairs[] = Array.from({ length: context.partitions }, () => []);
-    for (const [key, values] of groups) {
-      parts[partitionOf(key, context.partitions)]!.push([key, combine ? [combine(key, values)] : values]);
-    }
+    for (const [key, values] of groups.values()) parts[partitionOf(key, context.partitions)]!.push([key, values]);
     return parts.map((pairs, partition) => {
       if (pairs.length > 0) this.runtime.hold(mapOutputKey(owner, context.run, context.index, partition), pairs);
       return pairs.length;
@@ -86,16 +87,25 @@ export class MapReduceRunner {
 
   private async reduce(context: ReduceContext, reduce: (...args: unknown[]) => unknown): Promise<[unknown, unknown][]> {
     const shares = await Promise.all(context.inputs.map(([at, key]) => this.runtime.argumentValue(new LocatedValue(at, key)) as Promise<Pairs>));
-    const merged = new Map<unknown, unknown[]>();
+    const merged = new Map<unknown, [unknown, unknown[]]>();
     for (const pairs of shares) {
       for (const [key, values] of pairs) {
-        const known = merged.get(key);
-        if (known) for (const value of values) known.push(value);
-        else merged.set(key, values.slice());
+        const canonical = canonicalKey(key);
+        const known = merged.get(canonical);
+        if (known) for (const value of values) known[1].push(value);
+        else merged.set(canonical, [key, values.slice()]);
       }
     }
     const out: [unknown, unknown][] = [];
-    for (const [key, values] of merged) out.push([key, reduce(key, values)]);
+    for (const [key, values] of merged.values()) out.push([key, reduce(key, values)]);
     return out;
   }
+}
+
+/**
+ * What makes two keys the same key: primitives as themselves; objects and arrays by their JSON
+ * (after a shuffle they are different objects, and `partitionOf` sends equal JSON to the same reducer).
+ */
+function canonicalKey(key: unknown): unknown {
+  return typeof key === 'object' && key !== null ? `\u0000${JSON.stringify(key)}` : key;
 }

@@ -9,6 +9,9 @@ import type { TaskRuntime } from './runtime.js';
 import type { ShippedCode } from './shipped-code.js';
 import { TaskCancelledError } from './task-errors.js';
 
+/** Queued synchronous tasks run back to back for at most this long before the worker yields to its event loop. */
+const TURN_SLICE_MS = 5;
+
 /** The exit status of a worker that killed itself to stop a task (a forced cancel or a timeout). */
 export const CANCEL_EXIT_CODE = 75;
 
@@ -66,6 +69,8 @@ export class TaskExecutor {
   private running = 0;
   private blocked = 0;
   private pumpQueued = false;
+  private pumping = false;
+  private sliceStart: number | undefined;
 
   constructor(
     private readonly runtime: TaskRuntime,
@@ -144,8 +149,12 @@ export class TaskExecutor {
   private ready(job: Job): void {
     if (job.state !== 'preparing') return;
     job.state = 'queued';
-    if (this.queue.length === 0 && this.hasTurn()) this.run(job);
-    else this.queue.push(job);
+    if (this.queue.length === 0 && this.hasTurn() && !this.sliceSpent()) {
+      this.run(job);
+    } else {
+      this.queue.push(job);
+      if (this.hasTurn()) this.schedulePump();
+    }
   }
 
   private hasTurn(): boolean {
@@ -161,10 +170,32 @@ export class TaskExecutor {
     });
   }
 
+  /**
+   * True once synchronous tasks have run for a slice in this turn of the event loop: then the
+   * worker yields, so that replies leave, cancels and new work arrive, and a lost daemon is noticed.
+   */
+  private sliceSpent(): boolean {
+    const now = performance.now();
+    if (this.sliceStart === undefined) {
+      this.sliceStart = now;
+      setImmediate(() => (this.sliceStart = undefined));
+      return false;
+    }
+    return now - this.sliceStart > TURN_SLICE_MS;
+  }
+
   private pump(): void {
-    while (this.queue.length > 0 && this.hasTurn()) {
-      const job = this.queue.shift()!;
-      if (job.state === 'queued') this.run(job);
+    // A task that ends synchronously calls pump again from inside this loop: the loop goes on.
+    if (this.pumping) return;
+    this.pumping = true;
+    try {
+      while (this.queue.length > 0 && this.hasTurn()) {
+        if (this.sliceSpent()) return this.schedulePump();
+        const job = this.queue.shift()!;
+        if (job.state === 'queued') this.run(job);
+      }
+    } finally {
+      this.pumping = false;
     }
   }
 
