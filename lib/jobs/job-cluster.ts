@@ -4,8 +4,7 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
 import { connect } from '../cluster/connect.js';
-import type { DaemonView } from '../cluster/daemon-offer.js';
-import { offerOf } from '../cluster/daemon-offer.js';
+import { DAEMON_PROCESS, offerOf, type DaemonView } from '../cluster/daemon-offer.js';
 import type { HostInfo } from '../cluster/host-info.js';
 import type { LocalClusterOptions } from '../cluster/local-cluster.js';
 import type { Member } from '../cluster/membership.js';
@@ -454,6 +453,10 @@ export class JobCluster<A extends unknown[] = unknown[], R = unknown> extends Ev
   private receive(message: unknown): void {
     if (!Array.isArray(message)) return;
     const job = typeof message[1] === 'number' ? this.all.get(message[1]) : undefined;
+    // Cancelled while its start was on the way: it runs there now, so its worker goes.
+    if (job?.status === 'cancelled' && message[0] === 'started' && message[2] === job.worker && job.node) {
+      this.runtime.node.send({ name: DAEMON_PROCESS, node: job.node }, ['kill-worker', job.worker]);
+    }
     if (!job || job.isDone) return;
     if (message[0] === 'started' && typeof message[2] === 'string') {
       this.startedOn(job, message[2], typeof message[3] === 'number' ? message[3] : Date.now());

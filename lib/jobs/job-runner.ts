@@ -92,7 +92,10 @@ export class JobRunner {
       pending: [],
     };
     // The client counts the job as running from now (and its timeout): it may have waited here.
+    // The report must leave before user code runs: a job spinning in synchronous code would hold
+    // it back for good (a new connection to the client is only made while JavaScript runs).
     job.send(['started', context.job, this.runtime.node.id, startTime]);
+    await handedOver(this.runtime.node.drained({ name: JOB_CLUSTER_PREFIX + context.cluster, node: info.owner }));
     let outcome: { result?: unknown; exception?: JobOutcome['exception'] };
     try {
       const state = await this.prepare(context, info.owner);
@@ -242,4 +245,12 @@ function captureStream(name: 'stdout' | 'stderr', index: 0 | 1): void {
     if (typeof done === 'function') queueMicrotask(() => (done as () => void)());
     return true;
   }) as typeof stream.write;
+}
+
+/** How long a job waits for its 'started' report to reach ZeroMQ (a new connection must come up first). */
+const REPORT_WAIT_MS = 5000;
+
+function handedOver(drained: Promise<void>): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  return Promise.race([drained, new Promise<void>((resolve) => (timer = setTimeout(resolve, REPORT_WAIT_MS)))]).finally(() => clearTimeout(timer));
 }
