@@ -214,7 +214,9 @@ export class TaskExecutor {
         };
         result = this.invokers.get(job.context.kind)!(job.context, job.fn!, job.args, info);
       } else {
-        result = job.fn!(...job.args);
+        // Called as a plain function, so stack frames name it as its author wrote it.
+        const fn = job.fn!;
+        result = fn(...job.args);
       }
     } catch (error) {
       return this.ended(job, false, error);
