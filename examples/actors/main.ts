@@ -9,18 +9,11 @@
  * 20 tasks write to, each given its handle as an argument, read back through `getActor('log')`;
  * (c) `kill()`, after which calls fail with ActorDiedError. Exits 1 on a wrong result.
  */
-import { parseArgs } from 'node:util';
 import * as zerocos from 'zerocos';
+import { peersFlag } from '../support/peers-flag.js';
 import { ActorDiedError, actor, get, getActor, init, kill, remote, shutdown, type ActorHandle } from 'zerocos';
 
-let peers: string[] = [];
-try {
-  const { values } = parseArgs({ options: { peers: { type: 'string' } }, strict: true });
-  peers = values.peers ? values.peers.split(',').filter(Boolean) : [];
-} catch (error) {
-  console.error(`${(error as Error).message}\nusage: main.js [--peers host:port,...]`);
-  process.exit(2);
-}
+const peers = peersFlag();
 
 // Actor classes are shipped as source, so, like remote functions, they use no free variables.
 class Counter {

@@ -9,17 +9,10 @@
  *
  * Exits 1 on a wrong result.
  */
-import { parseArgs } from 'node:util';
 import { JobCluster, type Job, type JobClusterStats } from 'zerocos';
+import { peersFlag } from '../support/peers-flag.js';
 
-let peers: string[] = [];
-try {
-  const { values } = parseArgs({ options: { peers: { type: 'string' } }, strict: true });
-  peers = values.peers ? values.peers.split(',').filter(Boolean) : [];
-} catch (error) {
-  console.error(`${(error as Error).message}\nusage: main.js [--peers host:port,...]`);
-  process.exit(2);
-}
+const peers = peersFlag();
 
 /** n of each job, in tenths of a second: about 2 s of waiting on 2 workers. */
 const DURATIONS = [5, 2, 8, 1, 4, 7, 3, 6, 2, 5];

@@ -9,19 +9,12 @@
  * same computation done here; (c) `wait` handing back tasks in the order they finished; (d) a task
  * that throws, and the RemoteError that carries its stack home. Exits 1 on a wrong result.
  */
-import { parseArgs } from 'node:util';
 import { RemoteError, get, init, put, remote, shutdown, wait, type ObjectRef } from 'zerocos';
+import { peersFlag } from '../support/peers-flag.js';
 
 type Matrix = number[][];
 
-let peers: string[] = [];
-try {
-  const { values } = parseArgs({ options: { peers: { type: 'string' } }, strict: true });
-  peers = values.peers ? values.peers.split(',').filter(Boolean) : [];
-} catch (error) {
-  console.error(`${(error as Error).message}\nusage: main.js [--peers host:port,...]`);
-  process.exit(2);
-}
+const peers = peersFlag();
 
 // Shipped functions must be self-contained: whatever they use is a parameter or declared inside.
 const square = remote((x: number) => x * x);

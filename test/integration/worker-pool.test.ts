@@ -2,6 +2,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { CallMessage, Node, NodeDownError, TimeoutError } from '../../lib/index.js';
+import { isAlive } from '../support/session.js';
 import {
   WORKER_PROCESS,
   WORKERS_PROCESS,
@@ -50,15 +51,6 @@ function exitOf(child: ChildProcess, timeoutMs = 5000): Promise<number | string>
   });
 }
 
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === 'ESRCH') return false;
-    throw error;
-  }
-}
 
 describe('WorkerPool', () => {
   let node: Node;
