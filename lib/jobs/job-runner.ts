@@ -250,7 +250,13 @@ function captureStream(name: 'stdout' | 'stderr', index: 0 | 1): void {
 /** How long a job waits for its 'started' report to reach ZeroMQ (a new connection must come up first). */
 const REPORT_WAIT_MS = 5000;
 
-function handedOver(drained: Promise<void>): Promise<void> {
+/**
+ * Resolves once the report is in ZeroMQ's hands, and one turn later: its I/O thread writes it to
+ * the socket meanwhile. A job that kills its process at once may still lose it, and is then
+ * taken for not started (so it may run once more elsewhere, even if not reentrant).
+ */
+async function handedOver(drained: Promise<void>): Promise<void> {
   let timer: NodeJS.Timeout | undefined;
-  return Promise.race([drained, new Promise<void>((resolve) => (timer = setTimeout(resolve, REPORT_WAIT_MS)))]).finally(() => clearTimeout(timer));
+  await Promise.race([drained, new Promise<void>((resolve) => (timer = setTimeout(resolve, REPORT_WAIT_MS)))]).finally(() => clearTimeout(timer));
+  await new Promise((resolve) => setImmediate(resolve));
 }
