@@ -5,17 +5,14 @@ import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
 import { connect } from '../cluster/connect.js';
 import { DAEMON_PROCESS, offerOf, type DaemonView } from '../cluster/daemon-offer.js';
-import type { HostInfo } from '../cluster/host-info.js';
 import type { LocalClusterOptions } from '../cluster/local-cluster.js';
 import type { Member } from '../cluster/membership.js';
 import { WORKER_PROCESS } from '../cluster/worker-pool.js';
 import { InvalidArgumentError, NodeStoppedError, TimeoutError, ZerocosError } from '../common/errors.js';
 import { peekRuntime } from '../task/context.js';
 import { currentSession, init, type Session } from '../task/init.js';
-import { shipModule, type ShippedModule } from '../task/module-shipping.js';
-import { shipFunction, type ShippedFunction } from '../task/remote-function.js';
+import { shipFunction } from '../task/remote-function.js';
 import type { ObjectRef } from '../task/object-ref.js';
-import type { ModuleFunction } from '../task/remote.js';
 import type { TaskOptions, TaskRuntime } from '../task/runtime.js';
 import type { ShippedCode } from '../task/shipped-code.js';
 import { TaskCancelledError, UnschedulableError, WorkerCrashedError } from '../task/task-errors.js';
@@ -23,27 +20,12 @@ import { parseNodeId, type NodeId } from '../wire/address.js';
 import { JOB_CLUSTER_PREFIX } from './job-context.js';
 import type { JobRunContext } from './job-runner.js';
 import { JOB_STORE_PROCESS } from './job-store.js';
+import { shipComputation, type Computation } from './computation.js';
 import { Job, type JobOutcome, type JobRecord, type JobStatus } from './job.js';
+import { nodeFilter, nodeInfoOf, type NodeInfo } from './node-filter.js';
 
-/** A standalone program as a computation: the file (shipped to the nodes) and its argv template. */
-export interface ProgramComputation {
-  program: string | URL;
-  /** `{0}`, `{1}`... are the job's arguments; without placeholders the arguments follow. @default [] */
-  argv?: string[];
-}
-
-/** What a job runs: a self-contained function, a module export, or a program. */
-export type Computation = ((...args: any[]) => unknown) | ModuleFunction | ProgramComputation;
-
-/** A daemon, as node filters and `onNodeStatus` see it. */
-export interface NodeInfo {
-  id: NodeId;
-  name: string;
-  /** Its host's CPUs, load, memory and disk (from its heartbeats). */
-  host: HostInfo | undefined;
-  workers: number;
-  resources: Record<string, number>;
-}
+export type { Computation, ProgramComputation } from './computation.js';
+export type { NodeInfo } from './node-filter.js';
 
 /** How a cluster reaches the daemons when this process has not called `init()`. */
 export interface JobClusterConnection {
@@ -97,7 +79,6 @@ export class JobClusterError extends ZerocosError {
 /** The session `JobCluster.create` started itself (no `init()` in this process), shared by every cluster. */
 let ownSession: { session: Promise<Session>; users: number } | undefined;
 
-const PROGRAM_PLACEHOLDER = shipFunction(function program() {});
 
 /** `recover` listens this long after its seeds answer, so that daemons they know of are heard too (two heartbeats). */
 const RECOVER_SETTLE_MS = 1000;
@@ -507,60 +488,3 @@ function connectionOf(options: JobClusterConnection): Parameters<typeof init>[0]
   };
 }
 
-function shipComputation(
-  computation: Computation,
-  depends: (string | URL)[] | undefined,
-): { code: ShippedCode; files: Map<string, Uint8Array>; program?: JobRunContext['program']; depends?: ShippedModule } {
-  const files = new Map<string, Uint8Array>();
-  const dependsBundle = (): ShippedModule | undefined => {
-    if (!depends?.length) return undefined;
-    const { shipped, contents } = shipModule(depends[0]!, 'depends', { depends: depends.slice(1) });
-    for (const [hash, bytes] of contents) files.set(hash, bytes);
-    return shipped;
-  };
-  if (typeof computation === 'function') {
-    const bundle = dependsBundle();
-    return { code: shipFunction(computation) as ShippedFunction, files, ...(bundle ? { depends: bundle } : {}) };
-  }
-  if (typeof computation === 'object' && computation !== null && 'program' in computation) {
-    const { shipped, contents } = shipModule(computation.program, 'program', depends?.length ? { depends } : {});
-    for (const [hash, bytes] of contents) files.set(hash, bytes);
-    const argv = computation.argv ?? [];
-    if (!Array.isArray(argv) || argv.some((part) => typeof part !== 'string')) throw new InvalidArgumentError('argv is an array of strings');
-    return { code: PROGRAM_PLACEHOLDER, files, program: { bundle: shipped, argv } };
-  }
-  if (typeof computation === 'object' && computation !== null && 'module' in computation && typeof computation.export === 'string') {
-    const { shipped, contents } = shipModule(computation.module, computation.export, { depends: [...(computation.depends ?? []), ...(depends ?? [])] });
-    for (const [hash, bytes] of contents) files.set(hash, bytes);
-    return { code: shipped, files };
-  }
-  throw new InvalidArgumentError('a computation is a function, {module, export, depends?} or {program, argv?}');
-}
-
-function nodeInfoOf(id: NodeId, view: DaemonView): NodeInfo {
-  return {
-    id,
-    name: parseNodeId(id)?.name ?? id,
-    host: isHostInfo(view.info) ? view.info : undefined,
-    workers: view.workers.length,
-    resources: view.resources,
-  };
-}
-
-function isHostInfo(info: unknown): info is HostInfo {
-  return typeof info === 'object' && info !== null && typeof (info as HostInfo).memAvailableBytes === 'number';
-}
-
-const filters = new WeakMap<object, (node: NodeInfo) => boolean>();
-
-/** A node filter as a predicate: names may use `*` wildcards. */
-function nodeFilter(nodes: string[] | ((node: NodeInfo) => boolean)): (node: NodeInfo) => boolean {
-  if (typeof nodes === 'function') return nodes;
-  let predicate = filters.get(nodes);
-  if (!predicate) {
-    const patterns = nodes.map((name) => new RegExp(`^${name.split('*').map((part) => part.replace(/[.+?^${}()|[\]\\]/g, '\\$&')).join('.*')}$`));
-    predicate = (node) => patterns.some((pattern) => pattern.test(node.name) || pattern.test(node.id));
-    filters.set(nodes, predicate);
-  }
-  return predicate;
-}
