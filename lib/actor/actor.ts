@@ -101,7 +101,7 @@ export function kill(handle: ActorHandle<unknown>): void {
 
 async function findNamed(runtime: TaskRuntime, name: string): Promise<Pid | undefined> {
   const found = await Promise.all(
-    (await runtime.currentWorkers()).map((worker) => runtime.node.lookup(ACTOR_NAME_PREFIX + name, worker, { timeoutMs: 2000 }).catch(() => undefined)),
+    (await runtime.placement.currentWorkers()).map((worker) => runtime.node.lookup(ACTOR_NAME_PREFIX + name, worker, { timeoutMs: 2000 }).catch(() => undefined)),
   );
   return found.find((pid) => pid !== undefined);
 }
@@ -223,7 +223,7 @@ class ActorCore {
     this.deathReason = 'killed';
     if (this.monitorRef !== undefined) this.runtime.node.demonitor(this.monitorRef);
     this.runtime.node.kill(this.pid);
-    if (this.origin) this.runtime.unplace(this.origin.slot, this.origin.slot.demand);
+    if (this.origin) this.runtime.placement.unplace(this.origin.slot, this.origin.slot.demand);
   }
 
   private watch(): void {
@@ -238,8 +238,8 @@ class ActorCore {
   private lost(pid: Pid, reason: unknown = 'lost'): Promise<void> {
     if (this.pid !== pid || this.state !== 'alive') return this.revived ?? Promise.resolve();
     const origin = this.origin;
-    if (origin) this.runtime.unplace(origin.slot, origin.slot.demand);
-    if (reason === 'nodedown') this.runtime.markDead(pid.node);
+    if (origin) this.runtime.placement.unplace(origin.slot, origin.slot.demand);
+    if (reason === 'nodedown') this.runtime.placement.markDead(pid.node);
     // Killed (by any holder of a handle) means dead for good, as Ray's kill(no_restart=True).
     if (!origin || reason === 'killed' || this.restarts >= (origin.options.maxRestarts ?? 0)) {
       this.state = 'dead';
@@ -281,7 +281,7 @@ async function spawnActor(
   options: ActorOptions,
 ): Promise<{ pid: Pid; slot: WorkerSlot & { demand: Demand } }> {
   const placement: TaskOptions = { numCpus: options.numCpus ?? 0, ...(options.resources ? { resources: options.resources } : {}) };
-  const slot = await runtime.place(placement);
+  const slot = await runtime.placement.place(placement);
   try {
     const wireArgs = await runtime.resolveArgs({ args });
     const spawn = {
@@ -292,7 +292,7 @@ async function spawnActor(
     const id = await runtime.node.call<number>({ name: WORKER_PROCESS, node: slot.node }, ['actor:new', code, wireArgs, spawn], { timeoutMs: 30_000 });
     return { pid: { node: slot.node, id }, slot };
   } catch (error) {
-    runtime.unplace(slot, slot.demand);
+    runtime.placement.unplace(slot, slot.demand);
     throw error;
   }
 }

@@ -136,7 +136,7 @@ export class MapReduceRun<K, O> extends EventEmitter<MapReduceEvents<K, O>> impl
     combineCode: ShippedFunction | undefined,
     pieces: MapPiece[],
   ): Promise<void> {
-    const workers = Math.max(1, (await runtime.currentWorkers()).length);
+    const workers = Math.max(1, (await runtime.placement.currentWorkers()).length);
     const partitions = options.partitions ?? workers;
     if (!Number.isInteger(partitions) || partitions < 1) throw new InvalidArgumentError(`partitions must be a positive whole number, not ${partitions}`);
     const chunkSize = options.chunkSize ?? (options.files ? 1 : 1000);
@@ -234,7 +234,7 @@ export class MapReduceRun<K, O> extends EventEmitter<MapReduceEvents<K, O>> impl
   private rerunning: Promise<void> | undefined;
   private rerunLost(runtime: TaskRuntime, pieces: MapPiece[], runMap: (piece: MapPiece) => Promise<void>): Promise<void> {
     this.rerunning ??= (async () => {
-      const alive = new Set(await runtime.currentWorkers());
+      const alive = new Set(await runtime.placement.currentWorkers());
       // A holder the view still lists may be dead all the same (not yet noticed): ask it.
       const holders = [...new Set(pieces.map((piece) => piece.holder).filter((h): h is NodeId => h !== undefined && alive.has(h)))];
       const answers = await Promise.all(

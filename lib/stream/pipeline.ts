@@ -149,7 +149,7 @@ export class Pipeline<O> implements AsyncIterable<O> {
       };
       const addresses: StreamAddress[] = [];
       for (let k = 0; k < parallelism[i]!; k++) {
-        const slot = await runtime.place({ numCpus: 0 });
+        const slot = await runtime.placement.place({ numCpus: 0 });
         this.slots.push(slot);
         const address = await node.call<StreamAddress>({ name: WORKER_PROCESS, node: slot.node }, ['stage:spawn', { ...spec, stream: randomBytes(8).toString('hex') }], { timeoutMs: 30_000 });
         this.stages.push(address.pid);
@@ -197,7 +197,7 @@ export class Pipeline<O> implements AsyncIterable<O> {
           // the node is stopping
         }
       }
-      for (const slot of this.slots) runtime.unplace(slot, slot.demand);
+      for (const slot of this.slots) runtime.placement.unplace(slot, slot.demand);
     }
     this.finishSink?.();
     await this.session?.shutdown();

@@ -61,7 +61,7 @@ export async function init(options: InitOptions = {}): Promise<Session> {
     const runtime = new TaskRuntime(client.node, new MembershipView(client.membership), options.runtime);
     const expected = local ? local.daemons.reduce((n, daemon) => n + daemon.workers.length, 0) : 1;
     await runtime.waitForWorkers(timeoutMs, expected);
-    if (local) runtime.viewSettled();
+    if (local) runtime.placement.viewSettled();
     setCurrentRuntime(runtime);
     const started: Session = {
       runtime,

@@ -17,14 +17,13 @@ import type { NodeId, RemoteName } from '../wire/address.js';
 import { LocatedValue, ObjectRef } from './object-ref.js';
 import { NO_TIMEOUT, ObjectTable, type Settled } from './object-table.js';
 import type { ShippedCode } from './shipped-code.js';
-import { Scheduler, type Demand, type SchedulerOptions, type WorkerSlot } from './scheduler.js';
+import { Placement } from './placement.js';
+import type { Demand, SchedulerOptions, WorkerSlot } from './scheduler.js';
 import { demandOf, unschedulable, type TaskOptions } from './task-options.js';
 import { TaskCancelledError, UnschedulableError, WorkerCrashedError } from './task-errors.js';
 
 export { NO_TIMEOUT, OBJECTS_PROCESS } from './object-table.js';
 
-/** How long a new runtime's view of the cluster is given to settle before a task is declared unschedulable. */
-const VIEW_SETTLE_MS = 2000;
 export type { TaskOptions } from './task-options.js';
 
 /** What layers above tasks (jobs) add to a submission. */
@@ -111,7 +110,7 @@ interface Task {
  *
  * Life of a task: `submit` makes a ref at once; the task waits for its ref arguments (each
  * resolved to its value, or to where the value lives so the worker fetches it directly); then for
- * a worker with room (see {@link Scheduler}); then it runs as a call to that worker's
+ * a worker with room (see {@link Placement}); then it runs as a call to that worker's
  * `zerocos.worker` process, which monitors the worker, so a lost worker or node fails the call
  * at once and the task is re-run elsewhere (`maxRetries`). Small results come back in the reply;
  * large ones stay on the worker, which is recorded as their location.
@@ -121,13 +120,10 @@ export class TaskRuntime {
   /** Tasks of this owner that have not ended (and those being re-made), by their ref's id. */
   private readonly tasks = new Map<number, Task>();
   private readonly waiting = new Fifo<Task>();
-  private readonly scheduler: Scheduler;
+  /** Where its work goes: the scheduler, fed from the cluster view; long-lived placements. */
+  readonly placement: Placement;
   private readonly inlineMaxBytes: number;
-  private readonly noWorkersTimeoutMs: number;
   private readonly addresses = new Map<NodeId, RemoteName>();
-  private viewUpdatedAt = 0;
-  /** When this runtime's view of the cluster may still be incomplete until (see isInfeasible). */
-  private settlesAt = Date.now() + VIEW_SETTLE_MS;
   private pumpTimer: NodeJS.Timeout | undefined;
   private running = 0;
   /** Tasks in state 'deps' or 'queued'. */
@@ -139,25 +135,22 @@ export class TaskRuntime {
 
   constructor(
     readonly node: Node,
-    private readonly view: ClusterView,
+    view: ClusterView,
     options: TaskRuntimeOptions = {},
   ) {
-    this.scheduler = new Scheduler(options.scheduler);
+    this.placement = new Placement(view, options.scheduler, options.noWorkersTimeoutMs ?? 10_000);
     this.inlineMaxBytes = options.inlineMaxBytes ?? 100 * 1024;
-    this.noWorkersTimeoutMs = options.noWorkersTimeoutMs ?? 10_000;
     this.objects = new ObjectTable(node);
   }
 
   /** Waits (up to `timeoutMs`) until the cluster view shows at least `count` workers. */
-  async waitForWorkers(timeoutMs = 10_000, count = 1): Promise<void> {
-    const deadline = Date.now() + timeoutMs;
-    for (;;) {
-      await this.view.refresh().catch(() => {});
-      this.scheduler.update(this.view.daemons());
-      if (this.scheduler.workerCount >= count) return;
-      if (Date.now() >= deadline) throw new UnschedulableError(`${this.scheduler.workerCount} of ${count} workers in the cluster after ${timeoutMs} ms`);
-      await new Promise((resolve) => setTimeout(resolve, 50));
-    }
+  waitForWorkers(timeoutMs = 10_000, count = 1): Promise<void> {
+    return this.placement.waitForWorkers(timeoutMs, count);
+  }
+
+  /** Every worker the cluster view shows now. */
+  workers(): NodeId[] {
+    return this.placement.workers();
   }
 
   /**
@@ -363,48 +356,6 @@ export class TaskRuntime {
     this.objects.settle(id, { error });
   }
 
-  /**
-   * A worker for long-lived work (an actor): the one with the fewest such placements among
-   * those that satisfy `demand`, waiting up to `timeoutMs` for room.
-   * @throws UnschedulableError when no daemon can ever satisfy it, or none had room in time
-   */
-  async place(options: TaskOptions, timeoutMs = this.noWorkersTimeoutMs): Promise<WorkerSlot & { demand: Demand }> {
-    const demand = demandOf(options);
-    const deadline = Date.now() + timeoutMs;
-    for (;;) {
-      this.refreshView();
-      if (this.scheduler.workerCount > 0 && !this.scheduler.feasible(demand)) throw unschedulable(demand);
-      const slot = this.scheduler.place(demand);
-      if (slot) return Object.assign(slot, { demand });
-      if (Date.now() >= deadline) throw new UnschedulableError(`no worker had room for {cpu: ${demand.cpu}, ...} within ${timeoutMs} ms`);
-      await this.view.refresh().catch(() => {});
-      this.refreshView(true);
-      await new Promise((resolve) => setTimeout(resolve, 50));
-    }
-  }
-
-  /** Undoes {@link place} (the actor ended). */
-  unplace(slot: WorkerSlot, demand: Demand): void {
-    this.scheduler.unplace(slot, demand);
-  }
-
-  /** `node` was lost: schedule nothing on it for a while. */
-  markDead(node: NodeId): void {
-    this.scheduler.markDead(node);
-  }
-
-  /** Every worker the view shows now (as last refreshed). */
-  workers(): NodeId[] {
-    return this.view.daemons().flatMap((daemon) => daemon.workers);
-  }
-
-  /** Every worker in the cluster, after refreshing the view (a worker's view starts empty). */
-  async currentWorkers(): Promise<NodeId[]> {
-    await this.view.refresh().catch(() => {});
-    this.refreshView(true);
-    return this.workers();
-  }
-
   // --- lineage -------------------------------------------------------------------------------
 
   /** Runs `task` again to re-make its value (lost with its holder); gets and dependents wait for it. */
@@ -421,7 +372,7 @@ export class TaskRuntime {
    * whose holder has left the cluster view. False when none did (the loss is not ours to mend).
    */
   private reconstructArgs(task: Task): boolean {
-    const alive = new Set(this.workers());
+    const alive = new Set(this.placement.workers());
     let any = false;
     for (const arg of task.args) {
       if (!(arg instanceof ObjectRef) || arg.owner !== this.node.id) continue;
@@ -436,32 +387,10 @@ export class TaskRuntime {
   private enqueue(task: Task): void {
     this.setState(task, 'queued');
     task.queuedAt = Date.now();
-    this.refreshView();
-    if (this.isInfeasible(task)) return this.settle(task, { error: unschedulable(task.demand) });
+    this.placement.refresh();
+    if (this.placement.isInfeasible(task.demand)) return this.settle(task, { error: unschedulable(task.demand) });
     this.waiting.push(task);
     this.pump();
-  }
-
-  /**
-   * True when no daemon known can ever run `task`. A young runtime's view may still miss
-   * daemons it is learning of (member lists travel with heartbeats), so for its first
-   * {@link VIEW_SETTLE_MS} a task that fits nowhere waits for the next look instead.
-   */
-  private isInfeasible(task: Task): boolean {
-    if (this.scheduler.workerCount === 0 || this.scheduler.feasible(task.demand)) return false;
-    return Date.now() >= this.settlesAt;
-  }
-
-  /** Says the view is complete now (init saw every daemon it started): no grace for unschedulable tasks. */
-  viewSettled(): void {
-    this.settlesAt = 0;
-  }
-
-  private refreshView(force = false): void {
-    const now = Date.now();
-    if (!force && now - this.viewUpdatedAt < 200) return;
-    this.viewUpdatedAt = now;
-    this.scheduler.update(this.view.daemons(), now);
   }
 
   /** Dispatches waiting tasks in order while workers have room. */
@@ -472,7 +401,7 @@ export class TaskRuntime {
         this.waiting.shift();
         continue;
       }
-      const slot = this.scheduler.pick(task.demand);
+      const slot = this.placement.pick(task.demand);
       if (!slot) break;
       this.waiting.shift();
       this.dispatch(task, slot);
@@ -481,7 +410,7 @@ export class TaskRuntime {
       // Nothing has room (or nothing is known): look again once the view may have changed.
       this.pumpTimer = setTimeout(() => {
         this.pumpTimer = undefined;
-        void this.view.refresh().catch(() => {}).then(() => this.recheck());
+        void this.placement.refreshNow().then(() => this.recheck());
       }, 100);
     }
   }
@@ -489,13 +418,13 @@ export class TaskRuntime {
   /** After a view refresh: fail what can never run, then dispatch what can. */
   private recheck(): void {
     if (this.stopped) return;
-    this.refreshView(true);
     const now = Date.now();
     for (let i = 0; i < this.waiting.length; i++) {
       const task = this.waiting.at(i)!;
       if (task.state !== 'queued') continue;
-      if (this.scheduler.workerCount > 0 ? this.isInfeasible(task) : now - task.queuedAt > this.noWorkersTimeoutMs) {
-        this.settle(task, { error: this.scheduler.workerCount > 0 ? unschedulable(task.demand) : new UnschedulableError(`no workers in the cluster for ${this.noWorkersTimeoutMs} ms`) });
+      const { workerCount, noWorkersTimeoutMs } = this.placement;
+      if (workerCount > 0 ? this.placement.isInfeasible(task.demand) : now - task.queuedAt > noWorkersTimeoutMs) {
+        this.settle(task, { error: workerCount > 0 ? unschedulable(task.demand) : new UnschedulableError(`no workers in the cluster for ${noWorkersTimeoutMs} ms`) });
       }
     }
     this.pump();
@@ -519,7 +448,7 @@ export class TaskRuntime {
 
   private endRun(task: Task, slot: WorkerSlot): boolean {
     this.running--;
-    this.scheduler.release(slot, task.demand);
+    this.placement.release(slot, task.demand);
     clearTimeout(task.timer);
     task.timer = undefined;
     // Only the run that is current may settle the task (a timed-out or cancelled one may not).
@@ -551,7 +480,7 @@ export class TaskRuntime {
       return this.settle(task, { error });
     }
     if (error instanceof NodeDownError || error instanceof NoProcError || error instanceof ProcessExitError) {
-      this.scheduler.markDead(slot.node);
+      this.placement.markDead(slot.node);
       if (task.retryOnLoss ? task.retryOnLoss(slot.node, task.attempts) : task.attempts <= task.maxRetries) return this.retry(task);
       return this.settle(task, {
         error: new WorkerCrashedError(`task ${task.id} lost its worker ${task.attempts} time(s) (maxRetries ${task.maxRetries}); last: ${error.message}`, { cause: error }),
@@ -577,7 +506,7 @@ export class TaskRuntime {
    * reads its mailbox, so only its supervisor can stop it. Other tasks queued there are re-run.
    */
   private killWorker(slot: WorkerSlot): void {
-    this.scheduler.markDead(slot.node);
+    this.placement.markDead(slot.node);
     this.node.send({ name: DAEMON_PROCESS, node: slot.daemon }, ['kill-worker', slot.node]);
   }
 
