@@ -11,7 +11,7 @@ export { PROTOCOL_VERSION } from './wire/limits.js';
 export { Membership, MEMBERSHIP_PROCESS } from './cluster/membership.js';
 export { HostInfoMonitor, readHostInfo } from './cluster/host-info.js';
 export { Discovery } from './cluster/discovery.js';
-export { connect } from './cluster/connect.js';
+export { connect, SeedUnreachableError } from './cluster/connect.js';
 export { FreeVariableError, FunctionCache, HashMismatchError, compileShipped, isShippedFunction, shipFunction } from './task/remote-function.js';
 export { WorkerPool, WorkerStartError, WORKER_PROCESS, WORKERS_PROCESS, startWorkerNode } from './cluster/worker-pool.js';
 export {
