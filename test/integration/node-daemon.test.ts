@@ -2,7 +2,7 @@ import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { fileURLToPath } from 'node:url';
 import { afterEach, describe, expect, it } from 'vitest';
-import { Node } from '../../lib/index.js';
+import { Node, WORKER_PROCESS } from '../../lib/index.js';
 import { startReadyChild, type ReadyChild } from '../support/child.js';
 import type { DaemonReady } from '../support/daemon.js';
 import { eventually, nextLine } from '../support/eventually.js';
@@ -83,6 +83,29 @@ describe('node-daemon', () => {
     for (const pid of [workers[1]!.pid, replaced.pid]) {
       await eventually(() => expect(() => process.kill(pid, 0)).toThrow(), { timeoutMs: 5000 });
     }
+  });
+
+  it('gets ready with a worker late past --worker-start-timeout-ms, reports it, and serves it once it is ready', async () => {
+    // 1 ms: no worker process starts that fast, whatever the load, so the worker is late for sure.
+    const daemon = await startReadyChild<DaemonReady>(DAEMON, [
+      '--port', '0', '--log-level', 'silent', '--discovery', 'off', '--cpus', '1', '--worker-start-timeout-ms', '1',
+    ]);
+    started.push(daemon);
+    const [worker] = daemon.ready.workers;
+    expect(daemon.ready.workers).toHaveLength(1);
+    expect(worker).toEqual({ index: 0, pid: expect.any(Number) }); // no node id yet
+    expect(await nextLine(daemon.lines, (l) => l.event === 'worker:late')).toEqual({ event: 'worker:late', index: 0, pid: worker!.pid, waitedMs: 1 });
+    // The same process joins when it is ready: it was not killed for being slow.
+    const ready = await nextLine<{ pid: number; node: string }>(daemon.lines, (l) => l.event === 'worker:ready', 30_000);
+    expect(ready.pid).toBe(worker!.pid);
+    const client = await Node.start({ name: 'client' });
+    try {
+      expect(await client.call({ name: WORKER_PROCESS, node: ready.node }, ['ping'], { timeoutMs: 10_000 })).toBe('pong');
+    } finally {
+      await client.stop();
+    }
+    daemon.child.kill('SIGTERM');
+    expect(await daemon.exited).toBe(0);
   });
 
   it('refuses a non-loopback interface without --insecure', async () => {
