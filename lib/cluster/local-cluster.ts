@@ -17,7 +17,11 @@ export interface LocalClusterOptions {
   secret?: string;
   /** More node-daemon flags for every daemon. @default [] */
   args?: string[];
-  /** Per daemon, how long to wait for its ready line and all its workers. @default 20000 */
+  /**
+   * Per daemon, how long to wait for its ready line and all its workers: a bound for a hung
+   * daemon, so generous (on a busy host a daemon and its workers can take tens of seconds).
+   * @default 60000
+   */
   startTimeoutMs?: number;
 }
 
@@ -72,7 +76,7 @@ export class LocalCluster {
         if (i > 0) args.push('--peers', cluster.daemons[0]!.address);
         if (options.secret !== undefined) args.push('--secret', options.secret);
         args.push(...(options.args ?? []));
-        cluster.daemons.push(await startDaemon(args, options.startTimeoutMs ?? 20_000));
+        cluster.daemons.push(await startDaemon(args, options.startTimeoutMs ?? 60_000));
       }
     } catch (error) {
       await cluster.stop();

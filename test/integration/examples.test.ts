@@ -22,7 +22,7 @@ describe('examples', { timeout: TEST_TIMEOUT_MS }, () => {
   });
 
   it('ping-pong rejects a bad round count with a usage message', async () => {
-    await expect(run(process.execPath, [example('ping-pong/main.js'), 'many'], { timeout: 10_000 })).rejects.toMatchObject({
+    await expect(run(process.execPath, [example('ping-pong/main.js'), 'many'], { timeout: EXAMPLE_TIMEOUT_MS })).rejects.toMatchObject({
       code: 2,
       stderr: expect.stringContaining('usage'),
     });
@@ -88,14 +88,14 @@ describe('examples', { timeout: TEST_TIMEOUT_MS }, () => {
   });
 
   it('streaming rejects a bad --events value with a usage message', async () => {
-    await expect(run(process.execPath, [example('streaming/main.js'), '--events', 'lots'], { timeout: 10_000 })).rejects.toMatchObject({
+    await expect(run(process.execPath, [example('streaming/main.js'), '--events', 'lots'], { timeout: EXAMPLE_TIMEOUT_MS })).rejects.toMatchObject({
       code: 2,
       stderr: expect.stringContaining('usage'),
     });
   });
 
   it.each(['tasks', 'actors', 'job-cluster'])('%s rejects an unknown flag with a usage message', async (name) => {
-    await expect(run(process.execPath, [example(`${name}/main.js`), '--bogus'], { timeout: 10_000 })).rejects.toMatchObject({
+    await expect(run(process.execPath, [example(`${name}/main.js`), '--bogus'], { timeout: EXAMPLE_TIMEOUT_MS })).rejects.toMatchObject({
       code: 2,
       stderr: expect.stringContaining('usage'),
     });
@@ -119,7 +119,7 @@ describe('examples', { timeout: TEST_TIMEOUT_MS }, () => {
   });
 
   it('wordcount rejects a bad --mb value with a usage message', async () => {
-    await expect(run(process.execPath, [example('wordcount/main.js'), '--mb', 'huge'], { timeout: 10_000 })).rejects.toMatchObject({
+    await expect(run(process.execPath, [example('wordcount/main.js'), '--mb', 'huge'], { timeout: EXAMPLE_TIMEOUT_MS })).rejects.toMatchObject({
       code: 2,
       stderr: expect.stringContaining('usage'),
     });
