@@ -7,7 +7,6 @@
  * processes, prints one machine-readable ready line, and stops cleanly on SIGINT/SIGTERM (or when
  * the parent that started it with an IPC channel goes away: see LocalCluster).
  */
-import { readFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { Command, InvalidArgumentError as CommanderArgumentError } from 'commander';
@@ -21,7 +20,9 @@ import {
   MembershipView,
   Node,
   WorkerPool,
+  defaultSecretPath,
   isLoopbackHost,
+  resolveSecret,
   parseResources,
   splitHostPort,
   type DaemonView,
@@ -56,10 +57,10 @@ const program = new Command()
   .option('--failure-timeout-ms <ms>', 'a peer silent this long is declared down', parsePositive, 2000)
   .option('--host-info-ms <ms>', 'interval between samples of the host\'s CPU, memory and disk', parsePositive, 5000)
   .option('--stats-ms <ms>', 'print a {"event":"stats"} line on stdout this often (0 = never)', parseNonNegative, 0)
-  .option('--secret <secret>', 'shared cluster secret: all traffic authenticated and encrypted (CurveZMQ)')
-  .option('--secret-file <path>', 'read the shared secret from a file (first line)')
+  .option('--secret <secret>', 'shared cluster secret (visible in ps: prefer --secret-file or ZEROCOS_SECRET)')
+  .option('--secret-file <path>', `read the shared secret from a file (first line, mode 600); default: ZEROCOS_SECRET, else ${defaultSecretPath()}, created on first start`)
   .option('--connect-timeout-ms <ms>', 'a peer that does not accept a connection this fast is down', parsePositive, 5000)
-  .option('--insecure', 'allow binding a non-loopback interface without a secret', false)
+  .option('--insecure', 'run with no credential: anyone who reaches the port can run code here', false)
   .showHelpAfterError();
 
 program.parse();
@@ -93,20 +94,28 @@ const options = program.opts<{
 }>();
 
 if (options.secret !== undefined && options.secretFile !== undefined) program.error('error: give --secret or --secret-file, not both');
-let secret = options.secret;
-if (options.secretFile !== undefined) {
-  try {
-    secret = readFileSync(options.secretFile, 'utf8').split('\n')[0]!.trim();
-  } catch (error) {
-    program.error(`error: cannot read --secret-file: ${(error as Error).message}`);
-  }
+// Secure by default: with no secret given, the per-user secret file (made on first start) is
+// the credential, so nothing runs code for a peer that has not proved it holds it.
+let secret: string | undefined;
+try {
+  const given = options.secret ?? (options.secretFile === undefined ? process.env['ZEROCOS_SECRET'] : undefined);
+  secret = resolveSecret({
+    ...(given !== undefined ? { secret: given } : {}),
+    ...(options.secretFile !== undefined ? { secretFile: options.secretFile } : {}),
+    insecure: options.insecure && given === undefined && options.secretFile === undefined,
+  });
+} catch (error) {
+  program.error(`error: ${(error as Error).message}`);
 }
-if (secret !== undefined && secret.length === 0) program.error('error: the secret is empty');
 
 // Traffic is neither authenticated nor encrypted yet: anyone who can reach the port can inject
 // messages. Loopback is the only safe default.
-if (!isLoopbackHost(options.host) && secret === undefined && !options.insecure) {
-  program.error(`error: refusing to bind ${options.host} without authentication; give --secret (or pass --insecure)`);
+if (secret === undefined) {
+  console.error(
+    `node-daemon: WARNING: --insecure: no credential; any process that reaches ${options.host}:${options.port} ` +
+      (isLoopbackHost(options.host) ? '(any user of this host) ' : '') +
+      'can run code as this user',
+  );
 }
 
 if (!['silent', 'info', 'debug'].includes(options.logLevel)) program.error(`error: --log-level must be silent, info or debug`);
@@ -210,6 +219,8 @@ if (options.discovery) {
     interface: beaconInterface,
     ttl: options.discoveryTtl ?? (isLoopbackHost(beaconInterface) ? 0 : 1),
     cluster: options.cluster,
+    // Beacons carry a MAC under the cluster key: a forged one cannot make this daemon connect anywhere.
+    ...(secret !== undefined ? { secret } : {}),
   });
   discovery.on('discovered', (beacon) => membership.discovered(beacon.nodeId));
   try {
