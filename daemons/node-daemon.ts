@@ -7,9 +7,10 @@
  * processes, prints one machine-readable ready line, and stops cleanly on SIGINT/SIGTERM (or when
  * the parent that started it with an IPC channel goes away: see LocalCluster).
  */
+import { readFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { fileURLToPath } from 'node:url';
-import { Command, InvalidArgumentError as CommanderArgumentError } from 'commander';
+import { Command, Option, InvalidArgumentError as CommanderArgumentError } from 'commander';
 import {
   CallMessage,
   DAEMON_PROCESS,
@@ -34,6 +35,7 @@ export const DEFAULT_PORT = 9740;
 
 const program = new Command()
   .name('node-daemon')
+  .version(packageVersion(), '-V, --version', 'print the version and exit')
   .description('Run a zerocos node on this host.')
   .option('--host <address>', 'interface to bind (loopback unless you know why; 0.0.0.0 = every interface)', '127.0.0.1')
   .option('--advertise <address>', 'host other nodes reach this one (and its workers) at: for 0.0.0.0, NAT, containers (default: --host, or for 0.0.0.0 the first non-loopback IPv4 address)')
@@ -43,8 +45,8 @@ const program = new Command()
   .option('--mailbox-capacity <n>', 'default bound of each mailbox', parsePositive)
   .option('--log-level <level>', 'silent | info | debug', 'info')
   .option('--json', 'print log lines as JSON', false)
-  .option('--peers <host:port,...>', 'seed daemons to join (for hosts discovery cannot reach)', parsePeers, [])
-  .option('--discovery <on|off>', 'find peers by UDP multicast beacons on the bound interface', parseOnOff, true)
+  .addOption(new Option('--peers <host:port,...>', 'seed daemons to join (for hosts discovery cannot reach)').argParser(parsePeers).default([], 'none'))
+  .addOption(new Option('--discovery <on|off>', 'find peers by UDP multicast beacons on the advertised interface').argParser(parseOnOff).default(true, 'on'))
   .option('--discovery-port <port>', 'UDP port of the discovery group', parsePort, 9741)
   .option('--discovery-group <address>', 'IPv4 multicast group of the beacons', '239.255.90.67')
   .option('--discovery-interface <address>', 'local IPv4 address beacons leave by and the group is joined on (default: the advertised address)')
@@ -52,7 +54,7 @@ const program = new Command()
   .option('--cluster <name>', 'only daemons of the same cluster name find each other', 'zerocos')
   .option('--cpus <n>', 'worker processes that run user work (0 = none)', parseNonNegative, availableParallelism())
   .option('--worker-ports <from-to>', 'TCP ports the workers bind, for firewalls, e.g. 9750-9799 (default: any free port)', parsePortRange)
-  .option('--resources <name=amount,...>', 'custom resources this host offers to tasks, e.g. gpu=1,bigmem=1', parseResourceList, {})
+  .addOption(new Option('--resources <name=amount,...>', 'custom resources this host offers to tasks, e.g. gpu=1,bigmem=1').argParser(parseResourceList).default({}, 'none'))
   .option('--heartbeat-ms <ms>', 'mean interval between heartbeats to each peer', parsePositive, 500)
   .option('--failure-timeout-ms <ms>', 'a peer silent this long is declared down', parsePositive, 2000)
   .option('--host-info-ms <ms>', 'interval between samples of the host\'s CPU, memory and disk', parsePositive, 5000)
@@ -61,7 +63,7 @@ const program = new Command()
   .option('--secret-file <path>', `read the shared secret from a file (first line, mode 600); default: ZEROCOS_SECRET, else ${defaultSecretPath()}, created on first start`)
   .option('--connect-timeout-ms <ms>', 'a peer that does not accept a connection this fast is down', parsePositive, 5000)
   .option('--insecure', 'run with no credential: anyone who reaches the port can run code here', false)
-  .showHelpAfterError();
+  .showHelpAfterError('(node-daemon --help lists the options)');
 
 program.parse();
 const options = program.opts<{
@@ -189,7 +191,13 @@ node.spawn(
   { name: DAEMON_PROCESS },
 );
 // Machine-readable lines go to stdout (the ready line, then membership events); logs to stderr.
-const emit = (line: object) => console.log(JSON.stringify(line));
+// Until the ready line is out, event lines wait: the ready line is always the first one.
+let announced = false;
+const early: object[] = [];
+const emit = (line: object) => {
+  if (announced || 'ready' in line) console.log(JSON.stringify(line));
+  else early.push(line);
+};
 membership.on('peer:up', (member) => {
   emit({ event: 'peer:up', node: member.nodeId, info: member.info });
   log('info', 'peer up', { node: member.nodeId });
@@ -283,6 +291,8 @@ emit({
     workers: workers.map((worker) => ({ index: worker.index, pid: worker.pid, node: worker.nodeId })),
   },
 });
+announced = true;
+for (const line of early.splice(0)) emit(line);
 log('info', 'ready', { node: node.id });
 
 let stopping = false;
@@ -307,6 +317,15 @@ function parsePort(value: string): number {
   return port;
 }
 
+/** The version in the package.json two folders up (dist/daemons → the package root). */
+function packageVersion(): string {
+  try {
+    return (JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }).version;
+  } catch {
+    return 'unknown';
+  }
+}
+
 function parsePortRange(value: string): [number, number] {
   const match = /^(\d{1,5})-(\d{1,5})$/.exec(value);
   const [from, to] = match ? [Number(match[1]), Number(match[2])] : [NaN, NaN];
@@ -322,7 +341,8 @@ function parseOnOff(value: string): boolean {
 function parsePeers(value: string): string[] {
   const peers = value.split(',').map((peer) => peer.trim()).filter(Boolean);
   for (const peer of peers) {
-    if (!/^[^:\s]+:\d{1,5}$/.test(peer)) throw new CommanderArgumentError(`peer ${JSON.stringify(peer)} is not host:port`);
+    const port = /^[^:\s]+:(\d{1,5})$/.exec(peer)?.[1];
+    if (port === undefined || Number(port) < 1 || Number(port) > 65535) throw new CommanderArgumentError(`peer ${JSON.stringify(peer)} is not host:port (port 1-65535)`);
   }
   return peers;
 }
