@@ -14,6 +14,8 @@ import {
 } from '../common/errors.js';
 import type { Node } from '../node/node.js';
 import type { NodeId, RemoteName } from '../wire/address.js';
+import type { ModuleCacheOptions } from './module-cache.js';
+import { ModuleLoader } from './module-shipping.js';
 import { LocatedValue, ObjectRef } from './object-ref.js';
 import { NO_TIMEOUT, ObjectTable, type Settled } from './object-table.js';
 import type { ShippedCode } from './shipped-code.js';
@@ -63,6 +65,8 @@ export interface TaskRuntimeOptions {
   inlineMaxBytes?: number;
   /** With no worker in sight, a queued task waits this long for one before it fails. @default 10000 */
   noWorkersTimeoutMs?: number;
+  /** Where this node (a worker) writes shipped module bundles. @default see {@link ModuleCacheOptions} */
+  moduleCache?: ModuleCacheOptions;
 }
 
 /** Counters, for tests and observability. */
@@ -123,6 +127,8 @@ export class TaskRuntime {
   /** Where its work goes: the scheduler, fed from the cluster view; long-lived placements. */
   readonly placement: Placement;
   private readonly inlineMaxBytes: number;
+  /** The module bundles this node (a worker) runs: tasks, actors and jobs share one loader. */
+  readonly modules: ModuleLoader;
   private readonly addresses = new Map<NodeId, RemoteName>();
   private pumpTimer: NodeJS.Timeout | undefined;
   private running = 0;
@@ -140,6 +146,7 @@ export class TaskRuntime {
   ) {
     this.placement = new Placement(view, options.scheduler, options.noWorkersTimeoutMs ?? 10_000);
     this.inlineMaxBytes = options.inlineMaxBytes ?? 100 * 1024;
+    this.modules = new ModuleLoader(options.moduleCache);
     this.objects = new ObjectTable(node);
   }
 
