@@ -67,6 +67,14 @@ export interface TaskRuntimeOptions {
   noWorkersTimeoutMs?: number;
   /** Where this node (a worker) writes shipped module bundles. @default see {@link ModuleCacheOptions} */
   moduleCache?: ModuleCacheOptions;
+  /**
+   * A task lost with a worker whose daemon went silent (its host cut off, not dead) runs again
+   * only after this long: by then the cut-off worker has noticed this owner is lost too (its
+   * heartbeat timeout, 3 s by default) and dropped what it had not started, so queued work does
+   * not run twice. Work lost with a worker that died for all to see runs again at once.
+   * @default 3000
+   */
+  cutOffGraceMs?: number;
 }
 
 /** Counters, for tests and observability. */
@@ -129,6 +137,7 @@ export class TaskRuntime {
   private readonly inlineMaxBytes: number;
   /** The module bundles this node (a worker) runs: tasks, actors and jobs share one loader. */
   readonly modules: ModuleLoader;
+  private readonly cutOffGraceMs: number;
   private readonly addresses = new Map<NodeId, RemoteName>();
   private pumpTimer: NodeJS.Timeout | undefined;
   private running = 0;
@@ -147,6 +156,7 @@ export class TaskRuntime {
     this.placement = new Placement(view, options.scheduler, options.noWorkersTimeoutMs ?? 10_000);
     this.inlineMaxBytes = options.inlineMaxBytes ?? 100 * 1024;
     this.modules = new ModuleLoader(options.moduleCache);
+    this.cutOffGraceMs = options.cutOffGraceMs ?? 3000;
     this.objects = new ObjectTable(node);
   }
 
@@ -488,7 +498,9 @@ export class TaskRuntime {
     }
     if (error instanceof NodeDownError || error instanceof NoProcError || error instanceof ProcessExitError) {
       this.placement.markDead(slot.node);
-      if (task.retryOnLoss ? task.retryOnLoss(slot.node, task.attempts) : task.attempts <= task.maxRetries) return this.retry(task);
+      if (task.retryOnLoss ? task.retryOnLoss(slot.node, task.attempts) : task.attempts <= task.maxRetries) {
+        return this.placement.isSilent(slot.daemon) ? this.retryLater(task, this.cutOffGraceMs) : this.retry(task);
+      }
       return this.settle(task, {
         error: new WorkerCrashedError(`task ${task.id} lost its worker ${task.attempts} time(s) (maxRetries ${task.maxRetries}); last: ${error.message}`, { cause: error }),
       });
@@ -500,6 +512,19 @@ export class TaskRuntime {
     this.counters.retried++;
     task.slot = undefined;
     this.enqueue(task);
+  }
+
+  /** {@link retry} after `delayMs` (the task counts as queued meanwhile; a cancel still reaches it). */
+  private retryLater(task: Task, delayMs: number): void {
+    task.slot = undefined;
+    this.setState(task, 'queued');
+    task.timer = setTimeout(() => {
+      task.timer = undefined;
+      if (task.state === 'queued' && task.slot === undefined && !this.stopped) {
+        this.setState(task, 'deps'); // enqueue moves it to 'queued' again
+        this.retry(task);
+      }
+    }, delayMs);
   }
 
   private timedOut(task: Task, slot: WorkerSlot): void {
