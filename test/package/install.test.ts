@@ -9,6 +9,7 @@
  * compiled dist/ (as the other integration tests do): run `npx tsc -p .` first.
  */
 import { execFile, execFileSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { chmodSync, cpSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -69,7 +70,12 @@ describe('the packed package, installed into a scratch project', () => {
   });
 
   it('runs a strict TypeScript program using every layer, read-only and as another user', async () => {
-    const env = { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: asUser.length > 0 ? '/nonexistent' : (process.env.HOME ?? '/nonexistent') };
+    // nobody's home does not exist: no ~/.cache and no ~/.zerocos/secret, so the secret comes from the environment.
+    const env = {
+      PATH: process.env.PATH ?? '/usr/bin:/bin',
+      HOME: asUser.length > 0 ? '/nonexistent' : (process.env.HOME ?? '/nonexistent'),
+      ZEROCOS_SECRET: randomBytes(16).toString('hex'),
+    };
     const [command, ...args] = [...asUser, process.execPath, join(app, 'dist', 'main.js')];
     const { stdout } = await run(command!, args, { cwd: app, env, timeout: 90_000 });
     const result = JSON.parse(stdout.trim().split('\n').pop()!) as Record<string, unknown>;

@@ -4,7 +4,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { actor, get, init, JobCluster, kill, mapReduce, pipeline, remote, shutdown, stage, type Emit } from 'zerocos';
 
-await init({ local: { daemons: 1, cpus: 2 } });
+// A service account without a home has no per-user secret file: it is given the secret.
+const secret = process.env.ZEROCOS_SECRET;
+await init({ local: { daemons: 1, cpus: 2 }, ...(secret ? { secret } : {}) });
 const dir = mkdtempSync(join(tmpdir(), 'zerocos-consumer-'));
 try {
   // Tasks: a self-contained function may use the worker's own `process`; a module function imports packages.
