@@ -10,7 +10,9 @@ import {
   get,
   getActor,
   mapReduce,
+  pipeline,
   remote,
+  stage,
   type Emit,
   type Node,
   type ProcessContext,
@@ -98,4 +100,9 @@ export async function mapReduceTypes(): Promise<void> {
   });
   const counts = await run.collect();
   same<typeof counts, Map<string, string>>();
+}
+
+export async function pipelines(): Promise<void> {
+  const out = await pipeline([1, 2], [stage((n: number) => `${n}`), stage((s: string) => s.length)]).toArray();
+  same<typeof out, number[]>();
 }
