@@ -130,6 +130,7 @@ export class ModuleLoader {
    *   function (class exports are functions too).
    * @throws {HashMismatchError} the bundle hash does not match its file list, or fetched
    *   content does not match its file's hash.
+   * @throws {ModuleCacheError} no writable cache directory (see {@link ModuleCacheOptions}).
    * Errors from `fetchFile`, the filesystem and `import()` (syntax errors, unresolvable
    * imports) reject the load as they are.
    */

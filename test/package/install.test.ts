@@ -10,7 +10,7 @@
  */
 import { execFile, execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { chmodSync, cpSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -24,6 +24,7 @@ const NOBODY = 65534;
 
 let work: string;
 let app: string;
+let temp: string;
 /** How the program is run: as `nobody` when this process is root and can switch users. */
 let asUser: string[] = [];
 
@@ -45,9 +46,12 @@ beforeAll(async () => {
   });
   // Read-only for everyone: what a root-owned install looks like to another user.
   execFileSync('chmod', ['-R', 'a-w,a+rX', app]);
+  // The program's own temp directory (TMPDIR), so the cache's fallback there is this run's alone.
+  temp = join(work, 'tmp');
+  mkdirSync(temp);
+  chmodSync(temp, 0o1777);
   if (process.getuid?.() === 0 && existsSync('/usr/bin/setpriv')) {
     asUser = ['/usr/bin/setpriv', `--reuid=${NOBODY}`, `--regid=${NOBODY}`, '--clear-groups', '--'];
-    rmSync(join(tmpdir(), `zerocos-${NOBODY}`), { recursive: true, force: true });
   } else {
     console.log(`install.test: running the program as uid ${process.getuid?.()} (not root, or no setpriv: cannot switch to nobody)`);
   }
@@ -75,6 +79,7 @@ describe('the packed package, installed into a scratch project', () => {
       PATH: process.env.PATH ?? '/usr/bin:/bin',
       HOME: asUser.length > 0 ? '/nonexistent' : (process.env.HOME ?? '/nonexistent'),
       ZEROCOS_SECRET: randomBytes(16).toString('hex'),
+      TMPDIR: temp,
     };
     const [command, ...args] = [...asUser, process.execPath, join(app, 'dist', 'main.js')];
     const { stdout } = await run(command!, args, { cwd: app, env, timeout: 90_000 });
@@ -92,6 +97,7 @@ describe('the packed package, installed into a scratch project', () => {
     expect(squared.square).toBe(49);
     // `process` in a shipped function is the worker's
     expect(squared.pid).not.toBe(result.clientPid);
-    if (asUser.length > 0) expect(existsSync(join(tmpdir(), `zerocos-${NOBODY}`))).toBe(true);
+    // with no home, the module cache fell back to a private folder in the temp directory
+    if (asUser.length > 0) expect(statSync(join(temp, `zerocos-${NOBODY}`)).mode & 0o777).toBe(0o700);
   }, 120_000);
 });
