@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import { LocalCluster, Node, WORKER_PROCESS } from '../../lib/index.js';
+import { LocalCluster, Node, WORKER_PROCESS, loadOrCreateSecret } from '../../lib/index.js';
 
 describe('LocalCluster', () => {
   let cluster: LocalCluster | undefined;
@@ -13,7 +13,7 @@ describe('LocalCluster', () => {
     cluster = await LocalCluster.start({ daemons: 1, cpus: 1, args: ['--worker-start-timeout-ms', '1'], startTimeoutMs: 60_000 });
     const [worker] = cluster.daemons[0]!.workers;
     expect(worker).toEqual({ index: 0, pid: expect.any(Number), node: expect.stringMatching(/^worker-0:/) });
-    const client = await Node.start({ name: 'client' });
+    const client = await Node.start({ name: 'client', secret: loadOrCreateSecret() });
     try {
       expect(await client.call<{ pid: number }>({ name: WORKER_PROCESS, node: worker!.node }, ['info'], { timeoutMs: 10_000 })).toMatchObject({ pid: worker!.pid });
     } finally {
