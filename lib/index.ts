@@ -15,6 +15,7 @@ export { connect } from './cluster/connect.js';
 export { FreeVariableError, FunctionCache, HashMismatchError, compileShipped, isShippedFunction, shipFunction } from './task/remote-function.js';
 export { WorkerPool, WorkerStartError, WORKER_PROCESS, WORKERS_PROCESS } from './cluster/worker-pool.js';
 export {
+  AuthenticationError,
   EncodeError,
   InvalidArgumentError,
   MessageTooLargeError,
@@ -30,7 +31,7 @@ export {
   ZerocosError,
 } from './common/errors.js';
 
-export type { NodeOptions, NodeEvents, NodeDownEvent, CrashEvent, NodeStats } from './node/node.js';
+export type { NodeOptions, NodeEvents, NodeDownEvent, CrashEvent, NodeStats, HandshakeFailedEvent } from './node/node.js';
 export type { CallOptions, ChildSpawnOptions, ProcessFunction, ReceiveOptions, SpawnOptions } from './node/process-context.js';
 export type { DeadLetter } from './node/kernel.js';
 export type { ExitReason } from './node/exit-reason.js';

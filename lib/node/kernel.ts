@@ -1,4 +1,5 @@
 import {
+  AuthenticationError,
   InvalidArgumentError,
   MessageTooLargeError,
   NodeDownError,
@@ -48,6 +49,8 @@ export interface KernelHooks {
   crash(pid: Pid, reason: ExitReason): void;
   /** Handling one inbound envelope threw (e.g. a monitor listener threw); the rest of the batch goes on. */
   dispatchError(error: unknown): void;
+  /** A peer's handshake with this node failed; called for every failure (the host rate-limits). */
+  handshakeFailed(failure: { address: string; code: string }): void;
 }
 
 export interface KernelLimits {
@@ -113,6 +116,7 @@ export class Kernel {
       onPeerDown: (node, reason, undelivered) => inbound.onPeerDown(node, reason, undelivered),
       onProtocolError: (error) => hooks.protocolError(error),
       onRejected: (node, rejected) => inbound.onRejected(node, rejected),
+      onHandshakeFailed: (failure) => hooks.handshakeFailed(failure),
     });
   }
 
@@ -326,7 +330,9 @@ export class Kernel {
         watch.reject(
           reason === 'noproc'
             ? new NoProcError(`no process ${formatAddress(watch.target)}`)
-            : lost !== undefined
+            : lost === 'auth'
+              ? new AuthenticationError(watch.node)
+              : lost !== undefined
               ? new NodeDownError(watch.node, lost)
               : new ProcessExitError(`${formatAddress(watch.target)} exited before replying (${describeReason(reason)})`, reason),
         );

@@ -1,6 +1,6 @@
 import { Dealer } from 'zeromq';
 import { afterEach, describe, expect, it } from 'vitest';
-import { CallMessage, InvalidArgumentError, Node, NodeDownError } from '../../lib/index.js';
+import { AuthenticationError, CallMessage, InvalidArgumentError, Node, NodeDownError, type HandshakeFailedEvent } from '../../lib/index.js';
 import { deriveCurveKeys, z85Encode } from '../../lib/transport/curve.js';
 import { eventually } from '../support/eventually.js';
 
@@ -43,9 +43,18 @@ describe('nodes with a secret', () => {
   it('refuse a node with another secret, or none, before any of its frames reaches the kernel', async () => {
     const a = await start('a', 'shared');
     const echo = echoOn(a);
+    const failures: HandshakeFailedEvent[] = [];
+    a.on('handshakeFailed', (event) => failures.push(event));
     const wrong = await start('wrong', 'not the secret');
     const plain = await start('plain');
-    await expect(wrong.call(echo, 'let me in')).rejects.toBeInstanceOf(NodeDownError);
+    // The connecting side learns why: another secret, not a lost node (so nothing retries).
+    const refused = await wrong.call(echo, 'let me in').catch((error: unknown) => error);
+    expect(refused).toBeInstanceOf(AuthenticationError);
+    expect(refused).toMatchObject({ code: 'EAUTH', retryable: false });
+    // The refusing side counts and reports it, with the address the attempt came from.
+    await eventually(() => expect(failures.length).toBeGreaterThan(0));
+    expect(failures[0]!.address).toMatch(/^tcp:\/\/127\.0\.0\.1:\d+$/);
+    expect(a.stats().handshakesFailed).toBeGreaterThan(0);
     await expect(plain.call(echo, 'let me in')).rejects.toBeInstanceOf(NodeDownError);
     // A raw ZeroMQ peer without the keys cannot inject anything either.
     const raw = new Dealer({ linger: 0 });
