@@ -4,7 +4,7 @@
  */
 export { Node } from './node/node.js';
 export { ProcessContext } from './node/process-context.js';
-export { CallMessage, DownMessage, ExitMessage } from './node/messages.js';
+export { CallMessage, DownMessage, ExitMessage, SentMessage } from './node/messages.js';
 export { isNormalExit } from './node/exit-reason.js';
 export { formatAddress, formatPid, isPid, parseNodeId, pidEquals } from './wire/address.js';
 export { PROTOCOL_VERSION } from './wire/limits.js';

@@ -17,7 +17,7 @@ import type { Envelope, Target } from '../wire/envelope.js';
 import { BLOB_FLAG, Kind } from '../wire/kinds.js';
 import type { ExitReason } from './exit-reason.js';
 import { LocalProcess, watcherKey } from './local-process.js';
-import { DownMessage, ExitMessage } from './messages.js';
+import { DownMessage, ExitMessage, SentMessage } from './messages.js';
 import { ProcessContext, type ProcessFunction } from './process-context.js';
 import { Calls } from './calls.js';
 import { Inbound } from './inbound.js';
@@ -67,6 +67,7 @@ export interface KernelSpawnOptions {
   trapExit?: boolean;
   mailboxCapacity?: number;
   linkTo?: LocalProcess;
+  senders?: boolean;
 }
 
 interface WatchBase {
@@ -150,6 +151,7 @@ export class Kernel {
     const pid: Pid = { node: this.id, id: ++this.nextPid };
     const process = new LocalProcess(pid, options.mailboxCapacity ?? this.limits.mailboxCapacity);
     process.trapExit = options.trapExit ?? false;
+    process.withSender = options.senders ?? false;
     if (options.name !== undefined) this.registry.register(options.name, pid.id);
     this.processes.set(pid.id, process);
     if (options.linkTo) this.link(options.linkTo, pid);
@@ -238,7 +240,7 @@ export class Kernel {
   send(from: Pid, to: Address, message: unknown): boolean {
     const node = nodeOf(to, this.id);
     if (node === this.id) {
-      const reason = this.deliverLocal(targetOf(to), message);
+      const reason = this.deliverLocal(targetOf(to), message, from);
       if (reason !== undefined) this.hooks.deadLetter({ from, to, reason, message });
       return true;
     }
@@ -251,10 +253,10 @@ export class Kernel {
     return node === this.id ? Promise.resolve() : this.transport.drained(node);
   }
 
-  deliverLocal(target: Target, message: unknown): DeadLetter['reason'] | undefined {
+  deliverLocal(target: Target, message: unknown, from: Pid): DeadLetter['reason'] | undefined {
     const process = this.resolveLocal(target);
     if (process === undefined) return 'noproc';
-    const result = process.mailbox.push(message);
+    const result = process.mailbox.push(process.withSender ? new SentMessage(from, message) : message);
     return result === 'delivered' ? undefined : result === 'full' ? 'mailbox_full' : 'noproc';
   }
 
