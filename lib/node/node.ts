@@ -2,7 +2,7 @@ import { EventEmitter } from 'node:events';
 import { InvalidArgumentError, type ProtocolError } from '../common/errors.js';
 import { newIncarnation } from '../common/ids.js';
 import type { PeerDownReason, Transport, TransportStats } from '../transport/transport.js';
-import { deriveCurveKeys } from '../transport/curve.js';
+import { DEFAULT_CLUSTER, deriveCurveKeysAsync } from '../transport/curve.js';
 import { helloNodeId, ZmqTransport } from '../transport/zmq-transport.js';
 import { formatNodeId, isPid, type Address, type NodeId, type Pid } from '../wire/address.js';
 import { DEFAULT_MAX_MESSAGE_BYTES } from '../wire/limits.js';
@@ -38,6 +38,11 @@ export interface NodeOptions {
    * @default none (plain ZeroMQ: bind loopback only)
    */
   secret?: string;
+  /**
+   * The cluster's name: it salts the key derivation from `secret`, so every node of a cluster
+   * must give the same one. @default 'zerocos'
+   */
+  cluster?: string;
 }
 
 /** A node was lost: its connection closed, its heartbeats stopped, or it never answered. */
@@ -131,7 +136,7 @@ export class Node extends EventEmitter<NodeEvents> {
       ...(options.heartbeatIntervalMs !== undefined ? { heartbeatIntervalMs: options.heartbeatIntervalMs } : {}),
       ...(options.heartbeatTimeoutMs !== undefined ? { heartbeatTimeoutMs: options.heartbeatTimeoutMs } : {}),
       ...(options.sendHighWaterMark !== undefined ? { sendHighWaterMark: options.sendHighWaterMark } : {}),
-      ...(options.secret !== undefined ? { curve: deriveCurveKeys(options.secret) } : {}),
+      ...(options.secret !== undefined ? { curve: await deriveCurveKeysAsync(options.secret, options.cluster ?? DEFAULT_CLUSTER) } : {}),
     });
     let id: NodeId;
     try {

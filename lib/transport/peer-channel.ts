@@ -45,6 +45,8 @@ export class PeerChannel {
   private blobBytes = 0;
   private flushing = false;
   private connected = false;
+  /** A TCP connection to the peer came up at least once (its handshake may still be under way). */
+  private reached = false;
   private verified = false;
   private closed = false;
   /** A CURVE handshake with this peer failed: the disconnect that follows is reported as `auth`. */
@@ -68,6 +70,11 @@ export class PeerChannel {
       ...(options.curve
         ? { curveServerKey: options.curve.publicKey, curvePublicKey: options.curve.publicKey, curveSecretKey: options.curve.secretKey }
         : {}),
+    });
+    // A TCP connection came up: a later `connect:retry` is a reconnect after it dropped (the
+    // `disconnect` handler reports that), not a refusal.
+    this.socket.events.on('connect', () => {
+      this.reached = true;
     });
     // Connected means the ZMTP handshake completed, not merely the TCP connect: a listener that
     // accepts and stays silent (or speaks another protocol) is as unreachable as a closed port,
@@ -99,7 +106,7 @@ export class PeerChannel {
     // that may still be starting) keeps the timeout.
     if (options.remoteId !== '') {
       this.socket.events.on('connect:retry', () => {
-        if (!this.connected) this.fail('unreachable');
+        if (!this.reached) this.fail('unreachable');
       });
     }
     this.connectTimer = setTimeout(() => this.fail('unreachable'), options.connectTimeoutMs);

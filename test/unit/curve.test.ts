@@ -1,7 +1,7 @@
 import { Dealer } from 'zeromq';
 import { afterEach, describe, expect, it } from 'vitest';
 import { AuthenticationError, CallMessage, InvalidArgumentError, Node, NodeDownError, type HandshakeFailedEvent } from '../../lib/index.js';
-import { deriveCurveKeys, z85Encode } from '../../lib/transport/curve.js';
+import { deriveCurveKeys, deriveCurveKeysAsync, z85Encode } from '../../lib/transport/curve.js';
 import { eventually } from '../support/eventually.js';
 
 describe('deriveCurveKeys', () => {
@@ -16,6 +16,22 @@ describe('deriveCurveKeys', () => {
     expect(keys.secretKey).toHaveLength(40);
     expect(deriveCurveKeys('correct horse!').publicKey).not.toBe(keys.publicKey);
     expect(() => deriveCurveKeys('')).toThrow(InvalidArgumentError);
+  });
+
+  it('makes every guess expensive: scrypt salted with the cluster name, cached per process', async () => {
+    // One unsalted SHA-256 took under a microsecond a guess; scrypt (N=2^15, r=8) takes
+    // ~100 ms on an idle core. The bound is loose so a fast machine passes too.
+    const guess = `guess-${process.pid}-${Date.now()}`;
+    const started = performance.now();
+    const keys = deriveCurveKeys(guess);
+    expect(performance.now() - started).toBeGreaterThan(20);
+    // The async form agrees, and a second derivation comes from the cache.
+    expect(await deriveCurveKeysAsync(guess)).toEqual(keys);
+    const again = performance.now();
+    expect(deriveCurveKeys(guess)).toEqual(keys);
+    expect(performance.now() - again).toBeLessThan(20);
+    // Another cluster name salts it differently: one precomputed dictionary does not fit all.
+    expect((await deriveCurveKeysAsync(guess, 'other-cluster')).publicKey).not.toBe(keys.publicKey);
   });
 });
 
