@@ -84,4 +84,24 @@ describe('nodes with a secret', () => {
       raw.close();
     }
   });
+
+  it('reports a flood of refused handshakes at most once a second, with the count', async () => {
+    const a = await start('a', 'shared');
+    const failures: HandshakeFailedEvent[] = [];
+    a.on('handshakeFailed', (event) => failures.push(event));
+    const guessed = deriveCurveKeys('a wrong guess');
+    // A guesser reconnecting every 10 ms with keys from a wrong secret.
+    const raw = new Dealer({ linger: 0, reconnectInterval: 10, curveServerKey: guessed.publicKey, curvePublicKey: guessed.publicKey, curveSecretKey: guessed.secretKey });
+    try {
+      raw.connect(a.endpoint);
+      await eventually(() => expect(a.stats().handshakesFailed).toBeGreaterThanOrEqual(20), { timeoutMs: 10_000 });
+    } finally {
+      raw.close();
+    }
+    // Every failure is in some event's count; the trailing one comes within a second.
+    await eventually(() => expect(failures.reduce((sum, event) => sum + event.count, 0)).toBe(a.stats().handshakesFailed), { timeoutMs: 3000 });
+    const refused = a.stats().handshakesFailed;
+    expect(failures.length).toBeLessThan(refused / 2);
+    expect(failures.every((event) => /^tcp:\/\/127\.0\.0\.1:\d+$/.test(event.address))).toBe(true);
+  });
 });
