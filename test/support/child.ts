@@ -8,6 +8,8 @@ export interface ReadyChild<T> {
   ready: T;
   /** Every later stdout line that parsed as JSON, in order. */
   lines: unknown[];
+  /** What it wrote to stderr so far. */
+  stderr(): string;
   /** Resolves with the exit code (or signal name) once the child has exited. */
   exited: Promise<number | string>;
   /** Closes stdin and sends SIGTERM (the polite stops), then SIGKILLs after `graceMs`; resolves when it has exited. */
@@ -18,8 +20,8 @@ export interface ReadyChild<T> {
  * Starts `node <script> ...args` and resolves once it prints its ready line. Rejects if the
  * child exits first or stays silent past `timeoutMs`, killing it so nothing is left behind.
  */
-export function startReadyChild<T>(script: string, args: string[] = [], timeoutMs = 10_000): Promise<ReadyChild<T>> {
-  const child = spawn(process.execPath, [script, ...args], { stdio: ['pipe', 'pipe', 'pipe'] });
+export function startReadyChild<T>(script: string, args: string[] = [], timeoutMs = 10_000, env: NodeJS.ProcessEnv = process.env): Promise<ReadyChild<T>> {
+  const child = spawn(process.execPath, [script, ...args], { stdio: ['pipe', 'pipe', 'pipe'], env });
   const lines: unknown[] = [];
   let stderr = '';
   let announced = false;
@@ -51,6 +53,7 @@ export function startReadyChild<T>(script: string, args: string[] = [], timeoutM
           pid: child.pid!,
           ready: (parsed as { ready: T }).ready,
           lines,
+          stderr: () => stderr,
           exited,
           stop: (graceMs = 2000) => {
             if (child.exitCode === null && child.signalCode === null) {
