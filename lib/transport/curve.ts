@@ -18,12 +18,14 @@ const DERIVATION_TAG = 'zerocos/curve/v2\0';
 export const DEFAULT_CLUSTER = 'zerocos';
 
 /**
- * scrypt with N = 2^15, r = 8, p = 1: 32 MiB of memory per guess. Measured with node:crypto on
- * this project's 2-core test machine: ~100 ms a derivation when idle, 0.5-0.7 s with both cores
- * busy. A guesser pays that for every word it tries (the v1 hash cost well under 1 µs), and the
- * memory makes GPU or ASIC guessing expensive. A process derives its keys once (see the cache).
+ * scrypt with N = 2^14, r = 8, p = 1: 16 MiB of memory per guess, the cost the discovery beacon
+ * key uses too. Measured with node:crypto on this project's 2-core test machine with both cores
+ * busy (load average 14-24): 240-480 ms a derivation (N = 2^15 took 450-730 ms, too much for
+ * every daemon, worker and client to pay at start). A guesser pays it for every word it tries
+ * (the v1 SHA-256 cost well under 1 µs), and the memory makes GPU or ASIC guessing expensive.
+ * A process derives its keys once (see the cache).
  */
-const SCRYPT: ScryptOptions = { N: 2 ** 15, r: 8, p: 1, maxmem: 64 * 1024 * 1024 };
+const SCRYPT: ScryptOptions = { N: 2 ** 14, r: 8, p: 1, maxmem: 64 * 1024 * 1024 };
 
 /**
  * Derived key pairs by cluster and secret, the newest MAX_CACHED: tests and clients start many
@@ -35,7 +37,7 @@ const MAX_CACHED = 16;
 /**
  * Derives the cluster's CurveZMQ key pair from a shared secret, with scrypt salted with the
  * protocol tag and the cluster name (so one dictionary of precomputed keys does not serve every
- * cluster). Blocks for the derivation (~100 ms) the first time a process asks for a pair;
+ * cluster). Blocks for the derivation (a fraction of a second) the first time a process asks for a pair;
  * {@link deriveCurveKeysAsync} does not.
  *
  * Every node holding the secret gets the same pair: its ROUTER is a CURVE server with it and

@@ -19,8 +19,8 @@ describe('deriveCurveKeys', () => {
   });
 
   it('makes every guess expensive: scrypt salted with the cluster name, cached per process', async () => {
-    // One unsalted SHA-256 took under a microsecond a guess; scrypt (N=2^15, r=8) takes
-    // ~100 ms on an idle core. The bound is loose so a fast machine passes too.
+    // One unsalted SHA-256 took under a microsecond a guess; scrypt (N=2^14, r=8) takes tens
+    // of milliseconds on an idle core. The bound is loose so a fast machine passes too.
     const guess = `guess-${process.pid}-${Date.now()}`;
     const started = performance.now();
     const keys = deriveCurveKeys(guess);
