@@ -21,7 +21,9 @@ import {
   MembershipView,
   Node,
   WorkerPool,
+  isLoopbackHost,
   parseResources,
+  splitHostPort,
   type DaemonView,
   type NodeOptions,
 } from 'zerocos';
@@ -32,7 +34,8 @@ export const DEFAULT_PORT = 9740;
 const program = new Command()
   .name('node-daemon')
   .description('Run a zerocos node on this host.')
-  .option('--host <address>', 'interface to bind (loopback unless you know why)', '127.0.0.1')
+  .option('--host <address>', 'interface to bind (loopback unless you know why; 0.0.0.0 = every interface)', '127.0.0.1')
+  .option('--advertise <address>', 'host other nodes reach this one (and its workers) at: for 0.0.0.0, NAT, containers (default: --host, or for 0.0.0.0 the first non-loopback IPv4 address)')
   .option('--port <number>', `TCP port to bind; 0 = any free port`, parsePort, DEFAULT_PORT)
   .option('--name <name>', 'node name, the first part of the node id ([A-Za-z0-9_.-], 1-64)', 'daemon')
   .option('--max-message-bytes <bytes>', 'largest message accepted or sent', parsePositive)
@@ -43,8 +46,11 @@ const program = new Command()
   .option('--discovery <on|off>', 'find peers by UDP multicast beacons on the bound interface', parseOnOff, true)
   .option('--discovery-port <port>', 'UDP port of the discovery group', parsePort, 9741)
   .option('--discovery-group <address>', 'IPv4 multicast group of the beacons', '239.255.90.67')
+  .option('--discovery-interface <address>', 'local IPv4 address beacons leave by and the group is joined on (default: the advertised address)')
+  .option('--discovery-ttl <n>', 'multicast TTL of beacons (default: 0 on loopback, keeping them on this host; else 1, the local link)', parseNonNegative)
   .option('--cluster <name>', 'only daemons of the same cluster name find each other', 'zerocos')
   .option('--cpus <n>', 'worker processes that run user work (0 = none)', parseNonNegative, availableParallelism())
+  .option('--worker-ports <from-to>', 'TCP ports the workers bind, for firewalls, e.g. 9750-9799 (default: any free port)', parsePortRange)
   .option('--resources <name=amount,...>', 'custom resources this host offers to tasks, e.g. gpu=1,bigmem=1', parseResourceList, {})
   .option('--heartbeat-ms <ms>', 'mean interval between heartbeats to each peer', parsePositive, 500)
   .option('--failure-timeout-ms <ms>', 'a peer silent this long is declared down', parsePositive, 2000)
@@ -59,6 +65,7 @@ const program = new Command()
 program.parse();
 const options = program.opts<{
   host: string;
+  advertise?: string;
   port: number;
   name: string;
   maxMessageBytes?: number;
@@ -73,6 +80,9 @@ const options = program.opts<{
   discovery: boolean;
   discoveryPort: number;
   discoveryGroup: string;
+  discoveryInterface?: string;
+  discoveryTtl?: number;
+  workerPorts?: [number, number];
   cluster: string;
   statsMs: number;
   secret?: string;
@@ -95,8 +105,7 @@ if (secret !== undefined && secret.length === 0) program.error('error: the secre
 
 // Traffic is neither authenticated nor encrypted yet: anyone who can reach the port can inject
 // messages. Loopback is the only safe default.
-const loopback = /^(127\.\d+\.\d+\.\d+|localhost|::1|\[::1\])$/;
-if (!loopback.test(options.host) && secret === undefined && !options.insecure) {
+if (!isLoopbackHost(options.host) && secret === undefined && !options.insecure) {
   program.error(`error: refusing to bind ${options.host} without authentication; give --secret (or pass --insecure)`);
 }
 
@@ -111,6 +120,7 @@ const log = (level: 'info' | 'debug', message: string, fields: Record<string, un
 const nodeOptions: NodeOptions = {
   name: options.name,
   bind: `tcp://${options.host}:${options.port === 0 ? '*' : options.port}`,
+  ...(options.advertise !== undefined ? { advertise: options.advertise } : {}),
   ...(options.maxMessageBytes !== undefined ? { maxMessageBytes: options.maxMessageBytes } : {}),
   ...(options.mailboxCapacity !== undefined ? { mailboxCapacity: options.mailboxCapacity } : {}),
   ...(secret !== undefined ? { secret } : {}),
@@ -122,7 +132,10 @@ try {
   node = await Node.start(nodeOptions);
 } catch (error) {
   const code = (error as { code?: string }).code;
-  const why = code === 'EADDRINUSE' ? `port ${options.port} on ${options.host} is already in use` : (error as Error).message;
+  const why =
+    code === 'EADDRINUSE' ? `port ${options.port} on ${options.host} is already in use`
+    : code === 'EADDRNOTAVAIL' ? `${options.host} is not an address of this host`
+    : (error as Error).message;
   console.error(`node-daemon: cannot start: ${why}`);
   process.exit(1);
 }
@@ -187,12 +200,15 @@ for (const peer of options.peers) {
 
 let discovery: Discovery | undefined;
 if (options.discovery) {
+  // Beacons leave by the interface other nodes reach this one at (the advertised host, which is
+  // the bound one unless the daemon binds every interface); on loopback, TTL 0 keeps them here.
+  const advertised = splitHostPort(node.endpoint)?.host ?? options.host;
+  const beaconInterface = options.discoveryInterface ?? (advertised === 'localhost' ? '127.0.0.1' : advertised);
   discovery = new Discovery(() => ({ nodeId: node.id, cluster: options.cluster }), {
     group: options.discoveryGroup,
     port: options.discoveryPort,
-    // Beacons leave by the bound interface; on loopback, TTL 0 keeps them on this host.
-    interface: options.host === 'localhost' ? '127.0.0.1' : options.host,
-    ttl: loopback.test(options.host) ? 0 : 1,
+    interface: beaconInterface,
+    ttl: options.discoveryTtl ?? (isLoopbackHost(beaconInterface) ? 0 : 1),
     cluster: options.cluster,
   });
   discovery.on('discovered', (beacon) => membership.discovered(beacon.nodeId));
@@ -217,6 +233,12 @@ const pool =
         size: options.cpus,
         script: fileURLToPath(new URL('./worker.js', import.meta.url)),
         ...(secret !== undefined ? { secret } : {}),
+        // Workers listen where the daemon does and advertise what it advertises: other hosts send them work.
+        network: {
+          host: options.host,
+          advertise: splitHostPort(node.endpoint)?.host ?? options.host,
+          ...(options.workerPorts ? { ports: options.workerPorts } : {}),
+        },
       })
     : undefined;
 pool?.on('worker:ready', (worker) => emit({ event: 'worker:ready', index: worker.index, pid: worker.pid, node: worker.nodeId }));
@@ -272,6 +294,13 @@ function parsePort(value: string): number {
   const port = Number(value);
   if (!Number.isInteger(port) || port < 0 || port > 65535) throw new CommanderArgumentError('a port is a whole number from 0 to 65535');
   return port;
+}
+
+function parsePortRange(value: string): [number, number] {
+  const match = /^(\d{1,5})-(\d{1,5})$/.exec(value);
+  const [from, to] = match ? [Number(match[1]), Number(match[2])] : [NaN, NaN];
+  if (!(from >= 1 && to <= 65535 && from <= to)) throw new CommanderArgumentError('a port range is FROM-TO, 1 ≤ FROM ≤ TO ≤ 65535');
+  return [from, to];
 }
 
 function parseOnOff(value: string): boolean {

@@ -5,8 +5,8 @@
  *   node worker.js --daemon <daemon node id> --index <slot>
  *
  * with an IPC channel (stdio entry 'ipc'), on which the pool first sends its configuration
- * (`{secret?}`: the cluster secret never appears in argv or the environment). It then starts a
- * node named `worker-<slot>` on loopback, registers the `zerocos.worker` process and announces
+ * (`{secret?, network?}`: the cluster secret never appears in argv or the environment). It then
+ * starts a node named `worker-<slot>` on its daemon's interface (see `startWorkerNode`), registers the `zerocos.worker` process and announces
  * itself to the daemon by calling `{name: 'zerocos.workers', node: <daemon>}` with
  * `['ready', slot, nodeId, osPid]`.
  *
@@ -45,6 +45,7 @@ import {
   WORKER_PROCESS,
   WORKERS_PROCESS,
   setCurrentRuntime,
+  startWorkerNode,
   type WorkerConfig,
 } from 'zerocos';
 
@@ -94,12 +95,19 @@ process.on('SIGINT', () => {});
 
 const config = await new Promise<WorkerConfig>((resolve) => process.once('message', (message) => resolve(message as WorkerConfig)));
 if (typeof config !== 'object' || config === null || (config.secret !== undefined && typeof config.secret !== 'string')) {
-  console.error('worker: the first IPC message must be the configuration {secret?}');
+  console.error('worker: the first IPC message must be the configuration {secret?, network?}');
   process.exit(2);
 }
 
 // `node` is also read by the signal handlers above; `running` is the same node, known to be set.
-const running = await Node.start({ name: `worker-${index}`, ...(config.secret !== undefined ? { secret: config.secret } : {}) });
+// It listens on its daemon's interface, so that clients and workers on other hosts reach it.
+let running: Node;
+try {
+  running = await startWorkerNode(index, config);
+} catch (error) {
+  console.error(`worker ${index}: cannot bind: ${(error as Error).message}`);
+  process.exit(1);
+}
 node = running;
 
 // The task layer: this worker runs tasks, and owns the refs its tasks create (nested tasks ask

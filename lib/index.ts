@@ -11,9 +11,9 @@ export { PROTOCOL_VERSION } from './wire/limits.js';
 export { Membership, MEMBERSHIP_PROCESS } from './cluster/membership.js';
 export { HostInfoMonitor, readHostInfo } from './cluster/host-info.js';
 export { Discovery } from './cluster/discovery.js';
-export { connect } from './cluster/connect.js';
+export { connect, SeedUnreachableError } from './cluster/connect.js';
 export { FreeVariableError, FunctionCache, HashMismatchError, compileShipped, isShippedFunction, shipFunction } from './task/remote-function.js';
-export { WorkerPool, WorkerStartError, WORKER_PROCESS, WORKERS_PROCESS } from './cluster/worker-pool.js';
+export { WorkerPool, WorkerStartError, WORKER_PROCESS, WORKERS_PROCESS, startWorkerNode } from './cluster/worker-pool.js';
 export {
   EncodeError,
   InvalidArgumentError,
@@ -40,7 +40,7 @@ export type { ErrorInfo } from './common/errors.js';
 export type { Beacon, DiscoveredBeacon, DiscoveryOptions, DiscoveryStats } from './cluster/discovery.js';
 export type { ClusterClient, ConnectOptions } from './cluster/connect.js';
 export type { FunctionCacheOptions, ShippedFunction } from './task/remote-function.js';
-export type { WorkerConfig, WorkerExit, WorkerInfo, WorkerPoolEvents, WorkerPoolOptions, WorkerStatus } from './cluster/worker-pool.js';
+export type { WorkerConfig, WorkerNetwork, WorkerExit, WorkerInfo, WorkerPoolEvents, WorkerPoolOptions, WorkerStatus } from './cluster/worker-pool.js';
 export type { HostInfo, HostInfoMonitorOptions, ReadHostInfoOptions } from './cluster/host-info.js';
 export type { DownReason, Member, MemberStatus, MembershipEvents, MembershipOptions, MembershipStats } from './cluster/membership.js';
 
@@ -87,6 +87,7 @@ export type { SubmitExtras } from './task/runtime.js';
 export { MapReduceRun, mapReduce } from './mapreduce/map-reduce.js';
 export { MapReduceRunner } from './mapreduce/mr-runner.js';
 export { partitionOf } from './common/partition.js';
+export { defaultAdvertiseHost, isLoopbackHost, isWildcardHost, localAddressToward, splitHostPort } from './common/host-address.js';
 export type { Emit, MapReduceEvents, MapReduceOptions, MapReduceProgress } from './mapreduce/map-reduce.js';
 
 // Streaming: channels, credit-controlled streams, pipelines.

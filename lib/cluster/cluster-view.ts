@@ -10,7 +10,16 @@ import type { Membership } from './membership.js';
 export interface ClusterView {
   daemons(): DaemonView[];
   refresh(): Promise<void>;
+  /**
+   * True when `daemon` has gone silent (not heard for longer than a few heartbeats, or down by
+   * timeout) rather than died for all to see: its host may be cut off, with its workers still
+   * running what they were sent. Views that cannot tell leave it out.
+   */
+  isSilent?(daemon: NodeId): boolean;
 }
+
+/** A daemon not heard from for this long counts as silent: four default heartbeat intervals (500 ms). */
+const SILENT_AFTER_MS = 2000;
 
 /** The view of a member of the cluster (a client or a daemon): read from membership heartbeats. */
 export class MembershipView implements ClusterView {
@@ -33,6 +42,13 @@ export class MembershipView implements ClusterView {
 
   async refresh(): Promise<void> {
     // Heartbeats keep it fresh (within one heartbeat interval).
+  }
+
+  isSilent(daemon: NodeId): boolean {
+    const member = this.membership.member(daemon);
+    if (!member) return false; // forgotten long ago, or never known: nothing to say
+    if (member.status === 'down') return member.downReason === 'timeout';
+    return member.status === 'up' && Date.now() - member.lastHeardAt > SILENT_AFTER_MS / 2;
   }
 }
 

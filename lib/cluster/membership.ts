@@ -135,6 +135,12 @@ export class Membership extends EventEmitter<MembershipEvents> {
     return [...this.view.values()].map((member) => ({ ...member }));
   }
 
+  /** What this node knows of `nodeId`, if anything. */
+  member(nodeId: NodeId): Member | undefined {
+    const member = this.view.get(nodeId);
+    return member && { ...member };
+  }
+
   /** The members currently up. */
   up(): Member[] {
     return this.members().filter((member) => member.status === 'up');

@@ -3,7 +3,7 @@ import { EventEmitter } from 'node:events';
 import { availableParallelism } from 'node:os';
 import { InvalidArgumentError, TimeoutError, ZerocosError } from '../common/errors.js';
 import { CallMessage } from '../node/messages.js';
-import type { Node } from '../node/node.js';
+import { Node, type NodeOptions } from '../node/node.js';
 import type { NodeId, Pid } from '../wire/address.js';
 
 /** The name of the process on the daemon's node that workers announce themselves to. */
@@ -35,11 +35,27 @@ export interface WorkerPoolOptions {
    * over the IPC channel, never in argv or the environment. @default none
    */
   secret?: string;
+  /**
+   * Where workers listen: the daemon's interface, so that other hosts reach them (a worker bound
+   * to loopback cannot run work for another host). @default loopback, any free port
+   */
+  network?: WorkerNetwork;
+}
+
+/** The interface, advertised host and ports a daemon's workers bind (see `node-daemon --worker-ports`). */
+export interface WorkerNetwork {
+  /** The interface to bind (the daemon's `--host`). */
+  host: string;
+  /** The host to advertise in the worker's node id (the daemon's advertised host). @default `host` */
+  advertise?: string;
+  /** Bind a port from this inclusive range (for firewalls) instead of any free port. @default any */
+  ports?: [number, number];
 }
 
 /** The first (and so far only) IPC message a worker receives: its configuration. */
 export interface WorkerConfig {
   secret?: string;
+  network?: WorkerNetwork;
 }
 
 /**
@@ -148,7 +164,10 @@ export class WorkerPool extends EventEmitter<WorkerPoolEvents> {
     this.script = options.script;
     this.restartBackoffMs = options.restartBackoffMs ?? 100;
     this.readyTimeoutMs = options.readyTimeoutMs ?? 10_000;
-    this.config = options.secret !== undefined ? { secret: options.secret } : {};
+    this.config = {
+      ...(options.secret !== undefined ? { secret: options.secret } : {}),
+      ...(options.network !== undefined ? { network: options.network } : {}),
+    };
     this.slots = Array.from({ length: size }, (_, index) => ({
       index,
       status: 'starting' as WorkerStatus,
@@ -391,4 +410,36 @@ export class WorkerPool extends EventEmitter<WorkerPoolEvents> {
   private info(slot: Slot): WorkerInfo {
     return { index: slot.index, pid: slot.pid, nodeId: slot.nodeId, status: slot.status, restarts: slot.restarts };
   }
+}
+
+/**
+ * Starts a worker's node as its configuration says: on its daemon's interface, advertising the
+ * daemon's host, on a port from the configured range (the first free one, trying from
+ * `range start + index` so that slots rarely contend) or any free port.
+ * @throws the bind error when no port of the range is free (`EADDRINUSE`)
+ */
+export async function startWorkerNode(index: number, config: WorkerConfig, options: Omit<NodeOptions, 'bind' | 'advertise' | 'secret'> = {}): Promise<Node> {
+  const network = config.network;
+  const base: NodeOptions = {
+    name: `worker-${index}`,
+    ...options,
+    ...(config.secret !== undefined ? { secret: config.secret } : {}),
+    ...(network?.advertise !== undefined ? { advertise: network.advertise } : {}),
+  };
+  const host = network?.host ?? '127.0.0.1';
+  const hostPart = host.includes(':') && !host.startsWith('[') ? `[${host}]` : host;
+  if (!network?.ports) return Node.start({ ...base, bind: `tcp://${hostPart}:*` });
+  const [first, last] = network.ports;
+  const count = last - first + 1;
+  let lastError: unknown;
+  for (let i = 0; i < count; i++) {
+    const port = first + ((index + i) % count);
+    try {
+      return await Node.start({ ...base, bind: `tcp://${hostPart}:${port}` });
+    } catch (error) {
+      if ((error as { code?: string }).code !== 'EADDRINUSE') throw error;
+      lastError = error;
+    }
+  }
+  throw lastError;
 }

@@ -1,5 +1,6 @@
 import { EventEmitter } from 'node:events';
 import { InvalidArgumentError, type ProtocolError } from '../common/errors.js';
+import { defaultAdvertiseHost, isWildcardHost, splitHostPort } from '../common/host-address.js';
 import { newIncarnation } from '../common/ids.js';
 import type { PeerDownReason, Transport, TransportStats } from '../transport/transport.js';
 import { deriveCurveKeys } from '../transport/curve.js';
@@ -16,6 +17,14 @@ export interface NodeOptions {
   name?: string;
   /** ZeroMQ endpoint the node's ROUTER binds. @default 'tcp://127.0.0.1:*' (a free port, read back) */
   bind?: string;
+  /**
+   * The host other nodes reach this one at: it goes into the node id in place of the bound host
+   * (the port stays the bound one). Needed behind NAT or in containers; a node bound to every
+   * interface (`tcp://0.0.0.0:…`) without it advertises the host's first non-loopback IPv4
+   * address, and refuses to start if there is none.
+   * @default the bound host
+   */
+  advertise?: string;
   /** Largest encoded message accepted or sent, in bytes; also the largest binary payload. @default 16 MiB */
   maxMessageBytes?: number;
   /** Default bound of each mailbox; messages beyond it become `mailbox_full` dead letters. @default 100000 */
@@ -92,7 +101,7 @@ export class Node extends EventEmitter<NodeEvents> {
   private constructor(
     private readonly kernel: Kernel,
     private readonly transport: Transport,
-    /** The endpoint this node's ROUTER is bound to. */
+    /** The endpoint other nodes reach this one at (the advertised host, the bound port). */
     readonly endpoint: string,
     private readonly options: Required<Pick<NodeOptions, 'callTimeoutMs' | 'stopTimeoutMs'>>,
   ) {
@@ -115,8 +124,10 @@ export class Node extends EventEmitter<NodeEvents> {
       ...(options.secret !== undefined ? { curve: deriveCurveKeys(options.secret) } : {}),
     });
     let id: NodeId;
+    let endpoint: string;
     try {
-      id = formatNodeId(options.name ?? 'node', newIncarnation(), transport.endpoint);
+      endpoint = advertisedEndpoint(transport.endpoint, options.advertise);
+      id = formatNodeId(options.name ?? 'node', newIncarnation(), endpoint);
     } catch (error) {
       await transport.stop(0);
       throw error;
@@ -141,7 +152,7 @@ export class Node extends EventEmitter<NodeEvents> {
         dispatchError: (error) => node!.emit('dispatchError', error),
       },
     );
-    node = new Node(kernel, transport, transport.endpoint, { callTimeoutMs, stopTimeoutMs: options.stopTimeoutMs ?? 1000 });
+    node = new Node(kernel, transport, endpoint, { callTimeoutMs, stopTimeoutMs: options.stopTimeoutMs ?? 1000 });
     return node;
   }
 
@@ -264,4 +275,17 @@ export class Node extends EventEmitter<NodeEvents> {
   async stop(): Promise<void> {
     await this.kernel.stop(this.options.stopTimeoutMs);
   }
+}
+
+/**
+ * The endpoint that goes into the node id: the bound one, with its host replaced by `advertise`,
+ * or — bound to every interface — by the host's first non-loopback address. An id holding
+ * `0.0.0.0` would be unreachable from every other host.
+ */
+function advertisedEndpoint(bound: string, advertise: string | undefined): string {
+  const parts = splitHostPort(bound);
+  if (!parts) return bound; // ipc:// or another transport: the bound endpoint is the address
+  const host = advertise ?? (isWildcardHost(parts.host) ? defaultAdvertiseHost() : parts.host);
+  if (isWildcardHost(host)) throw new InvalidArgumentError(`cannot advertise ${host}: give a host other nodes can reach`);
+  return `tcp://${host.includes(':') && !host.startsWith('[') ? `[${host}]` : host}:${parts.port}`;
 }

@@ -4,6 +4,7 @@ import { CallMessage } from '../node/messages.js';
 import type { NodeId } from '../wire/address.js';
 import { ModuleLoader, isShippedModule } from './module-shipping.js';
 import { LocatedValue } from './object-ref.js';
+import { OBJECTS_PROCESS } from './object-table.js';
 import { FunctionCache, isShippedFunction } from './remote-function.js';
 import type { TaskRuntime } from './runtime.js';
 import type { ShippedCode } from './shipped-code.js';
@@ -56,6 +57,11 @@ export interface TaskExecutorOptions {
  * task's CPU the same way), so nested tasks queued behind their parent cannot deadlock the pool.
  * That may briefly run two tasks at once when both resume together.
  *
+ * When an owner's node is lost (it died, or this host was cut off from it for longer than the
+ * heartbeat timeout), the work it queued here and that has not started is dropped: the owner
+ * runs it elsewhere, and running it here as well would run it twice. Work already running goes
+ * on (its answer becomes a dead letter).
+ *
  * Requests (docs/protocol.md): the call `['run', id, code, args, origin?]` answered with
  * `[0, value]` (the result) or `[1]` (a large result, kept here under `owner|id`), or failed with
  * the task's error; the message `['cancel', owner, id, force]`.
@@ -71,6 +77,9 @@ export class TaskExecutor {
   private pumpQueued = false;
   private pumping = false;
   private sliceStart: number | undefined;
+  /** Owners this worker runs work for, each watched (a monitor of its objects process) so that its loss is noticed. */
+  private readonly owners = new Map<NodeId, number>();
+  private droppedForLostOwner = 0;
 
   constructor(
     private readonly runtime: TaskRuntime,
@@ -120,6 +129,7 @@ export class TaskExecutor {
       return;
     }
     const key = `${message.from.node}|${id}`;
+    this.watchOwner(message.from.node);
     const job: Job = { key, message, state: 'preparing', fn: undefined, args, context, abort: undefined };
     this.jobs.set(key, job);
     // Fast path: a function already compiled and plain arguments run without a promise in sight.
@@ -135,6 +145,34 @@ export class TaskExecutor {
       () => this.ready(job),
       (error: unknown) => this.finish(job, false, error),
     );
+  }
+
+  /** Counters: work dropped because its owner was lost before it started. */
+  stats(): { droppedForLostOwner: number } {
+    return { droppedForLostOwner: this.droppedForLostOwner };
+  }
+
+  private watchOwner(owner: NodeId): void {
+    if (this.owners.has(owner) || owner === this.runtime.node.id) return;
+    // Every owner runs an objects process (it is where its refs resolve); a monitor of it opens
+    // the connection whose heartbeats tell when the owner is lost.
+    const ref = this.runtime.node.monitor({ name: OBJECTS_PROCESS, node: owner }, (down) => {
+      if (down.reason !== 'nodedown') return; // not a runtime (no objects process): not watched, kept so as not to ask again
+      this.owners.delete(owner); // the same node may come back after a partition, with new work
+      this.ownerLost(owner);
+    });
+    this.owners.set(owner, ref);
+  }
+
+  /** Drops the work `owner` queued here that has not started (see the class comment). */
+  private ownerLost(owner: NodeId): void {
+    const prefix = `${owner}|`;
+    for (const [key, job] of this.jobs) {
+      if (!key.startsWith(prefix) || (job.state !== 'preparing' && job.state !== 'queued')) continue;
+      job.state = 'done'; // skipped by pump and ready; no answer: its owner is gone
+      this.jobs.delete(key);
+      this.droppedForLostOwner++;
+    }
   }
 
   private async prepare(job: Job, code: ShippedCode, origin: NodeId): Promise<void> {

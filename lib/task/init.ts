@@ -1,5 +1,5 @@
 import { MembershipView } from '../cluster/cluster-view.js';
-import { connect, type ClusterClient } from '../cluster/connect.js';
+import { connect, isSettled, type ClusterClient } from '../cluster/connect.js';
 import type { DiscoveryOptions } from '../cluster/discovery.js';
 import { LocalCluster, type LocalClusterOptions } from '../cluster/local-cluster.js';
 import { InvalidArgumentError } from '../common/errors.js';
@@ -14,6 +14,8 @@ export interface InitOptions {
   discovery?: boolean | DiscoveryOptions;
   /** The cluster's shared secret. */
   secret?: string;
+  /** The host daemons and workers reach this client at (NAT, containers). @default the local address on the route to the first peer */
+  advertise?: string;
   /** The local cluster started when no peers or discovery are given. @default {daemons: 2} */
   local?: LocalClusterOptions;
   /** Options of this client's node. */
@@ -37,7 +39,9 @@ let session: Session | undefined;
 /**
  * Connects this process to a cluster and makes it the owner of the tasks, actors and objects
  * it creates (Ray's `ray.init()`). With no `peers` and no `discovery`, starts a local cluster of
- * node-daemons on 127.0.0.1 (stopped again by `shutdown()`).
+ * node-daemons on 127.0.0.1 (stopped again by `shutdown()`). It resolves once the view is
+ * settled (see {@link connect}): every daemon the seeds know of is up with all its workers, so
+ * the first submissions spread over the whole cluster.
  * @throws InvalidArgumentError when already initialised; UnschedulableError when no worker shows up in time
  * @example
  * await init();                                  // a local cluster of 2 daemons
@@ -54,6 +58,7 @@ export async function init(options: InitOptions = {}): Promise<Session> {
       peers: local ? local.peers() : (options.peers ?? []),
       ...(options.discovery !== undefined ? { discovery: options.discovery } : {}),
       ...(options.secret !== undefined ? { secret: options.secret } : {}),
+      ...(options.advertise !== undefined ? { advertise: options.advertise } : {}),
       ...(options.node ? { node: options.node } : {}),
       waitForPeers: local ? local.daemons.length : 1,
       timeoutMs,
@@ -61,7 +66,9 @@ export async function init(options: InitOptions = {}): Promise<Session> {
     const runtime = new TaskRuntime(client.node, new MembershipView(client.membership), options.runtime);
     const expected = local ? local.daemons.reduce((n, daemon) => n + daemon.workers.length, 0) : 1;
     await runtime.waitForWorkers(timeoutMs, expected);
-    if (local) runtime.placement.viewSettled();
+    // A settled view (connect waited for it) holds every daemon there is: a task no daemon can
+    // take is unschedulable at once, not after a grace for daemons not heard of yet.
+    if (local || isSettled(client.membership.members())) runtime.placement.viewSettled();
     setCurrentRuntime(runtime);
     const started: Session = {
       runtime,

@@ -56,6 +56,11 @@ export class Placement {
     this.scheduler.release(slot, demand);
   }
 
+  /** True when the daemon of a lost worker went silent rather than died (see ClusterView.isSilent). */
+  isSilent(daemon: NodeId): boolean {
+    return this.view.isSilent?.(daemon) ?? false;
+  }
+
   /** `node` was lost: schedule nothing on it for a while. */
   markDead(node: NodeId): void {
     this.scheduler.markDead(node);

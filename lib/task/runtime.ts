@@ -63,6 +63,14 @@ export interface TaskRuntimeOptions {
   inlineMaxBytes?: number;
   /** With no worker in sight, a queued task waits this long for one before it fails. @default 10000 */
   noWorkersTimeoutMs?: number;
+  /**
+   * A task lost with a worker whose daemon went silent (its host cut off, not dead) runs again
+   * only after this long: by then the cut-off worker has noticed this owner is lost too (its
+   * heartbeat timeout, 3 s by default) and dropped what it had not started, so queued work does
+   * not run twice. Work lost with a worker that died for all to see runs again at once.
+   * @default 3000
+   */
+  cutOffGraceMs?: number;
 }
 
 /** Counters, for tests and observability. */
@@ -123,6 +131,7 @@ export class TaskRuntime {
   /** Where its work goes: the scheduler, fed from the cluster view; long-lived placements. */
   readonly placement: Placement;
   private readonly inlineMaxBytes: number;
+  private readonly cutOffGraceMs: number;
   private readonly addresses = new Map<NodeId, RemoteName>();
   private pumpTimer: NodeJS.Timeout | undefined;
   private running = 0;
@@ -140,6 +149,7 @@ export class TaskRuntime {
   ) {
     this.placement = new Placement(view, options.scheduler, options.noWorkersTimeoutMs ?? 10_000);
     this.inlineMaxBytes = options.inlineMaxBytes ?? 100 * 1024;
+    this.cutOffGraceMs = options.cutOffGraceMs ?? 3000;
     this.objects = new ObjectTable(node);
   }
 
@@ -481,7 +491,9 @@ export class TaskRuntime {
     }
     if (error instanceof NodeDownError || error instanceof NoProcError || error instanceof ProcessExitError) {
       this.placement.markDead(slot.node);
-      if (task.retryOnLoss ? task.retryOnLoss(slot.node, task.attempts) : task.attempts <= task.maxRetries) return this.retry(task);
+      if (task.retryOnLoss ? task.retryOnLoss(slot.node, task.attempts) : task.attempts <= task.maxRetries) {
+        return this.placement.isSilent(slot.daemon) ? this.retryLater(task, this.cutOffGraceMs) : this.retry(task);
+      }
       return this.settle(task, {
         error: new WorkerCrashedError(`task ${task.id} lost its worker ${task.attempts} time(s) (maxRetries ${task.maxRetries}); last: ${error.message}`, { cause: error }),
       });
@@ -493,6 +505,19 @@ export class TaskRuntime {
     this.counters.retried++;
     task.slot = undefined;
     this.enqueue(task);
+  }
+
+  /** {@link retry} after `delayMs` (the task counts as queued meanwhile; a cancel still reaches it). */
+  private retryLater(task: Task, delayMs: number): void {
+    task.slot = undefined;
+    this.setState(task, 'queued');
+    task.timer = setTimeout(() => {
+      task.timer = undefined;
+      if (task.state === 'queued' && task.slot === undefined && !this.stopped) {
+        this.setState(task, 'deps'); // enqueue moves it to 'queued' again
+        this.retry(task);
+      }
+    }, delayMs);
   }
 
   private timedOut(task: Task, slot: WorkerSlot): void {

@@ -112,5 +112,15 @@ export function formatAddress(address: Address): string {
  */
 export function isReportFrom(watchedNode: NodeId, fromNode: NodeId): boolean {
   if (watchedNode === fromNode) return true;
-  return watchedNode.startsWith('@') && watchedNode.slice(1) === parseNodeId(fromNode)?.endpoint;
+  if (!watchedNode.startsWith('@')) return false;
+  const asked = watchedNode.slice(1);
+  const answering = parseNodeId(fromNode)?.endpoint;
+  if (answering === undefined) return false;
+  // A node bound to every interface, or behind NAT, advertises another host than the one it was
+  // reached at: the port it listens on must still be the one asked.
+  return answering === asked || portOf(answering) === portOf(asked);
+}
+
+function portOf(endpoint: string): string | undefined {
+  return /:(\d+)$/.exec(endpoint)?.[1];
 }
