@@ -65,6 +65,8 @@ export interface DaemonOptions {
   cpus?: number;
   /** The address to bind. @default the host's address */
   bind?: string;
+  /** @default PORT (9740) */
+  port?: number;
   /** Further flags. */
   extra?: string[];
 }
@@ -73,7 +75,7 @@ export interface DaemonOptions {
 export async function startDaemon(lab: NetnsLab, host: NetnsHost, options: DaemonOptions): Promise<HostDaemon> {
   const args = [
     '--host', options.bind ?? host.address,
-    '--port', String(PORT),
+    '--port', String(options.port ?? PORT),
     '--name', options.name ?? `host${host.index}`,
     '--secret-file', options.secretFile,
     '--cpus', String(options.cpus ?? 1),
