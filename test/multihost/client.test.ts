@@ -1,7 +1,17 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { ReadyChild } from '../support/child.js';
-import { nextLine } from '../support/eventually.js';
-import { CLIENT, NO_NETNS, allSeeEachOther, hostPort, scratchDir, secretFile, startDaemon, workerPids, type HostDaemon } from './support/daemons.js';
+import {
+  NO_NETNS,
+  allSeeEachOther,
+  clientResult,
+  hostPort,
+  scratchDir,
+  secretFile,
+  startClient,
+  startDaemon,
+  startDaemons,
+  workerPids,
+  type HostDaemon,
+} from './support/daemons.js';
 import { figure } from './support/figures.js';
 import { NetnsLab, type NetnsHost } from './support/netns.js';
 
@@ -30,24 +40,17 @@ describe.skipIf(NO_NETNS)('a client on its own host, with daemons on three other
   let clientHost: NetnsHost;
   const seeds = () => daemons.map(hostPort);
 
-  /** Runs the client fixture on the client host and resolves with its result line (rejects with its error line). */
-  const runClient = async <T>(mode: string, peers: string[], secretPath: string, args: string[] = [], timeoutMs = 60_000): Promise<{ result: T; client: ReadyChild<unknown> }> => {
-    const client = await lab.startNode<unknown>(clientHost, CLIENT, [mode, JSON.stringify(peers), secretPath, ...args], 30_000);
-    const line = await nextLine<{ result?: T; error?: { name: string; message: string } }>(client.lines, (l) => l.result !== undefined || l.error !== undefined, timeoutMs);
-    if (line.error) throw new Error(`client ${mode} failed: ${line.error.name}: ${line.error.message}`);
-    expect(await client.exited).toBe(0);
-    return { result: line.result!, client };
-  };
+  /** Runs the client fixture on the client host and resolves with its result. */
+  const runClient = async <T>(mode: string, peers: string[], secretPath: string, args: string[] = []): Promise<{ result: T }> => ({
+    result: await clientResult<T>(await startClient(lab, clientHost, mode, peers, secretPath, args)),
+  });
 
   beforeAll(async () => {
     scratch = scratchDir();
     secret = secretFile(scratch.dir, 'multihost-client-secret');
     lab = await NetnsLab.create({ hosts: 4 });
     clientHost = lab.hosts[3]!;
-    const [h0, h1, h2] = lab.hosts;
-    const first = await startDaemon(lab, h0!, { secretFile: secret, discovery: true, cpus: CPUS[0] });
-    daemons = [first, ...(await Promise.all([h1!, h2!].map((host, i) => startDaemon(lab, host, { secretFile: secret, discovery: true, cpus: CPUS[i + 1] }))))];
-    await allSeeEachOther(daemons);
+    daemons = await startDaemons(lab, secret, CPUS);
   }, 60_000);
   afterAll(async () => {
     await lab?.destroy();

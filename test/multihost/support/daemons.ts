@@ -125,3 +125,24 @@ export function workerPids(daemons: HostDaemon[]): number[] {
   }
   return [...pids];
 }
+
+/** Starts a daemon on each of the first `cpus.length` hosts (discovery on) and resolves once they all see each other. */
+export async function startDaemons(lab: NetnsLab, secretPath: string, cpus: number[]): Promise<HostDaemon[]> {
+  const daemons = await Promise.all(cpus.map((n, i) => startDaemon(lab, lab.hosts[i]!, { secretFile: secretPath, discovery: true, cpus: n })));
+  await allSeeEachOther(daemons);
+  return daemons;
+}
+
+/** Starts the client fixture (test/fixtures/multihost-client.ts) in `host`'s namespace; resolves once it has joined. */
+export function startClient(lab: NetnsLab, host: NetnsHost, mode: string, peers: string[], secretPath: string, args: string[] = []): Promise<ReadyChild<unknown>> {
+  return lab.startNode<unknown>(host, CLIENT, [mode, JSON.stringify(peers), secretPath, ...args], 30_000);
+}
+
+/** The client's result line; rejects with its error line, or when it exits non-zero. */
+export async function clientResult<T>(client: ReadyChild<unknown>, timeoutMs = 60_000): Promise<T> {
+  const line = await nextLine<{ result?: T; error?: { name: string; message: string } }>(client.lines, (l) => l.result !== undefined || l.error !== undefined, timeoutMs);
+  if (line.error) throw new Error(`the client failed: ${line.error.name}: ${line.error.message}`);
+  const code = await client.exited;
+  if (code !== 0) throw new Error(`the client exited with ${code}`);
+  return line.result!;
+}
