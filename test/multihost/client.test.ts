@@ -25,6 +25,12 @@ interface Workload {
   mapReduce: { equal: boolean; distinct: number; words: number };
 }
 
+interface Joined {
+  joined: boolean;
+  elapsedMs: number;
+  error?: { name: string; code?: string; message: string };
+}
+
 interface Throughput {
   tasks: number;
   rounds: number[];
@@ -80,12 +86,22 @@ describe.skipIf(NO_NETNS)('a client on its own host, with daemons on three other
 
   it('refuses a client with another secret with an authentication error, not a timeout', async () => {
     const wrong = secretFile(scratch.dir, 'not-the-cluster-secret', 'wrong-secret');
-    const { result } = await runClient<{ joined: boolean; elapsedMs: number; error?: { name: string; code?: string; message: string } }>('auth', seeds(), wrong);
+    const { result } = await runClient<Joined>('join', seeds(), wrong);
     expect(result.joined).toBe(false);
     expect(result.error?.name).not.toBe('TimeoutError');
     expect(result.error?.code).toBe('EAUTH');
     expect(result.error?.message).toMatch(/secret|auth/i);
     // The init timeout is 15 s: a refused handshake must be reported well before it.
+    expect(result.elapsedMs).toBeLessThan(10_000);
+  });
+
+  it('tells a client whose seed runs no daemon that no node-daemon answered there', async () => {
+    // The client's own host is reachable and runs no daemon: its port is closed.
+    const nowhere = `${clientHost.address}:9740`;
+    const { result } = await runClient<Joined>('join', [nowhere], secret);
+    expect(result.joined).toBe(false);
+    expect(result.error).toMatchObject({ name: 'SeedUnreachableError', code: 'ENOSEED' });
+    expect(result.error?.message).toContain(`no node-daemon answered at ${nowhere}`);
     expect(result.elapsedMs).toBeLessThan(10_000);
   });
 
