@@ -89,7 +89,7 @@ describe.skipIf(NO_NETNS)('a host cut off for 10 s while reentrant jobs run', { 
     const upAt = Date.now();
     // Rejoined: each survivor reports the victim up a second time (the same incarnation, heard again).
     const ups = () => survivors.map((daemon) => (daemon.lines as PeerEvent[]).filter((line) => line.event === 'peer:up' && line.node === victim.ready.node));
-    await eventually(() => expect(ups().map((list) => list.length)).toEqual([2, 2]), { timeoutMs: 20_000 });
+    await eventually(() => expect(ups().every((list) => list.length >= 2)).toBe(true), { timeoutMs: 20_000 });
     figure('rejoin after the link came up (second peer:up on the 2 others, slowest)', Math.max(...ups().map((list, i) => arrivalOf(survivors[i]!, list[1]))) - upAt, 'ms');
 
     const { jobs } = await clientResult<{ jobs: { i: number; status: string; result: number }[] }>(client, 60_000);
