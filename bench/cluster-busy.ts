@@ -18,7 +18,7 @@ import { readFileSync } from 'node:fs';
 import os from 'node:os';
 import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
-import { Node, WORKER_PROCESS } from 'zerocos';
+import { Node, WORKER_PROCESS, loadOrCreateSecret } from 'zerocos';
 import { startReadyChild } from '../test/support/child.js';
 import { cpuSeconds, DaemonWatcher, mean, round1, round2, sleep, sum, until, type DaemonReady, type PeerDown, type StatsLine } from './support.js';
 
@@ -95,7 +95,8 @@ export async function runClusterBusy(): Promise<ClusterBusyFigures> {
 
     const workers = watchers.flatMap((w) => w.daemon.ready.workers.map((worker) => ({ ...worker, daemon: w.node })));
     if (workers.length !== DAEMONS * CPUS_PER_DAEMON) throw new Error(`expected ${DAEMONS * CPUS_PER_DAEMON} workers, the ready lines list ${workers.length}`);
-    client = await Node.start({ name: 'busy-bench' });
+    // The daemons hold this user's secret file (secure by default): so must the client.
+    client = await Node.start({ name: 'busy-bench', secret: loadOrCreateSecret() });
     const node = client;
     const address = (worker: { node: string }) => ({ name: WORKER_PROCESS, node: worker.node });
     // Connects to every worker (and every worker back to us) before the burn.

@@ -10,7 +10,7 @@
 import { readFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { fileURLToPath } from 'node:url';
-import { Command, InvalidArgumentError as CommanderArgumentError } from 'commander';
+import { Command, Option, InvalidArgumentError as CommanderArgumentError } from 'commander';
 import {
   CallMessage,
   DAEMON_PROCESS,
@@ -21,7 +21,9 @@ import {
   MembershipView,
   Node,
   WorkerPool,
+  defaultSecretPath,
   isLoopbackHost,
+  resolveSecret,
   parseResources,
   splitHostPort,
   type DaemonView,
@@ -33,6 +35,7 @@ export const DEFAULT_PORT = 9740;
 
 const program = new Command()
   .name('node-daemon')
+  .version(packageVersion(), '-V, --version', 'print the version and exit')
   .description('Run a zerocos node on this host.')
   .option('--host <address>', 'interface to bind (loopback unless you know why; 0.0.0.0 = every interface)', '127.0.0.1')
   .option('--advertise <address>', 'host other nodes reach this one (and its workers) at: for 0.0.0.0, NAT, containers (default: --host, or for 0.0.0.0 the first non-loopback IPv4 address)')
@@ -42,8 +45,8 @@ const program = new Command()
   .option('--mailbox-capacity <n>', 'default bound of each mailbox', parsePositive)
   .option('--log-level <level>', 'silent | info | debug', 'info')
   .option('--json', 'print log lines as JSON', false)
-  .option('--peers <host:port,...>', 'seed daemons to join (for hosts discovery cannot reach)', parsePeers, [])
-  .option('--discovery <on|off>', 'find peers by UDP multicast beacons on the bound interface', parseOnOff, true)
+  .addOption(new Option('--peers <host:port,...>', 'seed daemons to join (for hosts discovery cannot reach)').argParser(parsePeers).default([], 'none'))
+  .addOption(new Option('--discovery <on|off>', 'find peers by UDP multicast beacons on the advertised interface').argParser(parseOnOff).default(true, 'on'))
   .option('--discovery-port <port>', 'UDP port of the discovery group', parsePort, 9741)
   .option('--discovery-group <address>', 'IPv4 multicast group of the beacons', '239.255.90.67')
   .option('--discovery-interface <address>', 'local IPv4 address beacons leave by and the group is joined on (default: the advertised address)')
@@ -51,16 +54,16 @@ const program = new Command()
   .option('--cluster <name>', 'only daemons of the same cluster name find each other', 'zerocos')
   .option('--cpus <n>', 'worker processes that run user work (0 = none)', parseNonNegative, availableParallelism())
   .option('--worker-ports <from-to>', 'TCP ports the workers bind, for firewalls, e.g. 9750-9799 (default: any free port)', parsePortRange)
-  .option('--resources <name=amount,...>', 'custom resources this host offers to tasks, e.g. gpu=1,bigmem=1', parseResourceList, {})
+  .addOption(new Option('--resources <name=amount,...>', 'custom resources this host offers to tasks, e.g. gpu=1,bigmem=1').argParser(parseResourceList).default({}, 'none'))
   .option('--heartbeat-ms <ms>', 'mean interval between heartbeats to each peer', parsePositive, 500)
   .option('--failure-timeout-ms <ms>', 'a peer silent this long is declared down', parsePositive, 2000)
   .option('--host-info-ms <ms>', 'interval between samples of the host\'s CPU, memory and disk', parsePositive, 5000)
   .option('--stats-ms <ms>', 'print a {"event":"stats"} line on stdout this often (0 = never)', parseNonNegative, 0)
-  .option('--secret <secret>', 'shared cluster secret: all traffic authenticated and encrypted (CurveZMQ)')
-  .option('--secret-file <path>', 'read the shared secret from a file (first line)')
+  .option('--secret <secret>', 'shared cluster secret (visible in ps: prefer --secret-file or ZEROCOS_SECRET)')
+  .option('--secret-file <path>', `read the shared secret from a file (first line, mode 600); default: ZEROCOS_SECRET, else ${defaultSecretPath()}, created on first start`)
   .option('--connect-timeout-ms <ms>', 'a peer that does not accept a connection this fast is down', parsePositive, 5000)
-  .option('--insecure', 'allow binding a non-loopback interface without a secret', false)
-  .showHelpAfterError();
+  .option('--insecure', 'run with no credential: anyone who reaches the port can run code here', false)
+  .showHelpAfterError('(node-daemon --help lists the options)');
 
 program.parse();
 const options = program.opts<{
@@ -93,20 +96,28 @@ const options = program.opts<{
 }>();
 
 if (options.secret !== undefined && options.secretFile !== undefined) program.error('error: give --secret or --secret-file, not both');
-let secret = options.secret;
-if (options.secretFile !== undefined) {
-  try {
-    secret = readFileSync(options.secretFile, 'utf8').split('\n')[0]!.trim();
-  } catch (error) {
-    program.error(`error: cannot read --secret-file: ${(error as Error).message}`);
-  }
+// Secure by default: with no secret given, the per-user secret file (made on first start) is
+// the credential, so nothing runs code for a peer that has not proved it holds it.
+let secret: string | undefined;
+try {
+  const given = options.secret ?? (options.secretFile === undefined ? process.env['ZEROCOS_SECRET'] : undefined);
+  secret = resolveSecret({
+    ...(given !== undefined ? { secret: given } : {}),
+    ...(options.secretFile !== undefined ? { secretFile: options.secretFile } : {}),
+    insecure: options.insecure && given === undefined && options.secretFile === undefined,
+  });
+} catch (error) {
+  program.error(`error: ${(error as Error).message}`);
 }
-if (secret !== undefined && secret.length === 0) program.error('error: the secret is empty');
 
 // Traffic is neither authenticated nor encrypted yet: anyone who can reach the port can inject
 // messages. Loopback is the only safe default.
-if (!isLoopbackHost(options.host) && secret === undefined && !options.insecure) {
-  program.error(`error: refusing to bind ${options.host} without authentication; give --secret (or pass --insecure)`);
+if (secret === undefined) {
+  console.error(
+    `node-daemon: WARNING: --insecure: no credential; any process that reaches ${options.host}:${options.port} ` +
+      (isLoopbackHost(options.host) ? '(any user of this host) ' : '') +
+      'can run code as this user',
+  );
 }
 
 if (!['silent', 'info', 'debug'].includes(options.logLevel)) program.error(`error: --log-level must be silent, info or debug`);
@@ -180,7 +191,13 @@ node.spawn(
   { name: DAEMON_PROCESS },
 );
 // Machine-readable lines go to stdout (the ready line, then membership events); logs to stderr.
-const emit = (line: object) => console.log(JSON.stringify(line));
+// Until the ready line is out, event lines wait: the ready line is always the first one.
+let announced = false;
+const early: object[] = [];
+const emit = (line: object) => {
+  if (announced || 'ready' in line) console.log(JSON.stringify(line));
+  else early.push(line);
+};
 membership.on('peer:up', (member) => {
   emit({ event: 'peer:up', node: member.nodeId, info: member.info });
   log('info', 'peer up', { node: member.nodeId });
@@ -210,6 +227,8 @@ if (options.discovery) {
     interface: beaconInterface,
     ttl: options.discoveryTtl ?? (isLoopbackHost(beaconInterface) ? 0 : 1),
     cluster: options.cluster,
+    // Beacons carry a MAC under the cluster key: a forged one cannot make this daemon connect anywhere.
+    ...(secret !== undefined ? { secret } : {}),
   });
   discovery.on('discovered', (beacon) => membership.discovered(beacon.nodeId));
   try {
@@ -272,6 +291,8 @@ emit({
     workers: workers.map((worker) => ({ index: worker.index, pid: worker.pid, node: worker.nodeId })),
   },
 });
+announced = true;
+for (const line of early.splice(0)) emit(line);
 log('info', 'ready', { node: node.id });
 
 let stopping = false;
@@ -296,6 +317,15 @@ function parsePort(value: string): number {
   return port;
 }
 
+/** The version in the package.json two folders up (dist/daemons → the package root). */
+function packageVersion(): string {
+  try {
+    return (JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }).version;
+  } catch {
+    return 'unknown';
+  }
+}
+
 function parsePortRange(value: string): [number, number] {
   const match = /^(\d{1,5})-(\d{1,5})$/.exec(value);
   const [from, to] = match ? [Number(match[1]), Number(match[2])] : [NaN, NaN];
@@ -311,7 +341,8 @@ function parseOnOff(value: string): boolean {
 function parsePeers(value: string): string[] {
   const peers = value.split(',').map((peer) => peer.trim()).filter(Boolean);
   for (const peer of peers) {
-    if (!/^[^:\s]+:\d{1,5}$/.test(peer)) throw new CommanderArgumentError(`peer ${JSON.stringify(peer)} is not host:port`);
+    const port = /^[^:\s]+:(\d{1,5})$/.exec(peer)?.[1];
+    if (port === undefined || Number(port) < 1 || Number(port) > 65535) throw new CommanderArgumentError(`peer ${JSON.stringify(peer)} is not host:port (port 1-65535)`);
   }
   return peers;
 }

@@ -12,6 +12,8 @@ export { Membership, MEMBERSHIP_PROCESS } from './cluster/membership.js';
 export { HostInfoMonitor, readHostInfo } from './cluster/host-info.js';
 export { Discovery } from './cluster/discovery.js';
 export { connect, SeedUnreachableError } from './cluster/connect.js';
+export { CredentialError, defaultSecretPath, loadOrCreateSecret, readSecretFile, resolveSecret } from './cluster/credential.js';
+export type { CredentialOptions } from './cluster/credential.js';
 export { FreeVariableError, FunctionCache, HashMismatchError, compileShipped, isShippedFunction, shipFunction } from './task/remote-function.js';
 export { WorkerPool, WorkerStartError, WORKER_PROCESS, WORKERS_PROCESS, startWorkerNode } from './cluster/worker-pool.js';
 export {

@@ -1,6 +1,7 @@
 import { TimeoutError, ZerocosError } from '../common/errors.js';
 import { localAddressToward, splitHostPort } from '../common/host-address.js';
 import { Node, type NodeOptions } from '../node/node.js';
+import { resolveSecret } from './credential.js';
 import { offerOf } from './daemon-offer.js';
 import { Discovery, type DiscoveryOptions } from './discovery.js';
 import { Membership, type Member, type MembershipOptions } from './membership.js';
@@ -10,8 +11,12 @@ export interface ConnectOptions {
   peers?: string[];
   /** Find daemons by multicast beacons too; `true` for the defaults. @default false */
   discovery?: boolean | DiscoveryOptions;
-  /** The cluster's shared secret (see NodeOptions.secret). @default none */
+  /** The cluster's shared secret (see NodeOptions.secret). @default the per-user secret file (see `secretFile`) */
   secret?: string;
+  /** A file holding the secret (first line, mode 600). @default `~/.zerocos/secret`, created when missing */
+  secretFile?: string;
+  /** Connect with no credential (only to daemons started with `--insecure`). @default false */
+  insecure?: boolean;
   /**
    * The host daemons and workers reach this client at, when it is not the address this host
    * sends from (NAT, containers). @default the local address on the route to the first seed
@@ -70,13 +75,14 @@ export interface ClusterClient {
  */
 export async function connect(options: ConnectOptions = {}): Promise<ClusterClient> {
   const seeds = (options.peers ?? []).map((peer) => (peer.includes('://') ? peer : `tcp://${peer}`));
+  const secret = resolveSecret(options);
   const bind = options.node?.bind ?? (await bindToward(seeds[0]));
   const node = await Node.start({
     name: 'client',
     ...options.node,
     bind,
     ...(options.advertise !== undefined ? { advertise: options.advertise } : {}),
-    ...(options.secret !== undefined ? { secret: options.secret } : {}),
+    ...(secret !== undefined ? { secret } : {}),
   });
   const membership = new Membership(node, options.membership).start();
   let discovery: Discovery | undefined;
@@ -87,7 +93,7 @@ export async function connect(options: ConnectOptions = {}): Promise<ClusterClie
   };
   try {
     if (options.discovery) {
-      const discoveryOptions = options.discovery === true ? {} : options.discovery;
+      const discoveryOptions = { ...(secret !== undefined ? { secret } : {}), ...(options.discovery === true ? {} : options.discovery) };
       discovery = new Discovery(() => ({ nodeId: node.id, cluster: discoveryOptions.cluster ?? 'zerocos' }), discoveryOptions);
       discovery.on('discovered', (beacon) => membership.discovered(beacon.nodeId));
       await discovery.start();

@@ -1,3 +1,4 @@
+import { createHmac, scryptSync, timingSafeEqual } from 'node:crypto';
 import { createSocket, type Socket } from 'node:dgram';
 import { EventEmitter } from 'node:events';
 import { isIPv4 } from 'node:net';
@@ -13,6 +14,8 @@ export interface Beacon {
   cluster: string;
   /** Counts the sender's beacons from 1; a gap means beacons were lost (UDP gives no warning). */
   seq: number;
+  /** When it was sent (epoch ms): authenticated beacons older or newer than {@link BEACON_MAX_AGE_MS} are dropped. */
+  at?: number;
 }
 
 /** What the local node supplies for each beacon; `seq` is added by {@link Discovery}. */
@@ -41,10 +44,16 @@ export interface DiscoveryOptions {
   intervalMs?: number;
   /** Only beacons of this cluster are reported; the name is also sent in ours (1-64 characters). @default 'zerocos' */
   cluster?: string;
+  /**
+   * The cluster secret. With it, beacons carry a MAC under a key derived from it (and the
+   * cluster name), and only beacons with a valid MAC, sent within the last minute, are reported:
+   * a forged beacon cannot make this node connect anywhere. @default none (unauthenticated beacons)
+   */
+  secret?: string;
 }
 
 /** Why a received datagram was dropped (the key in {@link DiscoveryStats.dropped}). */
-export type BeaconDropReason = 'oversize' | 'truncated' | 'magic' | 'version' | 'decode' | 'shape' | 'cluster';
+export type BeaconDropReason = 'oversize' | 'truncated' | 'magic' | 'version' | 'decode' | 'shape' | 'cluster' | 'auth' | 'stale';
 
 export interface DiscoveryStats {
   beaconsSent: number;
@@ -72,8 +81,13 @@ export interface DiscoveryEvents {
 
 /** Opens every beacon datagram: "ZCB". */
 export const BEACON_MAGIC = 'ZCB';
-/** The beacon format this code speaks; a datagram of another version is dropped as `version`. */
+/** The plain beacon format; a datagram of an unknown version is dropped as `version`. */
 export const BEACON_VERSION = 1;
+/** The authenticated beacon format: the version byte, a 16-byte MAC, then the body (with `at`). */
+export const AUTH_BEACON_VERSION = 2;
+/** An authenticated beacon sent longer ago than this (or this far in the future: clocks differ) is dropped as `stale`. */
+export const BEACON_MAX_AGE_MS = 60_000;
+const MAC_BYTES = 16;
 /** Largest beacon datagram accepted or sent, header included. */
 export const MAX_BEACON_BYTES = 1024;
 /** Each beacon interval is `intervalMs` times a factor drawn uniformly from [1 - JITTER, 1 + JITTER]. */
@@ -81,6 +95,19 @@ export const BEACON_JITTER = 0.2;
 
 const MAX_CLUSTER_LENGTH = 64;
 const HEADER = Buffer.from([...Buffer.from(BEACON_MAGIC, 'latin1'), BEACON_VERSION]);
+const AUTH_HEADER = Buffer.from([...Buffer.from(BEACON_MAGIC, 'latin1'), AUTH_BEACON_VERSION]);
+
+/**
+ * The key beacons are authenticated with: scrypt of the secret, salted with the cluster name.
+ * Slow on purpose (~50 ms): a captured beacon must not let anyone test guesses of the secret fast.
+ */
+export function deriveBeaconKey(secret: string, cluster: string): Buffer {
+  return scryptSync(secret, `zerocos-beacon:${cluster}`, 32, { N: 16_384, r: 8, p: 1 });
+}
+
+function macOf(key: Uint8Array, body: Uint8Array): Buffer {
+  return createHmac('sha256', key).update(body).digest().subarray(0, MAC_BYTES);
+}
 
 // Configuration only: with records off, msgpackr keeps nothing from one call to the next.
 const packr = new Packr({ useRecords: false, moreTypes: false });
@@ -97,22 +124,30 @@ export function jitterMs(intervalMs: number, random: () => number = Math.random)
 
 /**
  * Encodes a beacon as one datagram: "ZCB", the version byte, then the msgpack map
- * `{nodeId, cluster, seq}`.
+ * `{nodeId, cluster, seq}`; with a `key` (see {@link deriveBeaconKey}), "ZCB", version 2, the
+ * first 16 bytes of the body's HMAC-SHA256, then the body `{nodeId, cluster, seq, at}`.
  * @throws InvalidArgumentError when the beacon is not valid; MessageTooLargeError above MAX_BEACON_BYTES
  */
-export function encodeBeacon(beacon: Beacon): Buffer {
+export function encodeBeacon(beacon: Beacon, key?: Uint8Array, now = Date.now()): Buffer {
   if (!isBeacon(beacon)) throw new InvalidArgumentError(`not a valid beacon: ${JSON.stringify(beacon)}`);
-  const datagram = Buffer.concat([HEADER, packr.pack({ nodeId: beacon.nodeId, cluster: beacon.cluster, seq: beacon.seq })]);
+  let datagram: Buffer;
+  if (key) {
+    const body = packr.pack({ nodeId: beacon.nodeId, cluster: beacon.cluster, seq: beacon.seq, at: beacon.at ?? now });
+    datagram = Buffer.concat([AUTH_HEADER, macOf(key, body), body]);
+  } else {
+    datagram = Buffer.concat([HEADER, packr.pack({ nodeId: beacon.nodeId, cluster: beacon.cluster, seq: beacon.seq })]);
+  }
   if (datagram.length > MAX_BEACON_BYTES) throw new MessageTooLargeError(datagram.length, MAX_BEACON_BYTES);
   return datagram;
 }
 
 /**
  * Decodes and validates one datagram. Unknown keys in the map are ignored (and not returned),
- * so a later version-1 sender may add fields.
+ * so a later sender may add fields. With a `key`, only authenticated beacons (version 2, a valid
+ * MAC, `at` within {@link BEACON_MAX_AGE_MS} of `now`) pass; without one, only plain ones.
  * @throws ProtocolError, and nothing else, with `reason` one of the {@link BeaconDropReason}s but `cluster`
  */
-export function decodeBeacon(datagram: Uint8Array): Beacon {
+export function decodeBeacon(datagram: Uint8Array, key?: Uint8Array, now = Date.now()): Beacon {
   if (datagram.length > MAX_BEACON_BYTES) {
     throw new ProtocolError('oversize', `beacon of ${datagram.length} bytes exceeds ${MAX_BEACON_BYTES}`);
   }
@@ -120,17 +155,34 @@ export function decodeBeacon(datagram: Uint8Array): Beacon {
   for (let i = 0; i < HEADER.length - 1; i++) {
     if (datagram[i] !== HEADER[i]) throw new ProtocolError('magic', 'not a zerocos beacon');
   }
-  if (datagram[HEADER.length - 1] !== BEACON_VERSION) {
-    throw new ProtocolError('version', `beacon version ${datagram[HEADER.length - 1]}, expected ${BEACON_VERSION}`);
+  const version = datagram[HEADER.length - 1];
+  if (version !== BEACON_VERSION && version !== AUTH_BEACON_VERSION) {
+    throw new ProtocolError('version', `beacon version ${version}, expected ${key ? AUTH_BEACON_VERSION : BEACON_VERSION}`);
+  }
+  if ((version === AUTH_BEACON_VERSION) !== (key !== undefined)) {
+    throw new ProtocolError('auth', key ? 'unauthenticated beacon' : 'authenticated beacon, and no key to check it');
+  }
+  let body = datagram.subarray(HEADER.length);
+  if (key) {
+    if (body.length <= MAC_BYTES) throw new ProtocolError('truncated', `beacon of ${datagram.length} bytes`);
+    const mac = body.subarray(0, MAC_BYTES);
+    body = body.subarray(MAC_BYTES);
+    if (!timingSafeEqual(mac, macOf(key, body))) throw new ProtocolError('auth', 'beacon MAC does not verify');
   }
   let decoded: unknown;
   try {
-    decoded = unpackr.unpack(datagram.subarray(HEADER.length));
+    decoded = unpackr.unpack(body);
   } catch (error) {
     const incomplete = (error as { incomplete?: unknown } | null)?.incomplete === true;
     throw new ProtocolError(incomplete ? 'truncated' : 'decode', 'beacon body is not msgpack', { cause: error });
   }
   if (!isBeacon(decoded)) throw new ProtocolError('shape', 'beacon body is not {nodeId, cluster, seq}');
+  if (key) {
+    const at = (decoded as Beacon).at;
+    if (typeof at !== 'number' || !Number.isFinite(at)) throw new ProtocolError('shape', 'authenticated beacon without its time');
+    if (Math.abs(now - at) > BEACON_MAX_AGE_MS) throw new ProtocolError('stale', `beacon sent at ${at}, ${now - at} ms from now`);
+    return { nodeId: decoded.nodeId, cluster: decoded.cluster, seq: decoded.seq, at };
+  }
   return { nodeId: decoded.nodeId, cluster: decoded.cluster, seq: decoded.seq };
 }
 
@@ -184,6 +236,7 @@ export class Discovery extends EventEmitter<DiscoveryEvents> {
   private readonly ttl: number;
   private readonly intervalMs: number;
   private readonly cluster: string;
+  private readonly key: Buffer | undefined;
   private socket: Socket | undefined;
   private timer: NodeJS.Timeout | undefined;
   /** Serialises start and stop, so that either may be called at any time. */
@@ -197,7 +250,7 @@ export class Discovery extends EventEmitter<DiscoveryEvents> {
     socketErrors: 0,
     ownBeacons: 0,
     discovered: 0,
-    dropped: { oversize: 0, truncated: 0, magic: 0, version: 0, decode: 0, shape: 0, cluster: 0 },
+    dropped: { oversize: 0, truncated: 0, magic: 0, version: 0, decode: 0, shape: 0, cluster: 0, auth: 0, stale: 0 },
   };
 
   /**
@@ -221,6 +274,7 @@ export class Discovery extends EventEmitter<DiscoveryEvents> {
     if (!Number.isInteger(this.ttl) || this.ttl < 0 || this.ttl > 255) throw new InvalidArgumentError(`invalid ttl ${this.ttl}`);
     if (!(this.intervalMs > 0 && Number.isFinite(this.intervalMs))) throw new InvalidArgumentError(`invalid intervalMs ${this.intervalMs}`);
     if (!isClusterName(this.cluster)) throw new InvalidArgumentError(`cluster name must be 1-${MAX_CLUSTER_LENGTH} characters`);
+    this.key = options.secret === undefined ? undefined : deriveBeaconKey(options.secret, this.cluster);
   }
 
   /**
@@ -341,7 +395,7 @@ export class Discovery extends EventEmitter<DiscoveryEvents> {
   }
 
   private send(socket: Socket, beacon: Beacon): void {
-    const datagram = encodeBeacon(beacon);
+    const datagram = encodeBeacon(beacon, this.key);
     socket.send(datagram, this.port, this.group, (error) => {
       // A send still in flight when the socket closes completes with ECANCELED: not a failure.
       if (this.socket !== socket) return;
@@ -361,7 +415,7 @@ export class Discovery extends EventEmitter<DiscoveryEvents> {
     this.counters.datagramsReceived++;
     let beacon: Beacon;
     try {
-      beacon = decodeBeacon(datagram);
+      beacon = decodeBeacon(datagram, this.key);
     } catch (error) {
       const protocolError = error instanceof ProtocolError ? error : new ProtocolError('decode', 'beacon not decoded', { cause: error });
       this.counters.dropped[protocolError.reason as BeaconDropReason]++;

@@ -13,8 +13,12 @@ export interface LocalClusterOptions {
   cpus?: number;
   /** Custom resources of every daemon, or one entry per daemon (`{gpu: 1}`). @default none */
   resources?: Record<string, number> | Record<string, number>[];
-  /** The cluster secret. @default none (loopback only) */
+  /** The cluster secret, handed to the daemons in their environment (never in argv). @default the per-user secret file */
   secret?: string;
+  /** A file holding the secret. @default `~/.zerocos/secret`, created when missing */
+  secretFile?: string;
+  /** Daemons with no credential (`--insecure`). @default false */
+  insecure?: boolean;
   /** More node-daemon flags for every daemon. @default [] */
   args?: string[];
   /** Per daemon, how long to wait for its ready line. @default 20000 */
@@ -70,9 +74,10 @@ export class LocalCluster {
         const args = ['--port', '0', '--discovery', 'off', '--log-level', 'silent', '--cpus', String(cpus), '--name', `local-${i}`];
         if (resources && Object.keys(resources).length > 0) args.push('--resources', Object.entries(resources).map(([k, v]) => `${k}=${v}`).join(','));
         if (i > 0) args.push('--peers', cluster.daemons[0]!.address);
-        if (options.secret !== undefined) args.push('--secret', options.secret);
+        if (options.secretFile !== undefined) args.push('--secret-file', options.secretFile);
+        else if (options.insecure && options.secret === undefined) args.push('--insecure');
         args.push(...(options.args ?? []));
-        cluster.daemons.push(await startDaemon(args, options.startTimeoutMs ?? 20_000));
+        cluster.daemons.push(await startDaemon(args, options.startTimeoutMs ?? 20_000, options.secret));
       }
     } catch (error) {
       await cluster.stop();
@@ -101,8 +106,10 @@ export class LocalCluster {
   }
 }
 
-function startDaemon(args: string[], timeoutMs: number): Promise<LocalDaemon> {
-  const child = spawn(process.execPath, [DAEMON_SCRIPT, ...args], { stdio: ['ignore', 'pipe', 'pipe', 'ipc'] });
+function startDaemon(args: string[], timeoutMs: number, secret: string | undefined): Promise<LocalDaemon> {
+  // A secret in argv would show in ps: it travels in the daemon's environment.
+  const env = secret === undefined ? process.env : { ...process.env, ZEROCOS_SECRET: secret };
+  const child = spawn(process.execPath, [DAEMON_SCRIPT, ...args], { stdio: ['ignore', 'pipe', 'pipe', 'ipc'], env });
   // The channel only ties the daemon's life to ours; neither side keeps the loop alive for it.
   child.unref();
   child.channel?.unref();

@@ -12,8 +12,12 @@ export interface InitOptions {
   peers?: string[];
   /** Find daemons by multicast beacons. */
   discovery?: boolean | DiscoveryOptions;
-  /** The cluster's shared secret. */
+  /** The cluster's shared secret. @default the per-user secret file (`~/.zerocos/secret`, created when missing) */
   secret?: string;
+  /** A file holding the secret (first line, mode 600). */
+  secretFile?: string;
+  /** No credential: only for daemons started with `--insecure`. @default false */
+  insecure?: boolean;
   /** The host daemons and workers reach this client at (NAT, containers). @default the local address on the route to the first peer */
   advertise?: string;
   /** The local cluster started when no peers or discovery are given. @default {daemons: 2} */
@@ -51,13 +55,18 @@ export async function init(options: InitOptions = {}): Promise<Session> {
   if (session || peekRuntime()) throw new InvalidArgumentError('zerocos is already initialised in this process; call shutdown() first');
   const timeoutMs = options.timeoutMs ?? 20_000;
   const embedded = !options.peers?.length && !options.discovery;
-  const local = embedded ? await LocalCluster.start({ ...options.local, ...(options.secret !== undefined ? { secret: options.secret } : {}) }) : undefined;
+  const credential = {
+    ...(options.secret !== undefined ? { secret: options.secret } : {}),
+    ...(options.secretFile !== undefined ? { secretFile: options.secretFile } : {}),
+    ...(options.insecure !== undefined ? { insecure: options.insecure } : {}),
+  };
+  const local = embedded ? await LocalCluster.start({ ...options.local, ...credential }) : undefined;
   let client: ClusterClient | undefined;
   try {
     client = await connect({
       peers: local ? local.peers() : (options.peers ?? []),
       ...(options.discovery !== undefined ? { discovery: options.discovery } : {}),
-      ...(options.secret !== undefined ? { secret: options.secret } : {}),
+      ...credential,
       ...(options.advertise !== undefined ? { advertise: options.advertise } : {}),
       ...(options.node ? { node: options.node } : {}),
       waitForPeers: local ? local.daemons.length : 1,

@@ -2,7 +2,10 @@ import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { fileURLToPath } from 'node:url';
 import { afterEach, describe, expect, it } from 'vitest';
-import { Node } from '../../lib/index.js';
+import { mkdtempSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Node, NodeDownError, defaultSecretPath, loadOrCreateSecret } from '../../lib/index.js';
 import { startReadyChild, type ReadyChild } from '../support/child.js';
 import type { DaemonReady } from '../support/daemon.js';
 import { eventually, nextLine } from '../support/eventually.js';
@@ -21,9 +24,9 @@ async function runToExit(args: string[]): Promise<{ code: number | null; stderr:
   return { code, stderr };
 }
 
-/** Asks the node at `endpoint` for its id from a fresh client node. */
-async function idOfNodeAt(endpoint: string): Promise<string> {
-  const client = await Node.start({ name: 'client' });
+/** Asks the node at `endpoint` for its id from a fresh client node holding `secret` (by default this user's; null: none). */
+async function idOfNodeAt(endpoint: string, secret: string | null = loadOrCreateSecret()): Promise<string> {
+  const client = await Node.start({ name: 'client', ...(secret !== null ? { secret } : {}), connectTimeoutMs: 2000 });
   try {
     return await client.connect(endpoint);
   } finally {
@@ -85,10 +88,30 @@ describe('node-daemon', () => {
     }
   });
 
-  it('refuses a non-loopback interface without --insecure', async () => {
-    const result = await runToExit(['--host', '0.0.0.0', '--port', '0']);
-    expect(result.code).not.toBe(0);
-    expect(result.stderr).toContain('refusing to bind 0.0.0.0 without authentication');
+  it('with no secret given, creates a per-user secret file (mode 600) and refuses nodes without it', async () => {
+    const home = mkdtempSync(join(tmpdir(), 'zerocos-home-'));
+    try {
+      const env: NodeJS.ProcessEnv = { ...process.env, HOME: home };
+      delete env['ZEROCOS_SECRET'];
+      const daemon = await startReadyChild<DaemonReady>(DAEMON, ['--port', '0', '--log-level', 'silent', '--discovery', 'off', '--cpus', '0'], 10_000, env);
+      started.push(daemon);
+      const file = defaultSecretPath(home);
+      expect(statSync(file).mode & 0o777).toBe(0o600);
+      expect(await idOfNodeAt(daemon.ready.endpoint, loadOrCreateSecret(file))).toBe(daemon.ready.node);
+      await expect(idOfNodeAt(daemon.ready.endpoint, null)).rejects.toBeInstanceOf(NodeDownError);
+      await expect(idOfNodeAt(daemon.ready.endpoint, 'a guess')).rejects.toBeInstanceOf(NodeDownError);
+    } finally {
+      rmSync(home, { recursive: true, force: true });
+    }
+  });
+
+  it('runs with no credential only with --insecure, and says so on stderr', async () => {
+    const daemon = await startReadyChild<DaemonReady>(DAEMON, ['--port', '0', '--discovery', 'off', '--cpus', '0', '--insecure']);
+    started.push(daemon);
+    expect(await idOfNodeAt(daemon.ready.endpoint, null)).toBe(daemon.ready.node);
+    daemon.child.kill('SIGTERM');
+    expect(await daemon.exited).toBe(0);
+    expect(daemon.stderr()).toContain('WARNING: --insecure');
   });
 
   it('exits non-zero on a bad flag', async () => {

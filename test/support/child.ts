@@ -10,6 +10,8 @@ export interface ReadyChild<T> {
   lines: unknown[];
   /** When each of `lines` was read (Date.now()), index for index. */
   arrivals: number[];
+  /** What it wrote to stderr so far. */
+  stderr(): string;
   /** Resolves with the exit code (or signal name) once the child has exited. */
   exited: Promise<number | string>;
   /** Closes stdin and sends SIGTERM (the polite stops), then SIGKILLs after `graceMs`; resolves when it has exited. */
@@ -20,8 +22,8 @@ export interface ReadyChild<T> {
  * Starts `node <script> ...args` and resolves once it prints its ready line. Rejects if the
  * child exits first or stays silent past `timeoutMs`, killing it so nothing is left behind.
  */
-export function startReadyChild<T>(script: string, args: string[] = [], timeoutMs = 10_000): Promise<ReadyChild<T>> {
-  return startReadyProcess<T>(process.execPath, [script, ...args], { label: script, timeoutMs });
+export function startReadyChild<T>(script: string, args: string[] = [], timeoutMs = 10_000, env: NodeJS.ProcessEnv = process.env): Promise<ReadyChild<T>> {
+  return startReadyProcess<T>(process.execPath, [script, ...args], { label: script, timeoutMs, env });
 }
 
 /**
@@ -29,8 +31,12 @@ export function startReadyChild<T>(script: string, args: string[] = [], timeoutM
  * command must exec into the process that prints the ready line, so `pid` and the signals of
  * `stop()` reach that process. `label` names it in errors.
  */
-export function startReadyProcess<T>(command: string, args: string[], { label = command, timeoutMs = 10_000 }: { label?: string; timeoutMs?: number } = {}): Promise<ReadyChild<T>> {
-  const child = spawn(command, args, { stdio: ['pipe', 'pipe', 'pipe'] });
+export function startReadyProcess<T>(
+  command: string,
+  args: string[],
+  { label = command, timeoutMs = 10_000, env = process.env }: { label?: string; timeoutMs?: number; env?: NodeJS.ProcessEnv } = {},
+): Promise<ReadyChild<T>> {
+  const child = spawn(command, args, { stdio: ['pipe', 'pipe', 'pipe'], env });
   const lines: unknown[] = [];
   const arrivals: number[] = [];
   let stderr = '';
@@ -64,6 +70,7 @@ export function startReadyProcess<T>(command: string, args: string[], { label = 
           ready: (parsed as { ready: T }).ready,
           lines,
           arrivals,
+          stderr: () => stderr,
           exited,
           stop: (graceMs = 2000) => {
             if (child.exitCode === null && child.signalCode === null) {

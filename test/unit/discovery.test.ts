@@ -8,6 +8,7 @@ import {
   BEACON_MAGIC,
   BEACON_VERSION,
   decodeBeacon,
+  deriveBeaconKey,
   Discovery,
   encodeBeacon,
   jitterMs,
@@ -78,7 +79,7 @@ describe('beacon codec', () => {
     ['truncated', header()],
     ['truncated', Buffer.from('ZC')],
     ['magic', Buffer.concat([Buffer.from('XCB\x01', 'latin1'), packr.pack({})])],
-    ['version', Buffer.concat([header(2), packr.pack({})])],
+    ['version', Buffer.concat([header(3), packr.pack({})])],
     ['truncated', encodeBeacon({ nodeId: nodeId('a'), cluster: CLUSTER, seq: 1 }).subarray(0, 20)],
     ['decode', Buffer.concat([header(), packr.pack({}), packr.pack({})])],
     ['decode', Buffer.concat([header(), Buffer.from([0xd4, 0x33, 0x00])])],
@@ -100,6 +101,52 @@ describe('beacon codec', () => {
 
   it('refuses to encode an invalid beacon', () => {
     expect(() => encodeBeacon({ nodeId: 'x', cluster: CLUSTER, seq: 1 })).toThrow(InvalidArgumentError);
+  });
+});
+
+describe('authenticated beacons', () => {
+  const key = deriveBeaconKey('the secret', CLUSTER);
+  const beacon: Beacon = { nodeId: nodeId('a'), cluster: CLUSTER, seq: 7 };
+
+  it('round-trip under the cluster key, with the time they were sent', () => {
+    const decoded = decodeBeacon(encodeBeacon(beacon, key, 1_000_000), key, 1_000_500);
+    expect(decoded).toEqual({ ...beacon, at: 1_000_000 });
+  });
+
+  it('are refused under another key or secret, tampered, stale, or unauthenticated', () => {
+    const reason = (fn: () => unknown) => {
+      try {
+        fn();
+      } catch (error) {
+        return (error as ProtocolError).reason;
+      }
+      return 'accepted';
+    };
+    const datagram = encodeBeacon(beacon, key, 1_000_000);
+    expect(reason(() => decodeBeacon(datagram, deriveBeaconKey('a guess', CLUSTER), 1_000_000))).toBe('auth');
+    expect(reason(() => decodeBeacon(datagram, deriveBeaconKey('the secret', `${CLUSTER}-x`), 1_000_000))).toBe('auth');
+    const tampered = Buffer.from(datagram);
+    tampered[tampered.length - 1] ^= 1;
+    expect(reason(() => decodeBeacon(tampered, key, 1_000_000))).toBe('auth');
+    expect(reason(() => decodeBeacon(datagram, key, 1_000_000 + 61_000))).toBe('stale');
+    expect(reason(() => decodeBeacon(encodeBeacon(beacon), key))).toBe('auth');
+    expect(reason(() => decodeBeacon(datagram))).toBe('auth');
+  });
+
+  it('let keyed instances find each other, and drop forged beacons without reporting them', async () => {
+    const port = nextPort++;
+    const a = await startDiscovery('a', port, { secret: 'the secret' });
+    const b = await startDiscovery('b', port, { secret: 'the secret' });
+    await nextDiscovered(a.discovery, (found) => found.nodeId === b.id);
+    const forged: string[] = [];
+    a.discovery.on('discovered', (found) => {
+      if (found.nodeId !== b.id) forged.push(found.nodeId);
+    });
+    const send = await rawSender();
+    const guessed = deriveBeaconKey('a guess', CLUSTER);
+    for (let i = 0; i < 50; i++) await send(encodeBeacon({ nodeId: nodeId(`forged${i}`), cluster: CLUSTER, seq: 1 }, guessed), port);
+    await eventually(() => expect(a.discovery.stats().dropped.auth).toBe(50), { timeoutMs: WAIT_MS });
+    expect(forged).toEqual([]);
   });
 });
 
@@ -139,7 +186,7 @@ describe('Discovery', () => {
     expect(fromB.seq).toBeGreaterThanOrEqual(1);
     expect(fromA.address).toBe('127.0.0.1');
     await eventually(() => expect(a.discovery.stats().ownBeacons).toBeGreaterThan(0), { timeoutMs: WAIT_MS });
-    expect(a.discovery.stats().dropped).toEqual({ oversize: 0, truncated: 0, magic: 0, version: 0, decode: 0, shape: 0, cluster: 0 });
+    expect(a.discovery.stats().dropped).toEqual({ oversize: 0, truncated: 0, magic: 0, version: 0, decode: 0, shape: 0, cluster: 0, auth: 0, stale: 0 });
   });
 
   it('sends a beacon on announce() and reports it once per datagram', async () => {
@@ -185,7 +232,7 @@ describe('Discovery', () => {
     await send(encodeBeacon({ nodeId: rawId, cluster: CLUSTER, seq: 1 }), port);
     expect((await discovered).address).toBe('127.0.0.1');
     await eventually(
-      () => expect(a.discovery.stats().dropped).toEqual({ oversize: 1, truncated: 1, magic: 1, version: 1, decode: 1, shape: 1, cluster: 0 }),
+      () => expect(a.discovery.stats().dropped).toEqual({ oversize: 1, truncated: 1, magic: 1, version: 1, decode: 1, shape: 1, cluster: 0, auth: 0, stale: 0 }),
       { timeoutMs: WAIT_MS },
     );
     expect(protocolErrors.sort()).toEqual(['decode', 'magic', 'oversize', 'shape', 'truncated', 'version']);
