@@ -104,7 +104,7 @@ export const downEvent = (daemon: ReadyChild<DaemonReady>, node: string, timeout
 export const arrivalOf = (daemon: ReadyChild<unknown>, line: unknown): number => daemon.arrivals[daemon.lines.indexOf(line)]!;
 
 /** Resolves once every daemon of `group` has reported every other one up; `at` is when the last of those lines came. */
-export async function allSeeEachOther(group: HostDaemon[], timeoutMs = 15_000): Promise<{ events: PeerEvent[]; at: number }> {
+export async function allSeeEachOther(group: ReadyChild<DaemonReady>[], timeoutMs = 15_000): Promise<{ events: PeerEvent[]; at: number }> {
   const pairs = group.flatMap((daemon) => group.filter((other) => other !== daemon).map((other) => [daemon, other] as const));
   const events = await Promise.all(pairs.map(([daemon, other]) => upEvent(daemon, other.ready.node, timeoutMs)));
   return { events, at: Math.max(...events.map((event, i) => arrivalOf(pairs[i]![0], event))) };

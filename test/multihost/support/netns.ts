@@ -114,19 +114,20 @@ export class NetnsLab {
   }
 
   /** Runs a command inside a host's namespace and resolves with its output; rejects on a non-zero exit. */
-  async exec(host: NetnsHost, argv: string[], timeoutMs = 20_000): Promise<{ stdout: string; stderr: string }> {
-    return run('ip', ['netns', 'exec', host.name, ...argv], { timeout: timeoutMs, maxBuffer: 64 * 1024 * 1024 });
+  async exec(host: NetnsHost, argv: string[], { timeoutMs = 20_000, env = process.env }: { timeoutMs?: number; env?: NodeJS.ProcessEnv } = {}): Promise<{ stdout: string; stderr: string }> {
+    return run('ip', ['netns', 'exec', host.name, ...argv], { timeout: timeoutMs, maxBuffer: 64 * 1024 * 1024, env });
   }
 
   /**
    * Starts `node <script> ...args` inside a host's namespace and resolves once it prints its
    * `{"ready": ...}` line (see startReadyChild). The lab stops it at `destroy()` if the test did not.
    */
-  async startNode<T>(host: NetnsHost, script: string, args: string[], timeoutMs = 15_000): Promise<ReadyChild<T>> {
+  async startNode<T>(host: NetnsHost, script: string, args: string[], timeoutMs = 15_000, env: NodeJS.ProcessEnv = process.env): Promise<ReadyChild<T>> {
     this.assertLive();
     const child = await startReadyProcess<T>('ip', ['netns', 'exec', host.name, process.execPath, script, ...args], {
       label: `${script} in ${host.name}`,
       timeoutMs,
+      env,
     });
     this.children.add(child as ReadyChild<unknown>);
     void child.exited.then(() => this.children.delete(child as ReadyChild<unknown>));
