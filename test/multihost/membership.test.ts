@@ -1,5 +1,5 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { NetnsLab } from './support/netns.js';
+import { NetnsLab, type NetnsHost } from './support/netns.js';
 import {
   NO_NETNS,
   PORT,
@@ -9,6 +9,7 @@ import {
   scratchDir,
   secretFile,
   startDaemon,
+  type DaemonOptions,
   type HostDaemon,
 } from './support/daemons.js';
 
@@ -32,8 +33,9 @@ describe.skipIf(NO_NETNS)('daemons on three hosts (network namespaces)', { timeo
     scratch?.remove();
   });
 
-  const start = async (...args: Parameters<typeof startDaemon>) => {
-    const daemon = await startDaemon(...args);
+  // No workers: membership is what these tests are about, and each ready line then comes before any peer:up.
+  const start = async (lab: NetnsLab, host: NetnsHost, options: DaemonOptions) => {
+    const daemon = await startDaemon(lab, host, { cpus: 0, ...options });
     daemons.push(daemon);
     return daemon;
   };

@@ -78,15 +78,16 @@ describe.skipIf(NO_NETNS)('a host cut off for 10 s while reentrant jobs run', { 
     const cutAt = Date.now();
     await lab.linkDown(victim.host);
     let downs: PeerEvent[];
+    let upAt = 0;
     try {
       downs = await Promise.all(survivors.map((daemon) => downEvent(daemon, victim.ready.node, PARTITION_MS)));
       figure('detection after a link went down (peer:down on the 2 others, slowest)', Math.max(...downs.map((down, i) => arrivalOf(survivors[i]!, down))) - cutAt, 'ms');
       // The partition itself is the scenario: the link stays down for its whole length.
       await new Promise((resolve) => setTimeout(resolve, cutAt + PARTITION_MS - Date.now()));
     } finally {
+      upAt = Date.now();
       await lab.linkUp(victim.host);
     }
-    const upAt = Date.now();
     // Rejoined: each survivor reports the victim up a second time (the same incarnation, heard again).
     const ups = () => survivors.map((daemon) => (daemon.lines as PeerEvent[]).filter((line) => line.event === 'peer:up' && line.node === victim.ready.node));
     await eventually(() => expect(ups().every((list) => list.length >= 2)).toBe(true), { timeoutMs: 20_000 });
