@@ -126,9 +126,14 @@ export function workerPids(daemons: HostDaemon[]): number[] {
   return [...pids];
 }
 
-/** Starts a daemon on each of the first `cpus.length` hosts (discovery on) and resolves once they all see each other. */
+/**
+ * Starts a daemon on each of the first `cpus.length` hosts (discovery on), one after the other,
+ * and resolves once they all see each other. One at a time: a burst of daemons and workers all
+ * starting at once on a loaded 2-core machine can push a worker past its 10 s start timeout.
+ */
 export async function startDaemons(lab: NetnsLab, secretPath: string, cpus: number[]): Promise<HostDaemon[]> {
-  const daemons = await Promise.all(cpus.map((n, i) => startDaemon(lab, lab.hosts[i]!, { secretFile: secretPath, discovery: true, cpus: n })));
+  const daemons: HostDaemon[] = [];
+  for (const [i, n] of cpus.entries()) daemons.push(await startDaemon(lab, lab.hosts[i]!, { secretFile: secretPath, discovery: true, cpus: n }));
   await allSeeEachOther(daemons);
   return daemons;
 }
