@@ -494,7 +494,8 @@ describe('cancel and timeouts', () => {
       const job = cluster.submit(marker, 0);
       const pid = await pidIn(marker);
       expect(session.local!.daemons.flatMap((daemon) => childPids(daemon.pid))).toContain(pid);
-      expect(job.status).toBe('running');
+      // Its 'started' report left before the pid file was written, but may still be on its way here.
+      await eventually(() => expect(job.status).toBe('running'));
       expect(cluster.cancel(job)).toBe(true);
       await job.done();
       expect(job.status).toBe('cancelled');
