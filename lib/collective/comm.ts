@@ -6,6 +6,9 @@ import { encodeParts, type Channel } from './frames.js';
 import { ANY_SOURCE, ANY_TAG, Inbox, type Arrival } from './inbox.js';
 import { combiner, type ReduceOp } from './reduce-op.js';
 
+/** The first element of the message a leaving rank sends its peers' ports: `[FAREWELL, reason, abnormal]`. */
+export const FAREWELL = 'zerocos.farewell';
+
 /** Options of {@link Comm.send}. */
 export interface SendOptions {
   /** A whole number >= 0 the receiver can select on. @default 0 */
@@ -183,6 +186,16 @@ export class Comm {
     // The binary parts follow their header at once: nothing else from this process can come between.
     for (const blob of blobs) ok = this.self.send(route, blob) && ok;
     return ok;
+  }
+
+  /**
+   * @internal Tells every peer this rank is leaving and why, after everything it sent: a peer
+   * that had not started watching it yet would otherwise only learn `'noproc'`.
+   */
+  farewell(reason: string, abnormal: boolean): void {
+    this.routes.forEach((route) => {
+      if (route && this.self) this.self.send(route, [FAREWELL, reason, abnormal]);
+    });
   }
 
   private checkRank(rank: number): number {

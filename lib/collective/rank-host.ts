@@ -1,11 +1,11 @@
-import { InvalidArgumentError, describeReason } from '../common/errors.js';
+import { InvalidArgumentError, describeReason, toErrorInfo } from '../common/errors.js';
 import { CallMessage, DownMessage } from '../node/messages.js';
 import type { ProcessContext } from '../node/process-context.js';
 import { FunctionCache, isShippedFunction, type ShippedFunction } from '../task/remote-function.js';
 import type { TaskRuntime } from '../task/runtime.js';
 import { isPid, type Pid } from '../wire/address.js';
 import { RankFailedError } from './collective-errors.js';
-import { Comm } from './comm.js';
+import { Comm, FAREWELL } from './comm.js';
 import { blobCount, decodeParts, encodeParts, isHeader } from './frames.js';
 
 /** What a group's driver asks a worker for: one rank, created but not started. */
@@ -121,11 +121,13 @@ async function runRank(self: ProcessContext, comm: Comm, main: (...args: unknown
     value = await main(comm, ...args);
   } catch (error) {
     start.fail(error);
+    comm.farewell(describeReason(toErrorInfo(error)), true);
     // Ending with the error: the ports (linked) end too, and the peers see an abnormal loss.
     throw error;
   }
   const { header, blobs } = encodeParts(0, 0, 0, [value]);
   start.reply([header, blobs]);
+  comm.farewell('normal', false);
   for (const port of ports) {
     if (!port) continue;
     self.unlink(port);
@@ -142,6 +144,9 @@ async function runPort(self: ProcessContext, comm: Comm, source: number, rank: P
     if (message instanceof WatchSource) {
       self.monitor(message.pid);
       continue;
+    }
+    if (Array.isArray(message) && message[0] === FAREWELL && typeof message[1] === 'string') {
+      return comm.inbox.lost(source, message[1], message[2] !== false);
     }
     if (!isHeader(message)) {
       comm.dropped++;

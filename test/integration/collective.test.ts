@@ -1,6 +1,9 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { group, type Comm, type Session } from '../../lib/index.js';
-import { startSession, stopSession } from '../support/session.js';
+import { RankError, RankFailedError, RemoteError, WORKER_PROCESS, group, type Comm, type Session } from '../../lib/index.js';
+import { isAlive, startSession, stopSession } from '../support/session.js';
+import { eventually } from '../support/eventually.js';
+
+declare const zerocos: typeof import('../../lib/index.js');
 
 let session: Session;
 
@@ -69,4 +72,167 @@ describe('process groups', () => {
       expect(await g.results()).toEqual(expected(n));
     });
   }
+
+  it('matches receives by source and tag, in send order per (source, tag), with ANY_SOURCE and ANY_TAG', async () => {
+    const g = await group(
+      async (comm) => {
+        if (comm.rank === 1 || comm.rank === 2) {
+          for (let i = 0; i < 3; i++) await comm.send(0, `${comm.rank}:a${i}`, { tag: 7 });
+          for (let i = 0; i < 3; i++) await comm.send(0, `${comm.rank}:b${i}`, { tag: 8 });
+          // Told when rank 0 has taken everything above, then one last message for ANY/ANY.
+          await comm.recv({ source: 0 });
+          await comm.send(0, `${comm.rank}:last`, { tag: 100 + comm.rank });
+          return null;
+        }
+        const log = [];
+        // The later tag first: messages with tag 7 wait, in order, while tag 8 is taken.
+        for (let i = 0; i < 3; i++) log.push(await comm.recv({ source: 2, tag: 8 }));
+        for (let i = 0; i < 3; i++) log.push(await comm.recv({ source: 1, tag: 7 }));
+        for (let i = 0; i < 3; i++) log.push(await comm.recv({ source: 2, tag: 7 }));
+        for (let i = 0; i < 3; i++) log.push(await comm.recv({ source: 1, tag: zerocos.ANY_TAG }));
+        await comm.send(1, 'go');
+        await comm.send(2, 'go');
+        const last = [await comm.recvWithStatus(), await comm.recvWithStatus()];
+        last.sort((a, b) => a.source - b.source);
+        return { log, last };
+      },
+      { size: 3 },
+    );
+    const [zero] = await g.results();
+    expect(zero).toEqual({
+      log: ['2:b0', '2:b1', '2:b2', '1:a0', '1:a1', '1:a2', '2:a0', '2:a1', '2:a2', '1:b0', '1:b1', '1:b2'],
+      last: [
+        { value: '1:last', source: 1, tag: 101 },
+        { value: '2:last', source: 2, tag: 102 },
+      ],
+    });
+  });
+
+  for (const n of [3, 4]) {
+    it(`all-reduces a Float64Array element-wise on ${n} ranks, and moves typed arrays by bcast, gather and sendrecv`, async () => {
+      const g = await group(
+        async (comm, length: number) => {
+          const mine = new Float64Array(length);
+          for (let i = 0; i < length; i++) mine[i] = comm.rank * 1000 + i + 0.5;
+          const sum = await comm.allreduce(mine, 'sum');
+          const max = await comm.allreduce(new Int32Array([comm.rank, -comm.rank]), 'max');
+          const root = await comm.bcast(comm.rank === 0 ? new Float32Array([1.5, 2.5]) : undefined, 0);
+          const gathered = await comm.gather(new Uint16Array([comm.rank]), 0);
+          const right = (comm.rank + 1) % comm.size;
+          const left = (comm.rank - 1 + comm.size) % comm.size;
+          const halo = await comm.sendrecv(new Float64Array([comm.rank]), right, { source: left });
+          return {
+            sum,
+            sumType: sum.constructor.name,
+            max: Array.from(max),
+            root: [root!.constructor.name, ...Array.from(root!)],
+            gathered: gathered && gathered.map((a) => `${a.constructor.name}:${a[0]}`),
+            halo: [halo.constructor.name, halo[0]],
+          };
+        },
+        { size: n, args: [10_000] },
+      );
+      const results = await g.results();
+      const expectedSum = new Float64Array(10_000);
+      for (let i = 0; i < 10_000; i++) for (let r = 0; r < n; r++) expectedSum[i] += r * 1000 + i + 0.5;
+      results.forEach((result, rank) => {
+        // The result came back to this process as a typed array too (a binary part of the reply).
+        expect(result.sum).toBeInstanceOf(Float64Array);
+        expect(result.sum).toEqual(expectedSum);
+        expect(result.sumType).toBe('Float64Array');
+        expect(result.max).toEqual([n - 1, 0]);
+        expect(result.root).toEqual(['Float32Array', 1.5, 2.5]);
+        expect(result.gathered).toEqual(rank === 0 ? Array.from({ length: n }, (_, r) => `Uint16Array:${r}`) : null);
+        expect(result.halo).toEqual(['Float64Array', (rank - 1 + n) % n]);
+      });
+    });
+  }
+
+  it("reports a rank's thrown error as a RankError (a RemoteError) naming the rank; the other ranks' loss of it as RankFailedError", async () => {
+    const g = await group(
+      async (comm) => {
+        if (comm.rank === 1) throw new TypeError('bad input on one rank');
+        try {
+          return await comm.allreduce(1, 'sum');
+        } catch (error: any) {
+          return { name: error.name, rank: error.rank, reason: error.reason };
+        }
+      },
+      { size: 3 },
+    );
+    const outcomes = await g.settled();
+    const failed = outcomes[1] as PromiseRejectedResult;
+    expect(failed.reason).toBeInstanceOf(RankError);
+    expect(failed.reason).toBeInstanceOf(RemoteError);
+    expect(failed.reason).toMatchObject({ rank: 1, remoteName: 'TypeError', message: 'rank 1: bad input on one rank' });
+    for (const rank of [0, 2]) {
+      expect(outcomes[rank]).toMatchObject({ status: 'fulfilled', value: { name: 'RankFailedError', rank: 1, reason: expect.stringContaining('bad input on one rank') } });
+    }
+    await expect(g.results()).rejects.toBeInstanceOf(RankError);
+  });
+
+  it('fails the other ranks’ pending allreduce with RankFailedError when a rank process is killed; the survivors go on point to point', async () => {
+    const g = await group(
+      async (comm) => {
+        // The last rank waits for a message nobody sends: the allreduce cannot finish without it.
+        if (comm.rank === comm.size - 1) return comm.recv({ source: 0, tag: 99 });
+        let failure;
+        try {
+          await comm.allreduce(new Float64Array([1, 2]), 'sum');
+        } catch (error: any) {
+          failure = { name: error.name, rank: error.rank, reason: error.reason };
+        }
+        // A later collective fails at once; point to point among the survivors works.
+        const later = await comm.barrier().then(() => 'completed', (error) => error.name);
+        const next = (comm.rank + 1) % (comm.size - 1);
+        const prev = (comm.rank - 1 + comm.size - 1) % (comm.size - 1);
+        const token = await comm.sendrecv(`from ${comm.rank}`, next, { source: prev });
+        return { failure, later, token };
+      },
+      { size: 4 },
+    );
+    session.runtime.node.kill(g.ranks[3]!);
+    const outcomes = await g.settled();
+    expect((outcomes[3] as PromiseRejectedResult).reason).toBeInstanceOf(RankFailedError);
+    expect((outcomes[3] as PromiseRejectedResult).reason).toMatchObject({ rank: 3, reason: 'killed' });
+    for (const rank of [0, 1, 2]) {
+      expect(outcomes[rank]).toEqual({
+        status: 'fulfilled',
+        // 'noproc' when the kill came before this rank's port began to watch rank 3.
+        value: { failure: { name: 'RankFailedError', rank: 3, reason: expect.stringMatching(/^(killed|noproc)$/) }, later: 'RankFailedError', token: `from ${(rank + 2) % 3}` },
+      });
+    }
+  });
+
+  it('fails the ranks on other workers with RankFailedError (nodedown) when a rank’s worker is SIGKILLed mid-allreduce', async () => {
+    const g = await group(
+      async (comm) => {
+        // Rank 0 waits for a message nobody sends: the allreduce cannot finish without it.
+        if (comm.rank === 0) return comm.recv({ source: 1, tag: 99 });
+        let failure;
+        try {
+          await comm.allreduce(comm.rank, 'sum');
+        } catch (error: any) {
+          failure = { name: error.name, rank: error.rank, reason: error.reason };
+        }
+        // The survivors stay until each has seen the loss (a rank that returned is lost too).
+        const next = comm.rank === comm.size - 1 ? 1 : comm.rank + 1;
+        const prev = comm.rank === 1 ? comm.size - 1 : comm.rank - 1;
+        const token = await comm.sendrecv(comm.rank, next, { source: prev }).catch((error) => error.name);
+        return { failure, token };
+      },
+      { size: 4 },
+    );
+    const victim = g.ranks[0]!.node;
+    const { pid } = await session.client.node.call<{ pid: number }>({ name: WORKER_PROCESS, node: victim }, ['info']);
+    process.kill(pid, 'SIGKILL');
+    const outcomes = await g.settled();
+    expect((outcomes[0] as PromiseRejectedResult).reason).toMatchObject({ name: 'RankFailedError', rank: 0 });
+    const others = g.ranks.flatMap((rank, i) => (i > 0 && rank.node !== victim ? [i] : []));
+    expect(others.length).toBeGreaterThan(0);
+    for (const i of others) {
+      expect(outcomes[i]).toMatchObject({ status: 'fulfilled', value: { failure: { name: 'RankFailedError', rank: 0, reason: 'nodedown' } } });
+    }
+    await eventually(() => expect(isAlive(pid)).toBe(false));
+  });
 });
