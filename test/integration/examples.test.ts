@@ -19,6 +19,16 @@ describe('examples', () => {
     });
   });
 
+  it('cpi computes pi with 5 ranks (bcast, allreduce, reduce, a Float64Array allreduce) on a local cluster, and exits 0', async () => {
+    const { stdout } = await run(process.execPath, [example('cpi/main.js'), '--ranks', '5', '--intervals', '200000'], { timeout: 15_000 });
+    const match = /^pi is approximately (3\.\d{16}), error is ([\d.]+e[-+]\d+)$/m.exec(stdout);
+    expect(match).not.toBeNull();
+    expect(Math.abs(Number(match![1]) - Math.PI)).toBeLessThan(1e-9);
+    expect(stdout).toMatch(/^5 ranks in [12] worker processes, 200,000 intervals, \d+ ms from start to results$/m);
+    expect(stdout).toMatch(/^rank times \(ms, all-reduced as a Float64Array\): \[[\d.]+(, [\d.]+){4}\]$/m);
+    expect(stdout).toMatch(/^all ok$/m);
+  });
+
   // Each starts its own local cluster of 2 daemons (1-3 s) and takes 1.5-3 s in all here.
   it('tasks runs square, the matrix tree, wait and a remote error on a local cluster, and exits 0', async () => {
     const { stdout } = await run(process.execPath, [example('tasks/main.js')], { timeout: 15_000 });
