@@ -38,7 +38,7 @@ async function measure(comm: Comm, reps: number, bigReps: number) {
   const allreduce1MB = await p50(() => comm.allreduce(big, 'sum'), bigReps);
   const kb = new Uint8Array(1024);
   const bcast1KB = await p50(() => comm.bcast(comm.rank === 0 ? kb : undefined, 0), reps);
-  // The barrier before each run is part of p50's loop: time two, subtract one.
+  // p50 runs a barrier before each timed call, untimed: this times one barrier on its own.
   const barrier = await p50(() => comm.barrier(), reps);
   return { pingpong, allreduce, allreduce1MB, bcast1KB, barrier };
 }
@@ -84,7 +84,6 @@ export async function runCollective(): Promise<object[]> {
       const g = await group(measure, { size, args: [REPS, BIG_REPS] });
       const [r0] = await g.results();
       const m = r0!;
-      // p50 times each operation after a barrier, so the barrier's own figure is one barrier.
       const units = (us: number) => (us / raw).toFixed(2);
       console.log(
         `${size} ranks (p50, µs and × raw round trip): ping-pong ${m.pingpong} (${units(m.pingpong)}), allreduce 1 number ${m.allreduce} (${units(m.allreduce)}), ` +
