@@ -24,7 +24,7 @@ export interface RecvOptions {
 }
 
 /** A received message with its envelope (MPI's status). */
-export interface Received<T = any> {
+export interface Received<T = unknown> {
   value: T;
   source: number;
   tag: number;
@@ -97,12 +97,12 @@ export class Comm {
    * @throws RankFailedError when `source` is lost with nothing left from it, or (for ANY_SOURCE)
    *   a rank is lost while this receive waits
    */
-  async recv<T = any>(options: RecvOptions = {}): Promise<T> {
+  async recv<T = unknown>(options: RecvOptions = {}): Promise<T> {
     return (await this.recvWithStatus<T>(options)).value;
   }
 
   /** As {@link recv}, with the source and tag of the message received. */
-  async recvWithStatus<T = any>(options: RecvOptions = {}): Promise<Received<T>> {
+  async recvWithStatus<T = unknown>(options: RecvOptions = {}): Promise<Received<T>> {
     const source = options.source ?? ANY_SOURCE;
     const tag = options.tag ?? ANY_TAG;
     if (source !== ANY_SOURCE) this.checkRank(source);
@@ -112,7 +112,7 @@ export class Comm {
   }
 
   /** Sends `value` to `dest` and receives from `options.source` (default `dest`): a halo exchange in one call. */
-  async sendrecv<T = any>(value: unknown, dest: number, options: SendrecvOptions = {}): Promise<T> {
+  async sendrecv<T = unknown>(value: unknown, dest: number, options: SendrecvOptions = {}): Promise<T> {
     await this.send(dest, value, { tag: options.sendTag ?? 0 });
     return this.recv<T>({ source: options.source ?? dest, tag: options.recvTag ?? ANY_TAG });
   }

@@ -109,7 +109,7 @@ async function runRank(self: ProcessContext, comm: Comm, main: (...args: unknown
   // The driver (the caller) gone means nobody wants the result: this rank ends. This rank
   // killed means its main must not go on as if it were still in the group.
   const driver = self.monitor(start.from);
-  self.receive((m) => m instanceof DownMessage && m.ref === driver).then(
+  self.receive<DownMessage>((m) => m instanceof DownMessage && m.ref === driver).then(
     (down: DownMessage) => {
       comm.inbox.revoke(new RankFailedError(comm.rank, `its group's driver is gone (${describeReason(down.reason)})`));
       self.exitOther(self.pid, 'kill');

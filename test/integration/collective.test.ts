@@ -120,7 +120,7 @@ describe('process groups', () => {
           const gathered = await comm.gather(new Uint16Array([comm.rank]), 0);
           const right = (comm.rank + 1) % comm.size;
           const left = (comm.rank - 1 + comm.size) % comm.size;
-          const halo = await comm.sendrecv(new Float64Array([comm.rank]), right, { source: left });
+          const halo = await comm.sendrecv<Float64Array>(new Float64Array([comm.rank]), right, { source: left });
           return {
             sum,
             sumType: sum.constructor.name,
