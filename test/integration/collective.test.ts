@@ -1,9 +1,13 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { RankError, RankFailedError, RemoteError, WORKER_PROCESS, group, type Comm, type Session } from '../../lib/index.js';
+import { RankError, RankFailedError, RemoteError, WORKER_PROCESS, group, type Comm, type Pid, type Session } from '../../lib/index.js';
+import { fileURLToPath } from 'node:url';
+import { startReadyChild } from '../support/child.js';
 import { isAlive, startSession, stopSession } from '../support/session.js';
 import { eventually } from '../support/eventually.js';
 
 declare const zerocos: typeof import('../../lib/index.js');
+
+const CLIENT = fileURLToPath(new URL('../../dist/test/fixtures/group-client.js', import.meta.url));
 
 let session: Session;
 
@@ -234,5 +238,23 @@ describe('process groups', () => {
       expect(outcomes[i]).toMatchObject({ status: 'fulfilled', value: { failure: { name: 'RankFailedError', rank: 0, reason: 'nodedown' } } });
     }
     await eventually(() => expect(isAlive(pid)).toBe(false));
+  });
+
+  it('ends every rank when the client that started the group is SIGKILLed', async () => {
+    const client = await startReadyChild<{ ranks: Pid[] }>(CLIENT, [JSON.stringify(session.local!.peers()), '3'], 15_000);
+    let downs: Promise<unknown>[];
+    try {
+      const { ranks } = client.ready;
+      expect(ranks).toHaveLength(3);
+      downs = ranks.map((pid) => new Promise((resolve) => session.client.node.monitor(pid, (down) => resolve(down.reason))));
+      // A call to each rank's worker, answered after the monitor request sent before it: every monitor is in place.
+      await Promise.all(ranks.map((pid) => session.client.node.call({ name: WORKER_PROCESS, node: pid.node }, ['ping'])));
+      process.kill(client.pid, 'SIGKILL');
+      expect(await client.exited).toBe('SIGKILL');
+    } finally {
+      await client.stop();
+    }
+    // Each rank saw its driver's node go and killed itself (not 'noproc': they were alive until then).
+    expect(await Promise.all(downs)).toEqual(['killed', 'killed', 'killed']);
   });
 });
