@@ -53,7 +53,8 @@ export interface SendrecvOptions {
  * inside an object is not supported).
  *
  * Failure: when a rank is lost, operations that need it reject with `RankFailedError`
- * instead of waiting (see {@link Inbox}); a collective started after a loss rejects at once.
+ * instead of waiting (see {@link Inbox}); a collective started after an abnormal loss rejects
+ * at once.
  * Point to point among the other ranks goes on.
  */
 export class Comm {
@@ -160,7 +161,7 @@ export class Comm {
   private async collective(run: (round: algorithms.Round) => Promise<unknown>): Promise<unknown> {
     // Counted before anything can throw, so that every rank gives its n-th collective the same tag.
     const tag = this.collectives++;
-    const lost = this.inbox.firstLoss();
+    const lost = this.inbox.firstFailure();
     if (lost) throw lost;
     return run({
       rank: this.rank,

@@ -103,9 +103,13 @@ export class Inbox {
     return loss && new RankFailedError(rank, loss.reason);
   }
 
-  /** The lowest rank that left the group, if any (a collective needs every rank). */
-  firstLoss(): RankFailedError | undefined {
-    const ranks = [...this.losses.keys()].sort((a, b) => a - b);
+  /**
+   * The lowest rank lost abnormally, if any: a collective started after that cannot complete. A
+   * rank that returned is not counted: it may have done its part of this collective already
+   * (what it sent is queued here), and a step that still needs it names it and fails then.
+   */
+  firstFailure(): RankFailedError | undefined {
+    const ranks = [...this.losses].filter(([, loss]) => loss.abnormal).map(([rank]) => rank).sort((a, b) => a - b);
     return ranks.length > 0 ? this.lossOf(ranks[0]!) : undefined;
   }
 
@@ -127,7 +131,7 @@ export class Inbox {
     const lostNow = justLost === undefined ? undefined : this.losses.get(justLost);
     if (pending && lostNow?.abnormal && (want.channel === 1 || want.source === ANY_SOURCE)) return this.lossOf(justLost!);
     // ANY_SOURCE with no other rank left to send.
-    if (want.source === ANY_SOURCE && this.losses.size >= this.size - 1 && !this.losses.has(this.rank)) return this.firstLoss();
+    if (want.source === ANY_SOURCE && this.losses.size >= this.size - 1 && !this.losses.has(this.rank)) return this.lossOf(this.losses.keys().next().value!);
     return undefined;
   }
 }

@@ -152,6 +152,29 @@ describe('process groups', () => {
     });
   }
 
+  it('completes a collective whose part a rank sent before it returned, and fails a receive from it with reason normal', async () => {
+    const g = await group(
+      async (comm) => {
+        // The root's part of a bcast is only sends: rank 3 is done, and returns, at once.
+        if (comm.rank === 3) return comm.bcast('from 3', 3);
+        // Rank 3 is known to have left once a receive from it fails...
+        const left = await comm.recv({ source: 3 }).then(
+          () => 'received',
+          (error: any) => `${error.name} ${error.reason}`,
+        );
+        // ... and the collective it took part in still completes.
+        return [left, await comm.bcast(undefined, 3)];
+      },
+      { size: 4 },
+    );
+    expect(await g.results()).toEqual([
+      ['RankFailedError normal', 'from 3'],
+      ['RankFailedError normal', 'from 3'],
+      ['RankFailedError normal', 'from 3'],
+      'from 3',
+    ]);
+  });
+
   it("reports a rank's thrown error as a RankError (a RemoteError) naming the rank; the other ranks' loss of it as RankFailedError", async () => {
     const g = await group(
       async (comm) => {
@@ -242,7 +265,7 @@ describe('process groups', () => {
 
   it('ends every rank when the client that started the group is SIGKILLed', async () => {
     const client = await startReadyChild<{ ranks: Pid[] }>(CLIENT, [JSON.stringify(session.local!.peers()), '3'], 15_000);
-    let downs: Promise<unknown>[];
+    let downs: Promise<unknown>[] | undefined;
     try {
       const { ranks } = client.ready;
       expect(ranks).toHaveLength(3);
@@ -254,7 +277,10 @@ describe('process groups', () => {
     } finally {
       await client.stop();
     }
-    // Each rank saw its driver's node go and killed itself (not 'noproc': they were alive until then).
-    expect(await Promise.all(downs)).toEqual(['killed', 'killed', 'killed']);
+    // Each rank saw its driver's node go and killed itself, or first saw a peer killed that way
+    // and failed with RankFailedError (not 'noproc': they were alive until then).
+    for (const reason of await Promise.all(downs!)) {
+      if (reason !== 'killed') expect(reason).toMatchObject({ name: 'RankFailedError', message: expect.stringMatching(/failed \(killed\)/) });
+    }
   });
 });
