@@ -132,6 +132,7 @@ const actors = new ActorHost(runtime);
 const jobs = new JobRunner(runtime, executor, daemon);
 new MapReduceRunner(runtime, executor);
 const stages = new StageHost(runtime);
+new zerocos.RankHost(runtime);
 
 running.spawn(
   async (worker) => {
