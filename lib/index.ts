@@ -4,7 +4,7 @@
  */
 export { Node } from './node/node.js';
 export { ProcessContext } from './node/process-context.js';
-export { CallMessage, DownMessage, ExitMessage } from './node/messages.js';
+export { CallMessage, DownMessage, ExitMessage, SentMessage } from './node/messages.js';
 export { isNormalExit } from './node/exit-reason.js';
 export { formatAddress, formatPid, isPid, parseNodeId, pidEquals } from './wire/address.js';
 export { PROTOCOL_VERSION } from './wire/limits.js';
@@ -17,6 +17,7 @@ export type { CredentialOptions } from './cluster/credential.js';
 export { FreeVariableError, FunctionCache, HashMismatchError, compileShipped, isShippedFunction, shipFunction } from './task/remote-function.js';
 export { WorkerPool, WorkerStartError, WORKER_PROCESS, WORKERS_PROCESS, startWorkerNode } from './cluster/worker-pool.js';
 export {
+  AuthenticationError,
   EncodeError,
   InvalidArgumentError,
   MessageTooLargeError,
@@ -32,7 +33,7 @@ export {
   ZerocosError,
 } from './common/errors.js';
 
-export type { NodeOptions, NodeEvents, NodeDownEvent, CrashEvent, NodeStats } from './node/node.js';
+export type { NodeOptions, NodeEvents, NodeDownEvent, CrashEvent, NodeStats, HandshakeFailedEvent } from './node/node.js';
 export type { CallOptions, ChildSpawnOptions, ProcessFunction, ReceiveOptions, SpawnOptions } from './node/process-context.js';
 export type { DeadLetter } from './node/kernel.js';
 export type { ExitReason } from './node/exit-reason.js';
