@@ -17,11 +17,18 @@ export interface ReadyChild<T> {
 }
 
 /**
- * Starts `node <script> ...args` and resolves once it prints its ready line. Rejects if the
- * child exits first or stays silent past `timeoutMs`, killing it so nothing is left behind.
+ * Starts `node <script> ...args` (or `interpreter <script> ...args`) and resolves once it prints
+ * its ready line. Rejects if the child exits first or stays silent past `timeoutMs`, killing it
+ * so nothing is left behind.
  */
-export function startReadyChild<T>(script: string, args: string[] = [], timeoutMs = 10_000, env: NodeJS.ProcessEnv = process.env): Promise<ReadyChild<T>> {
-  const child = spawn(process.execPath, [script, ...args], { stdio: ['pipe', 'pipe', 'pipe'], env });
+export function startReadyChild<T>(
+  script: string,
+  args: string[] = [],
+  timeoutMs = 10_000,
+  env: NodeJS.ProcessEnv = process.env,
+  interpreter: string = process.execPath,
+): Promise<ReadyChild<T>> {
+  const child = spawn(interpreter, [script, ...args], { stdio: ['pipe', 'pipe', 'pipe'], env });
   const lines: unknown[] = [];
   let stderr = '';
   let announced = false;
