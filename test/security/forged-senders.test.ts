@@ -44,6 +44,9 @@ describe('forged sender ids', () => {
   it('leave the node serving new peers, its descriptors back near the baseline', async () => {
     const daemon: ReadyChild<DaemonReady> = await startReadyChild<DaemonReady>(DAEMON, [
       '--port', '0', '--name', 'victim', '--log-level', 'silent', '--discovery', 'off', '--cpus', '0', '--connect-timeout-ms', '2000',
+      // Forged ids are the attack on a node without a credential: with one, the raw socket
+      // below could not even complete a handshake.
+      '--insecure',
     ]);
     cleanups.push(() => daemon.stop());
     const sink = await silentSink();
