@@ -3,12 +3,16 @@
  * node-daemons, both directions, over CurveZMQ with keys the Python side derives itself (§10).
  */
 import { spawnSync } from 'node:child_process';
+import { Packr } from 'msgpackr';
 import { randomBytes } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CallMessage, DownMessage, Node, ObjectRef, RemoteError, init, put, type Pid, type Session } from '../../lib/index.js';
+import { deriveCurveKeys } from '../../lib/transport/curve.js';
+import { Dealer } from 'zeromq';
 import { startReadyChild, type ReadyChild } from '../support/child.js';
 import type { DaemonReady } from '../support/daemon.js';
+import { eventuallyAsync } from '../support/session.js';
 
 const PYTHON = process.env.ZEROCOS_PYTHON ?? '/usr/bin/python3';
 const PEER = fileURLToPath(new URL('./python_peer.py', import.meta.url));
@@ -80,6 +84,30 @@ describe.skipIf(missing !== undefined)('Python client interop', () => {
     const down = new Promise<DownMessage>((resolve) => node.monitor({ node: py.ready.node, id }, resolve));
     await node.call(control(), ['end', id, { why: 'done' }], { timeoutMs: 10_000 });
     expect((await down).reason).toEqual({ why: 'done' });
+  });
+
+  it('drops and counts bad batches in Python (old extension form, garbage, wrong version) and keeps serving', async () => {
+    const keys = deriveCurveKeys(secret);
+    const raw = new Dealer({ linger: 0, curveServerKey: keys.publicKey, curvePublicKey: keys.publicKey, curveSecretKey: keys.secretKey });
+    try {
+      raw.connect(py.ready.node.slice(py.ready.node.indexOf('@') + 1));
+      const header = Buffer.from([0x5a, 0x43, 2, 1]);
+      const ids = Buffer.from(new Packr({ useRecords: false }).pack([node.id, py.ready.node]).subarray(1));
+      // [fromNode, toNode, [Send, "py.echo", 0, <ObjectRef in the version 1 form>]]
+      const oldExt = Buffer.concat([Buffer.from([0x93]), ids, Buffer.from([0x94, 1, 0xa7]), Buffer.from('py.echo'), Buffer.from([0, 0xd4, 20, 0, 0x92, 7, 0xa1, 0x61])]);
+      await raw.send([header, oldExt]);
+      await raw.send([header, Buffer.from('not msgpack at all')]);
+      await raw.send([Buffer.from([0x5a, 0x43, 1, 1]), Buffer.from([0x92, 0xa0, 0xa0])]);
+      const stats = await eventuallyAsync(async () => {
+        const now = (await node.call(control(), ['stats'], { timeoutMs: 10_000 })) as { protocolErrors: string[] };
+        expect(now.protocolErrors).toHaveLength(3);
+        return now;
+      }, { timeoutMs: 15_000 });
+      expect(stats.protocolErrors).toEqual(['version', 'decode', 'version']);
+      expect(await node.call({ name: 'py.echo', node: py.ready.node }, 'after', { timeoutMs: 10_000 })).toBe('after');
+    } finally {
+      raw.close();
+    }
   });
 
   it('submits a task to the cluster from Python: cluster view, run on a worker, an ObjectRef argument (top level and nested)', async () => {
