@@ -23,6 +23,8 @@ import { startReadyChild } from '../test/support/child.js';
 import { cpuSeconds, DaemonWatcher, mean, round1, round2, sleep, sum, until, type DaemonReady, type PeerDown, type StatsLine } from './support.js';
 
 const DAEMON = fileURLToPath(new URL('../daemons/node-daemon.js', import.meta.url));
+// ['burn'] is a worker test hook: the daemons started here (and their workers) inherit this.
+process.env['ZEROCOS_TEST_HOOKS'] = '1';
 const DAEMONS = 3;
 const CPUS_PER_DAEMON = 2;
 const DEFAULT_BURN_MS = 60_000;
@@ -61,6 +63,8 @@ export async function runClusterBusy(): Promise<ClusterBusyFigures> {
   const args = (i: number, seed?: string) => [
     '--host', '127.0.0.1', '--port', '0', '--name', `busy${i}`, '--log-level', 'silent', '--cpus', String(CPUS_PER_DAEMON),
     '--discovery', 'off', '--stats-ms', String(STATS_MS), ...(seed ? ['--peers', seed] : []),
+    // The burn needs every worker's node id from the ready line: wait for all of them (up to the start timeout).
+    '--worker-start-timeout-ms', String(START_TIMEOUT_MS),
   ];
   console.log(
     `${DAEMONS} daemons on 127.0.0.1 (discovery off, seeds → the first), ${CPUS_PER_DAEMON} workers each; ` +
@@ -93,7 +97,12 @@ export async function runClusterBusy(): Promise<ClusterBusyFigures> {
     const viewAt = Date.now();
     const downsBefore = watchers.reduce((sum, w) => sum + w.downs.length, 0);
 
-    const workers = watchers.flatMap((w) => w.daemon.ready.workers.map((worker) => ({ ...worker, daemon: w.node })));
+    const workers = watchers.flatMap((w) =>
+      w.daemon.ready.workers.map(({ index, pid, node }) => {
+        if (node === undefined) throw new Error(`worker ${index} of ${w.node} was not ready within ${START_TIMEOUT_MS / 1000} s`);
+        return { index, pid, node, daemon: w.node };
+      }),
+    );
     if (workers.length !== DAEMONS * CPUS_PER_DAEMON) throw new Error(`expected ${DAEMONS * CPUS_PER_DAEMON} workers, the ready lines list ${workers.length}`);
     // The daemons hold this user's secret file (secure by default): so must the client.
     client = await Node.start({ name: 'busy-bench', secret: loadOrCreateSecret() });

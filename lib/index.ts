@@ -104,3 +104,13 @@ export { Pipeline, pipeline, stage } from './stream/pipeline.js';
 export { StageHost } from './stream/stage-host.js';
 export type { StreamAddress, StreamWriterStats } from './stream/stream.js';
 export type { PipelineOptions, PipelineStats, Stage, StageEmit, StageOptions } from './stream/pipeline.js';
+
+// Process groups (MPI style): ranks, tagged point-to-point, collectives, rank failure reported.
+export { Comm } from './collective/comm.js';
+export { Group, group } from './collective/group.js';
+export { ANY_SOURCE, ANY_TAG } from './collective/inbox.js';
+export { RankError, RankFailedError } from './collective/collective-errors.js';
+export { RankHost, RANKS_PROCESS } from './collective/rank-host.js';
+export type { Received, RecvOptions, SendOptions, SendrecvOptions } from './collective/comm.js';
+export type { GroupOptions } from './collective/group.js';
+export type { ReduceOp } from './collective/reduce-op.js';

@@ -10,7 +10,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CallMessage, DownMessage, Node, ObjectRef, RemoteError, init, put, type Pid, type Session } from '../../lib/index.js';
 import { deriveCurveKeys } from '../../lib/transport/curve.js';
 import { Dealer } from 'zeromq';
-import { startReadyChild, type ReadyChild } from '../support/child.js';
+import { startReadyChild, startReadyProcess, type ReadyChild } from '../support/child.js';
 import type { DaemonReady } from '../support/daemon.js';
 import { eventuallyAsync } from '../support/session.js';
 
@@ -45,7 +45,7 @@ describe.skipIf(skip)('Python client interop', () => {
     if (missing) throw new Error(`CI must run the Python interop test: ${missing}`);
     [daemon, py] = await Promise.all([
       startReadyChild<DaemonReady>(DAEMON, [...daemonArgs, '--cpus', '1'], 20_000, env),
-      startReadyChild<{ node: string }>(PEER, [], 20_000, env, PYTHON),
+      startReadyProcess<{ node: string }>(PYTHON, [PEER], { label: PEER, timeoutMs: 30_000, env }),
     ]);
     session = await init({ peers: [daemon.ready.endpoint.replace('tcp://', '')], secret, timeoutMs: 20_000 });
     node = session.client.node;

@@ -2,7 +2,7 @@ import { existsSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'nod
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { JobCluster, Node, type Session } from '../../lib/index.js';
+import { JobCluster, Node, resolveSecret, type Session } from '../../lib/index.js';
 import { JOB_CLUSTER_PREFIX } from '../../lib/jobs/job-context.js';
 import { eventually } from '../support/eventually.js';
 import { startSession, stopSession } from '../support/session.js';
@@ -40,7 +40,9 @@ describe("a job's results", () => {
       },
       { filesDir },
     );
-    const mallory = await Node.start({ name: 'mallory' });
+    // Another member of the cluster (it holds the secret), but not the job's worker.
+    const secret = resolveSecret({});
+    const mallory = await Node.start({ name: 'mallory', ...(secret !== undefined ? { secret } : {}) });
     try {
       const job = cluster.submit(go);
       await eventually(() => expect(job.status).toBe('running'), { timeoutMs: 10_000 });
