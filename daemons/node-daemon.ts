@@ -28,6 +28,9 @@ import {
   splitHostPort,
   type DaemonView,
   type NodeOptions,
+  isClusterRequest,
+  parseKillWorker,
+  type ClusterAnswer,
 } from 'zerocos';
 
 /** The port a daemon binds when none is given; 0 picks any free port. */
@@ -182,13 +185,14 @@ node.spawn(
   async (self) => {
     for await (const message of self) {
       // ['kill-worker', node]: an owner force-cancels (or times out) a task stuck in one of our workers.
-      if (Array.isArray(message) && message[0] === 'kill-worker' && typeof message[1] === 'string') {
-        if (pool?.kill(message[1])) log('info', 'killed a worker on request', { worker: message[1] });
+      const victim = parseKillWorker(message);
+      if (victim !== undefined) {
+        if (pool?.kill(victim)) log('info', 'killed a worker on request', { worker: victim });
         continue;
       }
       if (!(message instanceof CallMessage)) continue;
       const request = message.request;
-      if (Array.isArray(request) && request[0] === 'cluster') message.reply(clusterView.daemons());
+      if (isClusterRequest(request)) message.reply(clusterView.daemons() satisfies ClusterAnswer);
       else message.fail(new Error(`${DAEMON_PROCESS} does not understand ${JSON.stringify(request)}`));
     }
   },
