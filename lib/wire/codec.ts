@@ -1,5 +1,6 @@
 import { Packr, Unpackr } from 'msgpackr';
 import { refuseUndocumentedExtensions } from './ext-types.js';
+import { registerTypedArrays } from './typed-array-extension.js';
 import { EncodeError, MessageTooLargeError, ProtocolError } from '../common/errors.js';
 import type { DecodedBatch, Envelope } from './envelope.js';
 import { BLOB_FLAG, PAYLOAD_INDEX } from './kinds.js';
@@ -144,6 +145,7 @@ function toBuffer(view: Uint8Array): Buffer {
 export class BatchDecoder {
   static {
     refuseUndocumentedExtensions();
+    registerTypedArrays();
   }
 
   private readonly unpackr = new Unpackr({ useRecords: false, mapsAsObjects: true, moreTypes: false, int64AsType: 'number' });

@@ -4,7 +4,7 @@ import { addExtension } from 'msgpackr';
  * The msgpack extension types a zerocos node accepts (docs/protocol.md §6, §11): the standard
  * timestamp (-1, 0xff) and the four application types of the task and actor layers (20-23).
  */
-export const DOCUMENTED_EXTENSION_TYPES: readonly number[] = [0xff, 20, 21, 22, 23];
+export const DOCUMENTED_EXTENSION_TYPES: readonly number[] = [0xff, 20, 21, 22, 23, 24];
 
 /**
  * Makes msgpackr refuse every other extension type when it decodes. msgpackr has built-in

@@ -67,6 +67,20 @@ function prng(seed: number): () => number {
 }
 
 describe('codec: round trip', () => {
+  it('carries typed arrays as their class with their elements (ext 24), Uint8Array as plain bin', () => {
+    const payload = { f64: new Float64Array([1.5, -2, 1e300]), nested: [new Int16Array([-3, 4])], bytes: new Uint8Array([7, 8]), big: new BigUint64Array([2n ** 63n]) };
+    const encoder = new BatchEncoder(1 << 20);
+    const { messages } = encoder.encode(FROM, TO, [[Kind.Send, 5, 0, payload]]);
+    const [envelope] = new BatchDecoder(1 << 20).decode(messages[0]!).envelopes;
+    const got = envelope![3] as typeof payload;
+    expect(got.f64).toBeInstanceOf(Float64Array);
+    expect([...got.f64]).toEqual([1.5, -2, 1e300]);
+    expect(got.nested[0]).toBeInstanceOf(Int16Array);
+    expect([...got.nested[0]!]).toEqual([-3, 4]);
+    expect([...got.bytes]).toEqual([7, 8]);
+    expect([...got.big]).toEqual([2n ** 63n]);
+  });
+
   it('round-trips every envelope kind with its fields intact', () => {
     const envelopes: Envelope[] = [
       [Kind.Send, 5, 0, { hello: 'world', n: [1, 2, 3], nested: { ok: true, nothing: null } }],
