@@ -84,6 +84,25 @@ describe.skipIf(NO_NETNS)('a client on its own host, with daemons on three other
     expect(result.mapReduce.distinct).toBeGreaterThan(1000);
   });
 
+  it('runs an MPI-style process group over the workers of every host: allreduce, gather, sendrecv, barrier', async () => {
+    const workers = workerPids(daemons);
+    const size = workers.length;
+    const { result } = await runClient<{ ranks: { rank: number; pid: number; sum: number; vector: number[]; ring: number }[]; pids: number[] }>(
+      'group', [seeds()[0]!], secret, [String(size), String(size)],
+    );
+    const expectedSum = (size * (size + 1)) / 2;
+    expect(result.ranks.map((r) => r.rank)).toEqual([...Array(size).keys()]);
+    for (const rank of result.ranks) {
+      expect(rank.sum).toBe(expectedSum);
+      expect(rank.vector).toEqual([(size * (size - 1)) / 2, size]);
+      expect(rank.ring).toBe((rank.rank + size - 1) % size);
+    }
+    expect(result.pids).toEqual(result.ranks.map((r) => r.pid));
+    // Spread over the hosts: the ranks ran in workers of more than one daemon.
+    const hostsUsed = daemons.filter((daemon) => daemon.ready.workers.some((w) => result.pids.includes(w.pid)));
+    expect(hostsUsed.length).toBeGreaterThan(1);
+  });
+
   it('refuses a client with another secret with an authentication error, not a timeout', async () => {
     const wrong = secretFile(scratch.dir, 'not-the-cluster-secret', 'wrong-secret');
     const { result } = await runClient<Joined>('join', seeds(), wrong);
