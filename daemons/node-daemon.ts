@@ -7,28 +7,35 @@
  * processes, prints one machine-readable ready line, and stops cleanly on SIGINT/SIGTERM (or when
  * the parent that started it with an IPC channel goes away: see LocalCluster).
  */
-import { readFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { Command, Option, InvalidArgumentError as CommanderArgumentError } from 'commander';
 import {
   CallMessage,
   DAEMON_PROCESS,
+  DEFAULT_METRICS_PORT,
+  DaemonStatusService,
   Discovery,
   HostInfoMonitor,
   JobStore,
   Membership,
   MembershipView,
+  MetricsServer,
   Node,
   WorkerPool,
   defaultSecretPath,
   isLoopbackHost,
+  packageVersion,
+  parseListenAddress,
   resolveSecret,
   parseResources,
   splitHostPort,
   type DaemonView,
+  type ListenAddress,
   type NodeOptions,
+  type WorkerInfo,
 } from 'zerocos';
+import { parsePeers, parsePositive } from './cli-args.js';
 
 /** The port a daemon binds when none is given; 0 picks any free port. */
 export const DEFAULT_PORT = 9740;
@@ -63,6 +70,7 @@ const program = new Command()
   .option('--secret-file <path>', `read the shared secret from a file (first line, mode 600); default: ZEROCOS_SECRET, else ${defaultSecretPath()}, created on first start`)
   .option('--connect-timeout-ms <ms>', 'a peer that does not accept a connection this fast is down', parsePositive, 5000)
   .option('--insecure', 'run with no credential: anyone who reaches the port can run code here', false)
+  .option('--metrics <[host:]port>', `serve GET /metrics (Prometheus text) at this address; a port alone is on 127.0.0.1, e.g. ${DEFAULT_METRICS_PORT} (default: off)`, parseMetrics)
   .showHelpAfterError('(node-daemon --help lists the options)');
 
 program.parse();
@@ -93,6 +101,7 @@ const options = program.opts<{
   connectTimeoutMs: number;
   cpus: number;
   resources: Record<string, number>;
+  metrics?: ListenAddress;
 }>();
 
 if (options.secret !== undefined && options.secretFile !== undefined) program.error('error: give --secret or --secret-file, not both');
@@ -171,7 +180,9 @@ const membership = new Membership(node, {
   },
 }).start();
 // Finished jobs are kept here too, for a client that died before it got them (JobCluster.recover).
-new JobStore(node);
+const jobStore = new JobStore(node);
+// Answers ['status'] and ['stop'] (zerocos status / stop) once the pool exists.
+let status: DaemonStatusService | undefined;
 // Workers are not members (that would be N² heartbeats); they ask here for the cluster's daemons.
 const clusterView = new MembershipView(membership, () => offer());
 node.spawn(
@@ -182,10 +193,10 @@ node.spawn(
         if (pool?.kill(message[1])) log('info', 'killed a worker on request', { worker: message[1] });
         continue;
       }
-      if (!(message instanceof CallMessage)) continue;
+      if (status?.handle(message) || !(message instanceof CallMessage)) continue;
       const request = message.request;
       if (Array.isArray(request) && request[0] === 'cluster') message.reply(clusterView.daemons());
-      else message.fail(new Error(`${DAEMON_PROCESS} does not understand ${JSON.stringify(request)}`));
+      else message.fail(new Error(`${DAEMON_PROCESS} does not understand ${JSON.stringify(request)}${status ? '' : ' (it is still starting)'}`));
     }
   },
   { name: DAEMON_PROCESS },
@@ -274,6 +285,33 @@ if (pool) {
     info: hostInfo.current,
   });
 }
+let metrics: MetricsServer | undefined;
+let stopping = false;
+const shutdown = (why: string) => {
+  if (stopping) return;
+  stopping = true;
+  log('info', `${why}: stopping`);
+  membership.stop();
+  hostInfo.stop();
+  void Promise.all([discovery?.stop(), metrics?.stop()])
+    .then(() => pool?.stop())
+    .then(() => node.stop())
+    .then(() => process.exit(0));
+};
+for (const signal of ['SIGINT', 'SIGTERM'] as const) process.on(signal, () => shutdown(signal));
+// Started by a parent with an IPC channel (LocalCluster): go when it goes, even if it was SIGKILLed.
+if (process.send) process.on('disconnect', () => shutdown('parent gone'));
+status = new DaemonStatusService({
+  node,
+  membership,
+  hostInfo: () => hostInfo.current,
+  workers: (): WorkerInfo[] => pool?.workers() ?? [],
+  resources: () => offer().resources,
+  version: packageVersion(),
+  // Only a daemon with the cluster secret knows its callers proved they hold it too.
+  allowStop: secret !== undefined,
+  stop: () => shutdown('stop requested'),
+});
 let workers;
 try {
   workers = (await pool?.start()) ?? [];
@@ -283,33 +321,33 @@ try {
   process.exit(1);
 }
 
+let metricsUrl: string | undefined;
+if (options.metrics) {
+  const service = status;
+  metrics = new MetricsServer({ node, status: () => service.status(), storedJobs: () => jobStore.countsByStatus() });
+  try {
+    metricsUrl = await metrics.start(options.metrics);
+  } catch (error) {
+    console.error(`node-daemon: cannot serve metrics at ${options.metrics.host}:${options.metrics.port}: ${(error as Error).message}`);
+    await pool?.stop();
+    await node.stop();
+    process.exit(1);
+  }
+  if (!isLoopbackHost(options.metrics.host)) console.error(`node-daemon: metrics at ${metricsUrl} are readable by anyone who reaches that address`);
+}
+
 emit({
   ready: {
     node: node.id,
     endpoint: node.endpoint,
     pid: process.pid,
     workers: workers.map((worker) => ({ index: worker.index, pid: worker.pid, node: worker.nodeId })),
+    ...(metricsUrl ? { metrics: metricsUrl } : {}),
   },
 });
 announced = true;
 for (const line of early.splice(0)) emit(line);
 log('info', 'ready', { node: node.id });
-
-let stopping = false;
-const shutdown = (why: string) => {
-  if (stopping) return;
-  stopping = true;
-  log('info', `${why}: stopping`);
-  membership.stop();
-  hostInfo.stop();
-  void Promise.resolve(discovery?.stop())
-    .then(() => pool?.stop())
-    .then(() => node.stop())
-    .then(() => process.exit(0));
-};
-for (const signal of ['SIGINT', 'SIGTERM'] as const) process.on(signal, () => shutdown(signal));
-// Started by a parent with an IPC channel (LocalCluster): go when it goes, even if it was SIGKILLed.
-if (process.send) process.on('disconnect', () => shutdown('parent gone'));
 
 function parsePort(value: string): number {
   const port = Number(value);
@@ -317,12 +355,11 @@ function parsePort(value: string): number {
   return port;
 }
 
-/** The version in the package.json two folders up (dist/daemons → the package root). */
-function packageVersion(): string {
+function parseMetrics(value: string): ListenAddress {
   try {
-    return (JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }).version;
-  } catch {
-    return 'unknown';
+    return parseListenAddress(value);
+  } catch (error) {
+    throw new CommanderArgumentError((error as Error).message);
   }
 }
 
@@ -338,15 +375,6 @@ function parseOnOff(value: string): boolean {
   return value === 'on';
 }
 
-function parsePeers(value: string): string[] {
-  const peers = value.split(',').map((peer) => peer.trim()).filter(Boolean);
-  for (const peer of peers) {
-    const port = /^[^:\s]+:(\d{1,5})$/.exec(peer)?.[1];
-    if (port === undefined || Number(port) < 1 || Number(port) > 65535) throw new CommanderArgumentError(`peer ${JSON.stringify(peer)} is not host:port (port 1-65535)`);
-  }
-  return peers;
-}
-
 function parseNonNegative(value: string): number {
   const n = Number(value);
   if (!Number.isInteger(n) || n < 0) throw new CommanderArgumentError('must be a whole number, 0 or more');
@@ -359,10 +387,4 @@ function parseResourceList(value: string): Record<string, number> {
   } catch (error) {
     throw new CommanderArgumentError((error as Error).message);
   }
-}
-
-function parsePositive(value: string): number {
-  const n = Number(value);
-  if (!Number.isInteger(n) || n <= 0) throw new CommanderArgumentError('must be a positive whole number');
-  return n;
 }
