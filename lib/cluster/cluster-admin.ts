@@ -1,6 +1,7 @@
+import { readFileSync } from 'node:fs';
 import { connect as tcpConnect } from 'node:net';
 import { TimeoutError, ZerocosError } from '../common/errors.js';
-import { splitHostPort } from '../common/host-address.js';
+import { isLoopbackHost, splitHostPort } from '../common/host-address.js';
 import { SeedUnreachableError } from './connect.js';
 import type { Node } from '../node/node.js';
 import type { NodeId } from '../wire/address.js';
@@ -101,8 +102,9 @@ export function selectDaemons(client: ClusterClient, which?: string): Member[] {
 /**
  * Asks each daemon to stop (`['stop']` to its `zerocos.daemon` process) and waits until it is
  * gone: its connection to this node closes, which a stopping daemon does last, after its workers
- * have exited and just before its process does. At most `timeoutMs` each, all at once. Never
- * rejects for one daemon's failure: see each outcome.
+ * have exited; and for a daemon on this host (a loopback endpoint), until its OS process has
+ * exited too. At most `timeoutMs` each, all at once. Never rejects for one daemon's failure:
+ * see each outcome.
  */
 export function stopDaemons(node: Node, daemons: Member[], { timeoutMs = 15_000 } = {}): Promise<StopOutcome[]> {
   return Promise.all(daemons.map((member) => stopOne(node, member, timeoutMs)));
@@ -123,11 +125,15 @@ async function stopOne(node: Node, member: Member, timeoutMs: number): Promise<S
     timer = setTimeout(() => reject(timeout), timeoutMs);
   });
   try {
-    await node.call({ name: DAEMON_PROCESS, node: member.nodeId }, ['stop'], { timeoutMs }).catch((error: Error & { code?: string }) => {
+    const deadline = Date.now() + timeoutMs;
+    const reply = await node.call<{ pid?: unknown }>({ name: DAEMON_PROCESS, node: member.nodeId }, ['stop'], { timeoutMs }).catch((error: Error & { code?: string }) => {
       // Its node went before the reply arrived: it is stopping all the same.
       if (error.code !== 'ENODEDOWN') throw error;
+      return undefined;
     });
     await gone;
+    const host = splitHostPort(member.endpoint)?.host;
+    if (host && isLoopbackHost(host) && typeof reply?.pid === 'number') await processGone(reply.pid, deadline, timeout);
     return { ...outcome, stopped: true };
   } catch (error) {
     gone.catch(() => {});
@@ -148,6 +154,31 @@ export async function probeSeeds(seeds: string[], timeoutMs = 1000): Promise<voi
   const refused = await Promise.all(seeds.map((seed) => isRefused(seed, timeoutMs)));
   if (seeds.length > 0 && refused.every(Boolean)) {
     throw new SeedUnreachableError(`nothing listens at ${seeds.join(', ')} (connection refused): is a node-daemon running there, on that port?`);
+  }
+}
+
+/** Resolves once OS process `pid` of this host has exited (a zombie awaiting its parent counts as gone). */
+async function processGone(pid: number, deadline: number, timeout: Error): Promise<void> {
+  for (;;) {
+    if (!isRunning(pid)) return;
+    if (Date.now() > deadline) throw timeout;
+    // Its socket closed a moment before it exits: poll briefly rather than hold a handle on it.
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+}
+
+function isRunning(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+  } catch (error) {
+    return (error as { code?: string }).code === 'EPERM';
+  }
+  try {
+    // Linux: the state after the command name; Z is a zombie, already gone in all but name.
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) !== 'Z';
+  } catch {
+    return true; // no /proc (not Linux): kill(0) said it is there
   }
 }
 

@@ -121,7 +121,7 @@ export interface DaemonStatusOptions {
  *   call ['status'] → {@link DaemonStatus}: built from state the daemon keeps anyway (membership,
  *                     host samples, pool slots, node counters), plus one bounded `['info']` call
  *                     to each ready worker for what it runs now, all at once;
- *   call ['stop']   → 'stopping', then the daemon stops as on SIGTERM (workers ended first). Only
+ *   call ['stop']   → {stopping: true, pid}, then the daemon stops as on SIGTERM (workers ended first). Only
  *                     on a daemon that holds the cluster secret, whose every peer proved it
  *                     holds it too; else fails with StopRefusedError.
  *
@@ -210,7 +210,7 @@ export class DaemonStatusService {
       message.fail(new StopRefusedError('this daemon runs with no credential (--insecure), so it cannot tell who asks: stop it with a signal'));
       return;
     }
-    message.reply('stopping');
+    message.reply({ stopping: true, pid: process.pid });
     if (this.stopping) return;
     this.stopping = true;
     // The reply must leave before the node closes its sockets; a caller that vanished does not hold the stop up.

@@ -90,8 +90,9 @@ function shortEndpoint(endpoint: string): string {
   return endpoint.replace(/^tcp:\/\//, '');
 }
 
-/** `1d 2h`, `3h 4m`, `5m 6s`, `7s`. */
+/** `1d 2h`, `3h 4m`, `5m 6s`, `7s`, `250 ms`. */
 export function duration(ms: number): string {
+  if (ms < 1000) return `${Math.max(0, Math.round(ms))} ms`;
   const s = Math.floor(ms / 1000);
   const [d, h, m] = [Math.floor(s / 86_400), Math.floor((s % 86_400) / 3600), Math.floor((s % 3600) / 60)];
   if (d > 0) return `${d}d ${h}h`;
