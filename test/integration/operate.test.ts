@@ -162,6 +162,12 @@ describe('zerocos jobs', () => {
 
       const records = await json<JobRecord[]>(['jobs', '--peers', seedOf(alpha), '--cluster', cluster.id]);
       expect(records.map((record) => [record.job, record.args, record.outcome.result])).toEqual([[1, [1], 7], [2, [2], 14], [3, [3], 21], [4, [4], 28]]);
+      // The workers that ran them count them as runs of kind 'job'.
+      const status = await json<ClusterStatus>(['status', '--peers', seedOf(alpha)]);
+      const jobRuns = status.daemons.flatMap((daemon) => daemon.workers).map((worker) => worker.tasks?.byKind['job']?.done ?? 0);
+      expect(jobRuns.reduce((a, b) => a + b, 0)).toBe(4);
+      expect(status.totals.done).toBeGreaterThanOrEqual(4);
+
       const table = await zerocos(['jobs', '--peers', seedOf(alpha), '--cluster', cluster.id]);
       expect(table.code).toBe(0);
       expect(table.stdout).toMatch(/│ 4\s+│ finished\s+│ \[4\]\s+│ 28/);
