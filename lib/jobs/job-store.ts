@@ -144,14 +144,15 @@ export async function storedClusters(node: Node, daemons: Member[], timeoutMs: n
 
 /** Calls the job store of every daemon at once; a daemon that fails is named in `failed`, not thrown. */
 async function askStores<T>(node: Node, daemons: Member[], request: unknown[], timeoutMs: number): Promise<StoreAnswers<T[]>> {
+  const value: T[] = [];
   const failed: string[] = [];
-  const answers = await Promise.all(
+  await Promise.all(
     daemons.map((member) =>
-      node.call<T>({ name: JOB_STORE_PROCESS, node: member.nodeId }, request, { timeoutMs }).catch((error: Error) => {
-        failed.push(`${member.name}: ${error.message}`);
-        return undefined;
-      }),
+      node.call<T>({ name: JOB_STORE_PROCESS, node: member.nodeId }, request, { timeoutMs }).then(
+        (answer) => void (Array.isArray(answer) ? value.push(answer) : failed.push(`${member.name}: not a list`)),
+        (error: Error) => void failed.push(`${member.name}: ${error.message}`),
+      ),
     ),
   );
-  return { value: answers.filter((answer): answer is Awaited<T> => Array.isArray(answer)) as T[], failed };
+  return { value, failed };
 }

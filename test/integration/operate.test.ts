@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { JobCluster, defaultSecretPath, loadOrCreateSecret, type ClusterStatus, type StopOutcome, type StoredCluster, type JobRecord } from '../../lib/index.js';
+import { JobCluster, Node, WORKER_PROCESS, defaultSecretPath, loadOrCreateSecret, type ClusterStatus, type StopOutcome, type StoredCluster, type JobRecord } from '../../lib/index.js';
 import { startReadyChild, type ReadyChild } from '../support/child.js';
 import type { DaemonReady } from '../support/daemon.js';
 import { eventually, nextLine } from '../support/eventually.js';
@@ -105,6 +105,22 @@ describe('zerocos status', () => {
     expect(table.stdout).toMatch(/│ beta\s+│ 127\.0\.0\.1:\d+\s+│ up/);
     expect(table.stdout).toContain('2 daemon(s) up; 3/3 workers ready');
   }, 90_000);
+
+  it('still answers when a worker is deep in synchronous code: that worker shows no run counts', async () => {
+    const daemon = await startDaemon('busy', ['--cpus', '1']);
+    const client = await Node.start({ name: 'burner', secret: loadOrCreateSecret(defaultSecretPath(home)) });
+    try {
+      const worker = daemon.ready.workers[0]!;
+      expect(await client.call({ name: WORKER_PROCESS, node: worker.node }, ['burn', 20_000], { timeoutMs: 15_000 })).toBe('started');
+      const status = await json<ClusterStatus>(['status', '--peers', seedOf(daemon)]);
+      expect(status.daemons[0]!.workers).toEqual([expect.objectContaining({ pid: worker.pid, state: 'ready', error: expect.stringMatching(/timed out|timeout/i) })]);
+      expect(status.daemons[0]!.workers[0]!.tasks).toBeUndefined();
+      const table = await zerocos(['status', '--peers', seedOf(daemon)]);
+      expect(table.stdout).toContain('busy (no answer)');
+    } finally {
+      await client.stop();
+    }
+  }, 60_000);
 });
 
 describe('zerocos stop', () => {
