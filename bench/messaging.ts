@@ -7,6 +7,7 @@ import { pack } from 'msgpackr';
 import { Dealer } from 'zeromq';
 import { Node, type Pid } from 'zerocos';
 import { startReadyChild } from '../test/support/child.js';
+import { connectTcpClient } from './tcp-baseline.js';
 
 const PEER = fileURLToPath(new URL('./peer.js', import.meta.url));
 const LOCAL_N = 1_000_000;
@@ -28,20 +29,41 @@ export interface MessagingFigures {
   rtt_p99_us: number;
   raw_rtt_p50_us: number;
   rtt_ratio: number;
+  /** node.call to a process on the peer, one at a time. */
+  call_p50_us: number;
+  /** The same request/response over a plain `net` socket (length-prefixed msgpack), one at a time. */
+  tcp_call_p50_us: number;
+  /** call p50 against the raw zeromq.js round trip's. */
+  call_ratio_raw: number;
+  /** node.call with CALLS_IN_FLIGHT outstanding. */
+  calls_in_flight_per_s: number;
+  tcp_baseline_calls_in_flight_per_s: number;
+  /** zerocos calls/s over the plain-TCP baseline's (≥ 1: at least as fast). */
+  calls_ratio_tcp: number;
 }
+
+/** Requests kept outstanding in the in-flight figures (issue 12's workload). */
+const CALLS_IN_FLIGHT = 100;
+const CALLS_TOTAL = 50_000;
 
 export async function runMessaging(): Promise<MessagingFigures> {
   const node = await Node.start({ name: 'bench' });
   node.on('deadLetter', (letter) => {
     throw new Error(`benchmark lost a message (${letter.reason}); its figures would be wrong`);
   });
-  const zerocosPeer = await startReadyChild<{ node: string; sink: Pid; echo: Pid }>(PEER, ['zerocos']);
+  const zerocosPeer = await startReadyChild<{ node: string; sink: Pid; echo: Pid; server: Pid }>(PEER, ['zerocos']);
   const rawPeer = await startReadyChild<{ endpoint: string }>(PEER, ['raw']);
+  const tcpPeer = await startReadyChild<{ port: number }>(PEER, ['tcp']);
+  const tcp = await connectTcpClient(tcpPeer.ready.port);
   try {
     const local = best(await trials(() => localThroughput(node)));
     const remote = best(await trials(() => remoteThroughput(node, zerocosPeer.ready.sink)));
     const rawRemote = best(await trials(() => rawThroughput(rawPeer.ready.endpoint)));
     const { rtt, rawRtt } = await interleavedRoundTrips(node, zerocosPeer.ready.echo, rawPeer.ready.endpoint);
+    const server = zerocosPeer.ready.server;
+    const { calls, tcpCalls } = await interleavedCalls(node, server, tcp);
+    const inFlight = best(await trials(() => callsInFlight((request) => node.call(server, request))));
+    const tcpInFlight = best(await trials(() => callsInFlight((request) => tcp.call(request))));
     const figures: MessagingFigures = {
       local_msgs_per_s: Math.round(local),
       remote_msgs_per_s: Math.round(remote),
@@ -51,14 +73,23 @@ export async function runMessaging(): Promise<MessagingFigures> {
       rtt_p99_us: round1(percentile(rtt, 0.99)),
       raw_rtt_p50_us: round1(percentile(rawRtt, 0.5)),
       rtt_ratio: round2(percentile(rtt, 0.5) / percentile(rawRtt, 0.5)),
+      call_p50_us: round1(percentile(calls, 0.5)),
+      tcp_call_p50_us: round1(percentile(tcpCalls, 0.5)),
+      call_ratio_raw: round2(percentile(calls, 0.5) / percentile(rawRtt, 0.5)),
+      calls_in_flight_per_s: Math.round(inFlight),
+      tcp_baseline_calls_in_flight_per_s: Math.round(tcpInFlight),
+      calls_ratio_tcp: round2(inFlight / tcpInFlight),
     };
     console.log(`local send→receive       ${fmt(figures.local_msgs_per_s)} msgs/s`);
     console.log(`remote one-way           ${fmt(figures.remote_msgs_per_s)} msgs/s   raw zeromq.js (awaited send each) ${fmt(figures.raw_remote_msgs_per_s)} msgs/s   ratio ${figures.remote_ratio}×`);
     console.log(`remote round trip        p50 ${figures.rtt_p50_us} µs  p99 ${figures.rtt_p99_us} µs   raw zeromq.js p50 ${figures.raw_rtt_p50_us} µs (p99 ${round1(percentile(rawRtt, 0.99))})   ratio ${figures.rtt_ratio}×`);
+    console.log(`call, one at a time       p50 ${figures.call_p50_us} µs   plain TCP p50 ${figures.tcp_call_p50_us} µs   ${figures.call_ratio_raw}× the raw zeromq.js round trip`);
+    console.log(`calls, ${CALLS_IN_FLIGHT} in flight      ${fmt(figures.calls_in_flight_per_s)} calls/s   plain TCP ${fmt(figures.tcp_baseline_calls_in_flight_per_s)} calls/s   ratio ${figures.calls_ratio_tcp}×`);
     return figures;
   } finally {
+    tcp.close();
     await node.stop();
-    await Promise.all([zerocosPeer.stop(), rawPeer.stop()]);
+    await Promise.all([zerocosPeer.stop(), rawPeer.stop(), tcpPeer.stop()]);
   }
 }
 
@@ -134,6 +165,44 @@ async function interleavedRoundTrips(node: Node, echo: Pid, rawEndpoint: string)
   } finally {
     dealer.close();
   }
+}
+
+/** Call times (µs), zerocos and plain TCP in alternating blocks (the same machine load for both). */
+async function interleavedCalls(node: Node, server: Pid, tcp: { call(value: unknown): Promise<unknown> }): Promise<{ calls: number[]; tcpCalls: number[] }> {
+  const timed = async (call: () => Promise<unknown>, count: number) => {
+    const samples: number[] = [];
+    for (let i = 0; i < count; i++) {
+      const start = process.hrtime.bigint();
+      await call();
+      samples.push(Number(process.hrtime.bigint() - start) / 1000);
+    }
+    return samples;
+  };
+  const zerocosCall = () => node.call(server, { seq: 1 });
+  const tcpCall = () => tcp.call({ seq: 1 });
+  await timed(zerocosCall, RTT_WARMUP);
+  await timed(tcpCall, RTT_WARMUP);
+  const calls: number[] = [];
+  const tcpCalls: number[] = [];
+  for (let block = 0; block < RTT_BLOCKS; block++) {
+    calls.push(...(await timed(zerocosCall, RTT_BLOCK)));
+    tcpCalls.push(...(await timed(tcpCall, RTT_BLOCK)));
+  }
+  return { calls, tcpCalls };
+}
+
+/** Calls per second with CALLS_IN_FLIGHT outstanding: each answer sends the next request. */
+async function callsInFlight(call: (request: unknown) => Promise<unknown>): Promise<number> {
+  let sent = 0;
+  const start = process.hrtime.bigint();
+  const lane = async () => {
+    while (sent < CALLS_TOTAL) {
+      sent++;
+      await call({ seq: sent });
+    }
+  };
+  await Promise.all(Array.from({ length: CALLS_IN_FLIGHT }, lane));
+  return CALLS_TOTAL / seconds(start);
 }
 
 /** Round-trip times (µs) of a process on this node messaging the peer's echo process. */

@@ -2,10 +2,12 @@
  * The far side of the messaging benchmark, run as its own OS process.
  *   node dist/bench/peer.js zerocos   — a node with a `sink` (counts messages) and an `echo` process
  *   node dist/bench/peer.js raw       — a bare ROUTER that counts or echoes, the baseline
+ *   node dist/bench/peer.js tcp       — a plain `net` server echoing length-prefixed msgpack requests
  * Prints one JSON line {"ready": ...} on stdout, then serves until stdin closes.
  */
 import { Router } from 'zeromq';
-import { Node, type Pid } from 'zerocos';
+import { CallMessage, Node, type Pid } from 'zerocos';
+import { startTcpEchoServer } from './tcp-baseline.js';
 
 const mode = process.argv[2];
 
@@ -18,14 +20,29 @@ if (mode === 'zerocos') {
       self.send(reportTo, 'done');
     }
   });
+  // Answers every call with its request: the far side of the request/response figures.
+  const server = node.spawn(async (self) => {
+    for (;;) {
+      const message = await self.receive();
+      if (message instanceof CallMessage) message.reply(message.request);
+    }
+  });
   const echo = node.spawn(async (self) => {
     for (;;) {
       const message = await self.receive<{ from: Pid }>();
       self.send(message.from, message);
     }
   });
-  console.log(JSON.stringify({ ready: { node: node.id, sink, echo } }));
+  console.log(JSON.stringify({ ready: { node: node.id, sink, echo, server } }));
   process.stdin.on('end', () => void node.stop().then(() => process.exit(0)));
+  process.stdin.resume();
+} else if (mode === 'tcp') {
+  const { server, port } = await startTcpEchoServer();
+  console.log(JSON.stringify({ ready: { port } }));
+  process.stdin.on('end', () => {
+    server.close();
+    process.exit(0);
+  });
   process.stdin.resume();
 } else if (mode === 'raw') {
   const router = new Router({ linger: 0 });
@@ -48,6 +65,6 @@ if (mode === 'zerocos') {
     }
   }
 } else {
-  console.error('usage: peer.js zerocos|raw');
+  console.error('usage: peer.js zerocos|raw|tcp');
   process.exit(2);
 }

@@ -1,5 +1,5 @@
 /**
- * Word count benchmark: MapReduce (`files: true`, with the combiner) over the example's generated
+ * Word count benchmark: MapReduce (`files: true`, counts folded pairwise) over the example's generated
  * corpus (examples/wordcount/corpus.ts, 80 MB, cached in the OS temp directory), on a local
  * cluster of 1 worker and of 2 workers, beside the same count done in this process alone (the
  * same map function, one Map of counts), measured in the same run. Each figure is the median of
@@ -15,7 +15,7 @@
 import { loadavg } from 'node:os';
 import { performance } from 'node:perf_hooks';
 import { cpuSeconds, round2, sum } from './support.js';
-import { countWords, differences, ensureCorpus, mapWords, sumCounts, type Corpus } from '../examples/wordcount/corpus.js';
+import { addCounts, countWords, differences, ensureCorpus, mapWords, sumCounts, type Corpus } from '../examples/wordcount/corpus.js';
 import { init, mapReduce, shutdown, type LocalClusterOptions, type MapReduceProgress } from 'zerocos';
 
 const MB = 80;
@@ -110,7 +110,7 @@ const cpuS = (usage: NodeJS.CpuUsage) => (usage.user + usage.system) / 1e6;
 async function timeCluster(local: LocalClusterOptions, corpus: Corpus, expected: Map<string, number>): Promise<ClusterTiming> {
   const session = await init({ local });
   try {
-    const count = (files: string[]) => mapReduce({ input: files, files: true, map: mapWords, combine: sumCounts, reduce: sumCounts });
+    const count = (files: string[]) => mapReduce({ input: files, files: true, map: mapWords, fold: addCounts, reduce: sumCounts });
     await count(corpus.files.slice(0, WARMUP_FILES)).collect();
     const pids = session.local!.daemons.flatMap((daemon) => daemon.workers.map((worker) => worker.pid));
     const cpuBefore = pids.map((pid) => cpuSeconds(pid) ?? NaN);

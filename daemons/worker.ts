@@ -113,7 +113,9 @@ node = running;
 // The task layer: this worker runs tasks, and owns the refs its tasks create (nested tasks ask
 // the daemon where the cluster's workers are). Shipped functions reach the API as the global
 // `zerocos`, the name they would import it under.
-const runtime = new TaskRuntime(running, new DaemonQueryView(running, daemon));
+// Shipped module bundles go to ZEROCOS_CACHE_DIR, else to the user's cache (XDG_CACHE_HOME or ~/.cache).
+const moduleCache = { cacheDir: process.env.ZEROCOS_CACHE_DIR, userCacheDir: process.env.XDG_CACHE_HOME };
+const runtime = new TaskRuntime(running, new DaemonQueryView(running, daemon), { moduleCache });
 setCurrentRuntime(runtime);
 (globalThis as { zerocos?: unknown }).zerocos = zerocos;
 const executor = new TaskExecutor(runtime, { exit: (code) => process.exit(code) });

@@ -245,6 +245,9 @@ export const sumCounts = (_word: string, counts: number[]): number => {
   return total;
 };
 
+/** The fold of the counts of one word (map-side and as shares merge): pairwise, so nothing is allocated per word. */
+export const addCounts = (a: number, b: number): number => a + b;
+
 /** Counts the words of the files in this process alone, line by line with {@link mapWords}: the reference result. */
 export function countWords(files: string[]): Map<string, number> {
   const counts = new Map<string, number>();

@@ -1,7 +1,7 @@
 import { InvalidArgumentError } from '../common/errors.js';
 import { CallMessage, DownMessage } from '../node/messages.js';
 import type { ProcessContext } from '../node/process-context.js';
-import { ModuleLoader, isShippedModule } from '../task/module-shipping.js';
+import { isShippedModule } from '../task/module-shipping.js';
 import { LocatedValue } from '../task/object-ref.js';
 import { FunctionCache, isShippedFunction } from '../task/remote-function.js';
 import { OBJECTS_PROCESS, type TaskRuntime } from '../task/runtime.js';
@@ -32,7 +32,6 @@ type Constructor = new (...args: unknown[]) => Instance;
  */
 export class ActorHost {
   private readonly classes = new FunctionCache();
-  private loader: ModuleLoader | undefined;
 
   constructor(private readonly runtime: TaskRuntime) {}
 
@@ -55,7 +54,7 @@ export class ActorHost {
     const Class = (
       isShippedFunction(code)
         ? this.classes.compile(code)
-        : await (this.loader ??= new ModuleLoader()).load(code, (hash) => this.runtime.fetchFile(message.from.node, hash))
+        : await this.runtime.modules.load(code, (hash) => this.runtime.fetchFile(message.from.node, hash))
     ) as unknown as Constructor;
     const values = await Promise.all(args.map((arg) => this.runtime.argumentValue(arg)));
     const instance = new Class(...values);

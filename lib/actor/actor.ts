@@ -84,10 +84,12 @@ export function actor<C extends Constructor>(cls: C, options: ActorOptions = {})
 }
 
 /**
- * The named actor `name`, from any client: asks every worker in the cluster.
+ * The named actor `name`, from any client: asks every worker in the cluster. Give the actor's
+ * class as the type (`getActor<Counter>('counter')`) to call its methods: without one the
+ * handle has none (nothing here can check what the named actor is).
  * @throws ActorDiedError when no worker has it
  */
-export async function getActor<T = any>(name: string): Promise<ActorHandle<T>> {
+export async function getActor<T = unknown>(name: string): Promise<ActorHandle<T>> {
   const runtime = currentRuntime();
   const pid = await findNamed(runtime, name);
   if (!pid) throw new ActorDiedError(`no actor named '${name}' in the cluster`);

@@ -20,7 +20,8 @@ import { parseNodeId, type NodeId } from '../wire/address.js';
 import { JOB_CLUSTER_PREFIX } from './job-context.js';
 import type { JobRunContext } from './job-runner.js';
 import { JOB_STORE_PROCESS, storedRecords } from './job-store.js';
-import { shipComputation, type Computation } from './computation.js';
+import { shipComputation, type Computation, type ProgramComputation } from './computation.js';
+import type { ModuleFunction } from '../task/remote.js';
 import { Job, type JobOutcome, type JobStatus } from './job.js';
 import { nodeFilter, nodeInfoOf, type NodeInfo } from './node-filter.js';
 
@@ -162,9 +163,16 @@ export class JobCluster<A extends unknown[] = unknown[], R = unknown> extends Ev
    * Prepares a computation for the cluster: ships nothing yet (code and files travel with the
    * first jobs). Uses this process's runtime from `init()`, or connects itself (`peers`,
    * `discovery`, or a local cluster of 2 daemons when neither is given).
+   * Types: a function's parameters type `submit` and its (awaited) return type types a job's
+   * result; a program's result is its exit code; a module export's types are given explicitly
+   * (`JobCluster.create<[number], string>({module, export})`), as nothing is imported here.
    * @throws FreeVariableError (a function using free variables), InvalidArgumentError
    */
-  static async create<A extends unknown[] = unknown[], R = unknown>(computation: Computation, options: JobClusterOptions = {}): Promise<JobCluster<A, R>> {
+  static create<A extends unknown[], R>(computation: (...args: A) => R | PromiseLike<R>, options?: JobClusterOptions): Promise<JobCluster<A, R>>;
+  static create<A extends unknown[] = unknown[], R = unknown>(computation: ModuleFunction, options?: JobClusterOptions): Promise<JobCluster<A, R>>;
+  static create<A extends unknown[] = unknown[]>(computation: ProgramComputation, options?: JobClusterOptions): Promise<JobCluster<A, number>>;
+  // The overloads above carry the types; this signature is internal.
+  static async create(computation: Computation, options: JobClusterOptions = {}): Promise<JobCluster<unknown[], unknown>> {
     const id = options.id ?? `jc-${randomBytes(6).toString('hex')}`;
     if (!/^[\w.-]{1,64}$/.test(id)) throw new InvalidArgumentError(`a cluster id is 1-64 of [A-Za-z0-9_.-], not ${JSON.stringify(id)}`);
     const { code, files, program, depends } = shipComputation(computation, options.depends);
@@ -198,7 +206,7 @@ export class JobCluster<A extends unknown[] = unknown[], R = unknown> extends Ev
     }
     runtime.registerFiles(files);
     const filesDir = options.filesDir ?? join(tmpdir(), 'zerocos-jobs', id);
-    return new JobCluster<A, R>(id, runtime, code, context, options, filesDir, session, release);
+    return new JobCluster<unknown[], unknown>(id, runtime, code, context, options, filesDir, session, release);
   }
 
   /**

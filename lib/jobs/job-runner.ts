@@ -2,7 +2,7 @@ import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { DownMessage } from '../node/messages.js';
 import type { ProcessContext } from '../node/process-context.js';
-import { ModuleLoader, type ShippedModule } from '../task/module-shipping.js';
+import type { ShippedModule } from '../task/module-shipping.js';
 import type { InvocationInfo, TaskExecutor } from '../task/executor.js';
 import { FunctionCache, type ShippedFunction } from '../task/remote-function.js';
 import { errorInfoOf } from '../common/errors.js';
@@ -50,7 +50,6 @@ interface ClusterState {
 export class JobRunner {
   private readonly clusters = new Map<string, ClusterState>();
   private readonly functions = new FunctionCache();
-  private loader: ModuleLoader | undefined;
   private records: JobRecord[] = [];
   private flushTimer: NodeJS.Timeout | undefined;
   private readonly host = hostname();
@@ -129,9 +128,8 @@ export class JobRunner {
       const ready = (async () => {
         let dependsDir: string | undefined;
         if (context.depends) {
-          const loader = (this.loader ??= new ModuleLoader());
-          await loader.materialise(context.depends, (hash) => this.runtime.fetchFile(owner, hash));
-          dependsDir = join(loader.cacheDir, context.depends.hash);
+          await this.runtime.modules.materialise(context.depends, (hash) => this.runtime.fetchFile(owner, hash));
+          dependsDir = join(this.runtime.modules.modulesDir, context.depends.hash);
         }
         const setup = context.setup ? await this.functions.compile(context.setup.code)(...context.setup.args) : undefined;
         return { setup, dependsDir };
@@ -147,7 +145,7 @@ export class JobRunner {
   }
 
   private async program(program: NonNullable<JobRunContext['program']>, args: unknown[], job: RunningJob, owner: NodeId): Promise<number> {
-    const path = await (this.loader ??= new ModuleLoader()).materialise(program.bundle, (hash) => this.runtime.fetchFile(owner, hash));
+    const path = await this.runtime.modules.materialise(program.bundle, (hash) => this.runtime.fetchFile(owner, hash));
     return runProgram(path, expandArgv(program.argv, args), {
       signal: job.signal,
       onStdout: (chunk) => capture(job, 0, chunk),

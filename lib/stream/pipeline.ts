@@ -218,8 +218,10 @@ function processOn(runtime: TaskRuntime, onFinish: (finish: () => void) => void)
 
 /**
  * Builds and starts a pipeline: `pipeline(source, [stage(f), stage(g, {parallelism: 2})])`,
- * then iterate it for the last stage's output.
+ * then iterate it for the last stage's output, typed as the last stage's output.
  */
-export function pipeline<O = unknown>(source: Iterable<unknown> | AsyncIterable<unknown>, stages: Stage[], options?: PipelineOptions): Pipeline<O> {
-  return new Pipeline<O>(source, stages, options);
+export function pipeline<O>(source: Iterable<unknown> | AsyncIterable<unknown>, stages: readonly [...Stage[], Stage<any, O, any>], options?: PipelineOptions): Pipeline<O>;
+export function pipeline<O = unknown>(source: Iterable<unknown> | AsyncIterable<unknown>, stages: readonly Stage[], options?: PipelineOptions): Pipeline<O>;
+export function pipeline(source: Iterable<unknown> | AsyncIterable<unknown>, stages: readonly Stage[], options?: PipelineOptions): Pipeline<unknown> {
+  return new Pipeline<unknown>(source, [...stages], options);
 }

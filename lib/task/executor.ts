@@ -3,7 +3,7 @@ import { Fifo } from '../common/fifo.js';
 import { InvalidArgumentError } from '../common/errors.js';
 import { CallMessage } from '../node/messages.js';
 import type { NodeId } from '../wire/address.js';
-import { ModuleLoader, isShippedModule } from './module-shipping.js';
+import { isShippedModule } from './module-shipping.js';
 import { LocatedValue } from './object-ref.js';
 import { OBJECTS_PROCESS } from './object-table.js';
 import { FunctionCache, isShippedFunction } from './remote-function.js';
@@ -54,8 +54,6 @@ export interface ExecutorStats extends WorkerActivity {
 export interface TaskExecutorOptions {
   /** Ends this worker process (a forced cancel of a running task); the pool replaces it. */
   exit(code: number): void;
-  /** Where module bundles are materialised. @default ModuleLoader's default */
-  loader?: ModuleLoader;
 }
 
 /**
@@ -77,7 +75,6 @@ export class TaskExecutor {
   private readonly queue = new Fifo<Job>();
   private readonly jobs = new Map<string, Job>();
   private readonly functions = new FunctionCache();
-  private loader: ModuleLoader | undefined;
   private readonly invokers = new Map<string, Invoker>();
   private running = 0;
   private blocked = 0;
@@ -94,7 +91,6 @@ export class TaskExecutor {
     private readonly runtime: TaskRuntime,
     private readonly options: TaskExecutorOptions,
   ) {
-    this.loader = options.loader;
     runtime.blockHooks = {
       block: () => {
         this.blocked++;
@@ -199,7 +195,7 @@ export class TaskExecutor {
 
   private async prepare(job: Job, code: ShippedCode, origin: NodeId): Promise<void> {
     const [fn, args] = await Promise.all([
-      isShippedFunction(code) ? this.functions.compile(code) : (this.loader ??= new ModuleLoader()).load(code, (hash) => this.runtime.fetchFile(origin, hash)),
+      isShippedFunction(code) ? this.functions.compile(code) : this.runtime.modules.load(code, (hash) => this.runtime.fetchFile(origin, hash)),
       Promise.all(job.args.map((arg) => this.runtime.argumentValue(arg))),
     ]);
     job.fn = fn;

@@ -5,11 +5,12 @@
  * Unlike a self-contained function (remote-function.ts), the code may import other modules:
  * listed ones by relative specifier, installed packages by bare specifier (see {@link ModuleLoader}).
  */
-import { createHash, randomUUID } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { readFileSync, statSync } from 'node:fs';
 import { dirname, join, parse as parsePath, relative, resolve, sep } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { InvalidArgumentError } from '../common/errors.js';
+import { prepareModuleCache, writeAtomically, type ModuleCacheOptions } from './module-cache.js';
 import { HashMismatchError } from './remote-function.js';
 
 /**
@@ -42,8 +43,7 @@ export interface ShipModuleOptions {
  * export itself is not checked here (that would mean importing the module); the worker's
  * {@link ModuleLoader.load} reports a missing one.
  *
- * `.js` files take their module type from where they land on the worker (ESM in the zerocos
- * package, which is `"type": "module"`); `.mjs` is unambiguous.
+ * `.js` files are ESM on the worker (the cache is `"type": "module"`); `.cjs` files are CommonJS.
  *
  * @returns the {@link ShippedModule}, and every distinct file content by its hash, to serve the
  *   worker's `fetchFile`.
@@ -84,34 +84,36 @@ export function isShippedModule(value: unknown): value is ShippedModule {
   );
 }
 
-/** Options of a {@link ModuleLoader}. */
-export interface ModuleLoaderOptions {
-  /**
-   * Where bundles are materialised, one directory per bundle hash.
-   * @default `process.env.ZEROCOS_CACHE_DIR`, else `<zerocos package root>/.zerocos-cache/modules`
-   */
-  cacheDir?: string;
-}
+/** Options of a {@link ModuleLoader}: where its cache is (see module-cache.ts). */
+export type ModuleLoaderOptions = ModuleCacheOptions;
 
 /**
  * A worker's shipped modules: materialises bundles on disk and imports their exports.
  *
- * Why the default cache directory is inside the zerocos package root: a module placed there
- * resolves the bare specifier `'zerocos'` to the very module instance the worker runs (package
- * self-reference), and other bare specifiers through the node_modules directories above the
- * package, i.e. the application's dependencies when zerocos is installed in one. Elsewhere,
- * `'zerocos'` only resolves if a node_modules above the cache directory holds it.
+ * Bundles are written to a cache in the user's cache directory (`~/.cache/zerocos`, else the OS
+ * temp directory; see {@link ModuleCacheOptions}), laid out so that code there resolves bare
+ * specifiers as a file inside the zerocos package would: `'zerocos'` is the worker's own
+ * instance, other packages come from the node_modules folders above the zerocos package (the
+ * application's dependencies), and `.js` files are ESM (module-cache.ts explains how).
  */
 export class ModuleLoader {
-  /** The directory holding one subdirectory per bundle hash. */
-  readonly cacheDir: string;
+  readonly #options: ModuleLoaderOptions;
+  #modulesDir: string | undefined;
   // Loaded exports by `${bundle hash}:${main}:${name}`, kept for the process's life: Node's module
   // cache holds the modules anyway. A bundle id covers files, not main, so main is in the key.
   readonly #loaded = new Map<string, Promise<(...args: unknown[]) => unknown>>();
   readonly #materialised = new Map<string, Promise<string>>();
 
   constructor(options: ModuleLoaderOptions = {}) {
-    this.cacheDir = resolve(options.cacheDir ?? process.env.ZEROCOS_CACHE_DIR ?? join(packageRoot(), '.zerocos-cache', 'modules'));
+    this.#options = { ...options };
+  }
+
+  /**
+   * The directory holding one subdirectory per bundle hash; the cache is made on first use.
+   * @throws {ModuleCacheError} no writable cache directory
+   */
+  get modulesDir(): string {
+    return (this.#modulesDir ??= prepareModuleCache(this.#options));
   }
 
   /**
@@ -128,6 +130,7 @@ export class ModuleLoader {
    *   function (class exports are functions too).
    * @throws {HashMismatchError} the bundle hash does not match its file list, or fetched
    *   content does not match its file's hash.
+   * @throws {ModuleCacheError} no writable cache directory (see {@link ModuleCacheOptions}).
    * Errors from `fetchFile`, the filesystem and `import()` (syntax errors, unresolvable
    * imports) reject the load as they are.
    */
@@ -174,7 +177,7 @@ export class ModuleLoader {
     let pending = this.#materialised.get(shipped.hash);
     if (!pending) {
       pending = (async () => {
-        const dir = join(this.cacheDir, shipped.hash);
+        const dir = join(this.modulesDir, shipped.hash);
         for (const file of shipped.files) {
           const target = join(dir, ...file.path.split('/'));
           // Checked by content, not by existence: a file can only be absent or complete (see
@@ -246,19 +249,6 @@ function hasContent(path: string, size: number, hash: string): boolean {
   }
 }
 
-/** Writes a temporary file beside `path` and renames it: readers see no file or the whole file. */
-function writeAtomically(path: string, content: Uint8Array): void {
-  mkdirSync(dirname(path), { recursive: true });
-  const temp = `${path}.${process.pid}.${randomUUID()}.tmp`;
-  try {
-    writeFileSync(temp, content);
-    renameSync(temp, path);
-  } catch (error) {
-    rmSync(temp, { force: true });
-    throw error;
-  }
-}
-
 function toPath(file: string | URL): string {
   if (file instanceof URL || /^file:/i.test(file)) {
     try {
@@ -303,20 +293,4 @@ function commonDirectory(files: string[]): string {
 
 function toPosix(path: string): string {
   return sep === '/' ? path : path.split(sep).join('/');
-}
-
-/** The directory above this file whose package.json is zerocos's (dist/lib/task in a build). */
-function packageRoot(): string {
-  const start = dirname(fileURLToPath(import.meta.url));
-  for (let dir = start; ; dir = dirname(dir)) {
-    const manifest = join(dir, 'package.json');
-    if (existsSync(manifest)) {
-      try {
-        if ((JSON.parse(readFileSync(manifest, 'utf8')) as { name?: unknown }).name === 'zerocos') return dir;
-      } catch {
-        // an unreadable package.json is not ours; keep walking up
-      }
-    }
-    if (dirname(dir) === dir) throw new InvalidArgumentError(`no zerocos package.json above ${start}; pass ModuleLoader's cacheDir`);
-  }
 }

@@ -56,11 +56,12 @@ export class HashMismatchError extends ZerocosError {
 
 /**
  * The globals a shipped function may use. Standard ECMAScript globals, plus the Node/web
- * globals that behave the same on every worker. Deliberately absent: `require`, `module`,
- * `exports`, `__dirname`, `__filename` (they do not exist in ESM workers) and `process` (it
- * would silently be the worker's process, env and cwd rather than the caller's; a function
- * that really wants it writes `globalThis.process`). `eval` is allowed, but what it evaluates at
- * run time is not checked.
+ * globals that exist on every worker (a worker is a Node >= 20 process). `process` and `global`
+ * are among them: they are the worker's own (its pid, env and cwd, not the caller's), which is
+ * what code running there means by them. Deliberately absent: `require`, `module`, `exports`,
+ * `__dirname`, `__filename` (they do not exist in ESM workers), and the built-in modules that
+ * only Node's REPL and `-e` expose as globals (`fs`, `path`...). `eval` is allowed, but what it
+ * evaluates at run time is not checked.
  */
 const ALLOWED_GLOBALS: ReadonlySet<string> = new Set([
   // ECMAScript values and functions
@@ -79,7 +80,11 @@ const ALLOWED_GLOBALS: ReadonlySet<string> = new Set([
   'clearInterval', 'setImmediate', 'clearImmediate', 'TextEncoder', 'TextDecoder', 'URL',
   'URLSearchParams', 'AbortController', 'AbortSignal', 'Event', 'EventTarget', 'performance',
   'Buffer', 'atob', 'btoa', 'crypto', 'Blob', 'fetch', 'Headers', 'Request', 'Response', 'FormData',
-  'DOMException', 'MessageChannel', 'MessagePort', 'BroadcastChannel',
+  'DOMException', 'MessageChannel', 'MessagePort', 'MessageEvent', 'BroadcastChannel', 'process', 'global',
+  'WebAssembly', 'CustomEvent', 'File', 'Crypto', 'CryptoKey', 'SubtleCrypto', 'PerformanceObserver',
+  'PerformanceEntry', 'PerformanceMark', 'PerformanceMeasure', 'ReadableStream', 'WritableStream',
+  'TransformStream', 'TextEncoderStream', 'TextDecoderStream', 'CompressionStream', 'DecompressionStream',
+  'ByteLengthQueuingStrategy', 'CountQueuingStrategy',
   // the public API namespace, which the task runtime installs as globalThis.zerocos on workers, so
   // code written against `import * as zerocos from 'zerocos'` can call zerocos.get(...) when shipped
   'zerocos',

@@ -70,7 +70,8 @@ addExtension({
 
 /**
  * Makes a remote function (Ray's `@ray.remote`). Either a self-contained function — its source
- * is shipped, so it may use only its parameters, what it declares, standard globals and the
+ * is shipped, so it may use only its parameters, what it declares, standard and Node globals
+ * (`process` is the worker's) and the
  * `zerocos` namespace (a free variable fails here, naming it) — or an export of a module file,
  * shipped with the files it lists in `depends` and imported on the worker (it may import
  * anything installed there).

@@ -14,6 +14,8 @@ import {
 } from '../common/errors.js';
 import type { Node } from '../node/node.js';
 import type { NodeId, RemoteName } from '../wire/address.js';
+import type { ModuleCacheOptions } from './module-cache.js';
+import { ModuleLoader } from './module-shipping.js';
 import { LocatedValue, ObjectRef } from './object-ref.js';
 import { NO_TIMEOUT, ObjectTable, type Settled } from './object-table.js';
 import type { ShippedCode } from './shipped-code.js';
@@ -63,6 +65,8 @@ export interface TaskRuntimeOptions {
   inlineMaxBytes?: number;
   /** With no worker in sight, a queued task waits this long for one before it fails. @default 10000 */
   noWorkersTimeoutMs?: number;
+  /** Where this node (a worker) writes shipped module bundles. @default see {@link ModuleCacheOptions} */
+  moduleCache?: ModuleCacheOptions;
   /**
    * A task lost with a worker whose daemon went silent (its host cut off, not dead) runs again
    * only after this long: by then the cut-off worker has noticed this owner is lost too (its
@@ -131,6 +135,8 @@ export class TaskRuntime {
   /** Where its work goes: the scheduler, fed from the cluster view; long-lived placements. */
   readonly placement: Placement;
   private readonly inlineMaxBytes: number;
+  /** The module bundles this node (a worker) runs: tasks, actors and jobs share one loader. */
+  readonly modules: ModuleLoader;
   private readonly cutOffGraceMs: number;
   private readonly addresses = new Map<NodeId, RemoteName>();
   private pumpTimer: NodeJS.Timeout | undefined;
@@ -149,6 +155,7 @@ export class TaskRuntime {
   ) {
     this.placement = new Placement(view, options.scheduler, options.noWorkersTimeoutMs ?? 10_000);
     this.inlineMaxBytes = options.inlineMaxBytes ?? 100 * 1024;
+    this.modules = new ModuleLoader(options.moduleCache);
     this.cutOffGraceMs = options.cutOffGraceMs ?? 3000;
     this.objects = new ObjectTable(node);
   }

@@ -105,7 +105,7 @@ describe('examples', () => {
     const top = stdout.split('\n').filter((line) => /^ +\d+\. [a-z]+ +[\d,]+$/.test(line));
     expect(top).toHaveLength(20);
     expect(top[0]).toMatch(/^ +1\. the /);
-    expect(stdout).toMatch(/^single-process count: [\d.]+ s$/m);
+    expect(stdout).toMatch(/^single-process count: [\d.]+ s; MapReduce on \d+ workers took [\d.]+× its time$/m);
     expect(stdout).toMatch(/^matches the single-process count$/m);
   });
 

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { RemoteError, currentSession, mapReduce, type MapReduceProgress, type Session } from '../../lib/index.js';
-import { countWords, ensureCorpus, mapWords, sumCounts, type Corpus } from '../../examples/wordcount/corpus.js';
+import { addCounts, countWords, ensureCorpus, mapWords, sumCounts, type Corpus } from '../../examples/wordcount/corpus.js';
 import { eventually } from '../support/eventually.js';
 import { childPids, isAlive, startSession, stopSession } from '../support/session.js';
 
@@ -50,15 +50,16 @@ describe('mapReduce on a healthy cluster', () => {
   });
 
   const cases = (['records', 'files'] as const).flatMap((mode) =>
-    [true, false].flatMap((combine) => [1, 3].map((partitions) => ({ mode, combine, partitions }))),
+    (['none', 'combine', 'fold'] as const).flatMap((combine) => [1, 3].map((partitions) => ({ mode, combine, partitions }))),
   );
-  it.each(cases)('counts words like a single process: $mode, combiner $combine, $partitions partition(s)', async ({ mode, combine, partitions }) => {
+  it.each(cases)('counts words like a single process: $mode, map-side $combine, $partitions partition(s)', async ({ mode, combine, partitions }) => {
     const counts = await mapReduce({
       input: mode === 'files' ? corpus.files : lines,
       files: mode === 'files',
       map: mapWords,
       reduce: sumCounts,
-      ...(combine ? { combine: sumCounts } : {}),
+      ...(combine === 'combine' ? { combine: sumCounts } : {}),
+      ...(combine === 'fold' ? { fold: addCounts } : {}),
       partitions,
     }).collect();
     expect(counts).toEqual(expected);

@@ -1,11 +1,13 @@
 import { createHash } from 'node:crypto';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { join, sep } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { pack, unpack } from 'msgpackr';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { InvalidArgumentError } from '../../lib/common/errors.js';
+import { ModuleCacheError } from '../../lib/task/module-cache.js';
 import { isShippedModule, ModuleLoader, shipModule, type ShippedModule } from '../../lib/task/module-shipping.js';
 import { HashMismatchError } from '../../lib/task/remote-function.js';
 
@@ -119,7 +121,7 @@ describe('ModuleLoader', () => {
     const compute = await loader.load(unpack(pack(shipped)) as ShippedModule, fetchFile);
     expect(compute(20)).toBe(41);
     expect(calls.sort()).toEqual(shipped.files.map((f) => f.hash).sort());
-    expect(readFileSync(join(cacheDir, shipped.hash, 'lib', 'helper.js'), 'utf8')).toBe(readFileSync(helper, 'utf8'));
+    expect(readFileSync(join(loader.modulesDir, shipped.hash, 'lib', 'helper.js'), 'utf8')).toBe(readFileSync(helper, 'utf8'));
   });
 
   it('fetches nothing again: the same function from memory, and from disk in a new loader', async () => {
@@ -146,7 +148,7 @@ describe('ModuleLoader', () => {
     await expect(loading).rejects.toThrow(/lib\/helper\.js/);
 
     // a corrupt file on disk (say, written by something else) is fetched again and replaced
-    const onDisk = join(cacheDir, shipped.hash, 'lib', 'helper.js');
+    const onDisk = join(new ModuleLoader({ cacheDir }).modulesDir, shipped.hash, 'lib', 'helper.js');
     mkdirSync(join(onDisk, '..'), { recursive: true });
     writeFileSync(onDisk, 'export function twice(x) { return 0; }\n');
     const { fetchFile, calls } = fetcher(contents);
@@ -187,23 +189,35 @@ describe('ModuleLoader', () => {
     await expect(loader.load(notFn.shipped, fetcher(notFn.contents).fetchFile)).rejects.toThrow(InvalidArgumentError);
   });
 
-  it('loads a module importing zerocos into the default cache directory, inside the package root', async () => {
-    const saved = process.env.ZEROCOS_CACHE_DIR;
-    delete process.env.ZEROCOS_CACHE_DIR;
+  it('loads a .js module importing zerocos and an installed package from a cache outside the package', async () => {
     const [main] = writeFiles({
-      // unique content, so this run's bundle directory is its own and is removed below
-      'uses-zerocos.mjs': `// ${Date.now()} ${Math.random()}\nimport * as zerocos from 'zerocos';\nexport function probe() { return typeof zerocos.shipFunction; }\n`,
+      'uses-packages.js': `import * as zerocos from 'zerocos';\nimport { pack } from 'msgpackr';\nexport function probe() { return [typeof zerocos.shipFunction, pack(1).length]; }\n`,
     });
     const { shipped, contents } = shipModule(main!, 'probe');
-    const loader = new ModuleLoader();
-    try {
-      expect(loader.cacheDir).toMatch(/[/\\]\.zerocos-cache[/\\]modules$/);
-      expect(JSON.parse(readFileSync(join(loader.cacheDir, '..', '..', 'package.json'), 'utf8')).name).toBe('zerocos');
-      const probe = await loader.load(shipped, fetcher(contents).fetchFile);
-      expect(probe()).toBe('function');
-    } finally {
-      rmSync(join(loader.cacheDir, shipped.hash), { recursive: true, force: true });
-      if (saved !== undefined) process.env.ZEROCOS_CACHE_DIR = saved;
-    }
+    const loader = new ModuleLoader({ cacheDir });
+    expect(loader.modulesDir.startsWith(cacheDir)).toBe(true);
+    const probe = await loader.load(shipped, fetcher(contents).fetchFile);
+    expect(probe()).toEqual(['function', 1]);
+    // the same file runs by hand in the cache too: plain files and links, no loader hooks
+    const copy = join(loader.modulesDir, shipped.hash, 'uses-packages.js');
+    const printed = execFileSync(process.execPath, ['--input-type=module', '-e', `import { probe } from ${JSON.stringify(pathToFileURL(copy).href)}; console.log(JSON.stringify(probe()))`], { encoding: 'utf8' });
+    expect(JSON.parse(printed)).toEqual(['function', 1]);
+  });
+
+  it('defaults to <user cache>/zerocos, and to a private directory in the OS temp directory when that is not writable', () => {
+    expect(new ModuleLoader({ userCacheDir: join(cacheDir, 'xdg') }).modulesDir.startsWith(join(cacheDir, 'xdg', 'zerocos') + sep)).toBe(true);
+    const notADirectory = join(cacheDir, 'a-file');
+    writeFileSync(notADirectory, '');
+    const fallback = new ModuleLoader({ userCacheDir: notADirectory }).modulesDir;
+    expect(fallback.startsWith(join(tmpdir(), `zerocos-${process.getuid!()}`) + sep)).toBe(true);
+    expect(statSync(join(tmpdir(), `zerocos-${process.getuid!()}`)).mode & 0o077).toBe(0);
+  });
+
+  it('fails with ModuleCacheError when the given cache directory cannot be written', async () => {
+    const { main } = writeModuleWithHelper();
+    const { shipped, contents } = shipModule(main, 'compute');
+    writeFileSync(join(cacheDir, 'a-file'), '');
+    const loader = new ModuleLoader({ cacheDir: join(cacheDir, 'a-file', 'cache') });
+    await expect(loader.load(shipped, fetcher(contents).fetchFile)).rejects.toThrow(ModuleCacheError);
   });
 });

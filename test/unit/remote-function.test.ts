@@ -201,10 +201,15 @@ describe('free variables', () => {
     expect(roundTrip(function (this: unknown, ..._xs: unknown[]) { return [arguments.length, new.target === undefined]; })(1, 2)).toEqual([2, true]);
   });
 
-  it('rejects require, module and process', () => {
+  it('rejects require, module and the REPL-only module globals', () => {
     expect(freeNamesOf(() => require('node:fs'))).toEqual(['require']);
     expect(freeNamesOf(() => [module, __dirname])).toEqual(['__dirname', 'module']);
-    expect(freeNamesOf(() => process.pid)).toEqual(['process']);
+    expect(freeNamesOf(new Function('return fs.readFileSync') as () => unknown)).toEqual(['fs']);
+  });
+
+  it("accepts Node's globals that every worker has: process, Buffer, timers, streams", () => {
+    const f = () => [process.pid, Buffer.from('x').length, typeof setTimeout, new URL('http://a/').host, new TextEncoder().encode('a').length, typeof structuredClone, typeof fetch, typeof ReadableStream, typeof global];
+    expect(roundTrip(f)()).toEqual([process.pid, 1, 'function', 'a', 1, 'function', 'function', 'function', 'object']);
   });
 });
 

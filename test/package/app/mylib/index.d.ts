@@ -1,0 +1,1 @@
+export declare function shout(text: string): string;
