@@ -55,7 +55,8 @@ async function scrape(url: string): Promise<Map<string, PrometheusFamily>> {
   const families = parsePrometheusTextFormat(await response.text());
   for (const family of families) {
     expect(family.type, family.name).not.toBe('UNTYPED');
-    for (const sample of family.metrics) if (sample.value !== undefined) expect(Number.isNaN(Number(sample.value)) && sample.value !== 'NaN', family.name).toBe(false);
+    // Prometheus reads values with Go's ParseFloat: numbers, and Inf / NaN in any case (prom-client writes "Nan").
+    for (const sample of family.metrics) if (sample.value !== undefined) expect(sample.value, family.name).toMatch(/^([+-]?(inf|nan)|[+-]?\d+(\.\d+)?(e[+-]?\d+)?)$/i);
   }
   return new Map(families.map((family) => [family.name, family]));
 }
