@@ -5,7 +5,9 @@
  * It binds, finds peers (seeds, multicast discovery), heartbeats them with the host's facts and
  * what it offers for work (its ready workers and resources), runs user work in supervised worker
  * processes, prints one machine-readable ready line, and stops cleanly on SIGINT/SIGTERM (or when
- * the parent that started it with an IPC channel goes away: see LocalCluster).
+ * the parent that started it with an IPC channel goes away: see LocalCluster, or when an
+ * authenticated peer asks: `zerocos stop`). It answers `zerocos status` (DaemonStatusService) and,
+ * with `--metrics`, serves Prometheus metrics (MetricsServer).
  */
 import { availableParallelism } from 'node:os';
 import { fileURLToPath } from 'node:url';
