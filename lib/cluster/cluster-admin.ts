@@ -2,10 +2,9 @@ import { readFileSync } from 'node:fs';
 import { connect as tcpConnect } from 'node:net';
 import { TimeoutError, ZerocosError } from '../common/errors.js';
 import { isLoopbackHost, splitHostPort } from '../common/host-address.js';
-import { SeedUnreachableError } from './connect.js';
 import type { Node } from '../node/node.js';
 import type { NodeId } from '../wire/address.js';
-import type { ClusterClient } from './connect.js';
+import { SeedUnreachableError, type ClusterClient } from './connect.js';
 import { DAEMON_PROCESS, offerOf } from './daemon-offer.js';
 import type { DaemonStatus, RunCounts } from './daemon-status.js';
 import type { Member } from './membership.js';
@@ -32,7 +31,7 @@ export interface ClusterStatus {
 export interface StopOutcome {
   node: NodeId;
   name: string;
-  /** True once the daemon's node has stopped (its workers were ended before it). */
+  /** True once the daemon is gone: its connection closed (after its workers ended) and, on this host, its process exited. */
   stopped: boolean;
   error?: string;
 }
