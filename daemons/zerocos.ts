@@ -35,7 +35,8 @@ import { parsePeers, parsePositive } from './cli-args.js';
 const DEFAULT_SEED = '127.0.0.1:9740';
 
 interface ClientOptions {
-  peers: string[];
+  peers?: string[];
+  discovery: boolean;
   secretFile?: string;
   insecure: boolean;
   timeoutMs: number;
@@ -110,7 +111,8 @@ await program.parseAsync();
 /** The options every command takes to reach the cluster. */
 function withClientOptions(command: Command): Command {
   return command
-    .addOption(new Option('--peers <host:port,...>', 'seed daemons to reach the cluster by').argParser(parseSeeds).default([DEFAULT_SEED], DEFAULT_SEED))
+    .addOption(new Option('--peers <host:port,...>', 'seed daemons to reach the cluster by').argParser(parseSeeds).default(undefined, `${DEFAULT_SEED}, or none with --discovery`))
+    .option('--discovery', 'find the daemons of this host by their multicast beacons (on 127.0.0.1, as daemons on loopback send them)', false)
     .option('--secret-file <path>', `the cluster secret (first line, mode 600); default: ZEROCOS_SECRET, else ${defaultSecretPath()}`)
     .option('--insecure', 'connect with no credential (to daemons started with --insecure)', false)
     .option('--timeout-ms <ms>', 'how long to wait for the seeds and for each answer', parsePositive, 5000)
@@ -123,10 +125,12 @@ async function run(options: ClientOptions, body: (client: ClusterClient) => Prom
   let client: ClusterClient | undefined;
   let code = 1;
   try {
-    await probeSeeds(options.peers, Math.min(options.timeoutMs, 1000));
+    const peers = options.peers ?? (options.discovery ? [] : [DEFAULT_SEED]);
+    await probeSeeds(peers, Math.min(options.timeoutMs, 1000));
     const secret = options.secretFile === undefined && !options.insecure ? process.env['ZEROCOS_SECRET'] : undefined;
     client = await connect({
-      peers: options.peers,
+      peers,
+      discovery: options.discovery,
       ...(secret !== undefined ? { secret } : {}),
       ...(options.secretFile !== undefined ? { secretFile: options.secretFile } : {}),
       insecure: options.insecure,
@@ -137,7 +141,9 @@ async function run(options: ClientOptions, body: (client: ClusterClient) => Prom
     });
     code = await body(client);
   } catch (error) {
-    console.error(`zerocos: ${error instanceof ZerocosError ? error.message : (error as Error).stack ?? String(error)}`);
+    const silent = client === undefined && options.discovery && (error as { code?: string }).code === 'ETIMEOUT';
+    const message = silent ? `no daemon's beacon was heard within ${options.timeoutMs} ms (is one running on this host, with discovery on and the same secret?)` : undefined;
+    console.error(`zerocos: ${message ?? (error instanceof ZerocosError ? error.message : (error as Error).stack ?? String(error))}`);
   } finally {
     await client?.close();
   }

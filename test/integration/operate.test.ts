@@ -106,6 +106,13 @@ describe('zerocos status', () => {
     expect(table.stdout).toContain('2 daemon(s) up; 3/3 workers ready');
   }, 90_000);
 
+  it('finds the daemons of this host by their discovery beacons with --discovery', async () => {
+    // Discovery on, as by default; beacons carry a MAC under this test's own secret, so daemons of other users or tests are not heard.
+    const daemon = await startDaemon('beacon', ['--cpus', '0', '--discovery', 'on']);
+    const status = await json<ClusterStatus>(['status', '--discovery']);
+    expect(status.daemons.map((d) => d.node)).toContain(daemon.ready.node);
+  }, 60_000);
+
   it('still answers when a worker is deep in synchronous code: that worker shows no run counts', async () => {
     const daemon = await startDaemon('busy', ['--cpus', '1']);
     const client = await Node.start({ name: 'burner', secret: loadOrCreateSecret(defaultSecretPath(home)) });
