@@ -111,7 +111,7 @@ await program.parseAsync();
 /** The options every command takes to reach the cluster. */
 function withClientOptions(command: Command): Command {
   return command
-    .addOption(new Option('--peers <host:port,...>', 'seed daemons to reach the cluster by').argParser(parseSeeds).default(undefined, `${DEFAULT_SEED}, or none with --discovery`))
+    .addOption(new Option('--peers <host:port,...>', `seed daemons to reach the cluster by (default: ${DEFAULT_SEED}; none with --discovery)`).argParser(parseSeeds))
     .option('--discovery', 'find the daemons of this host by their multicast beacons (on 127.0.0.1, as daemons on loopback send them)', false)
     .option('--secret-file <path>', `the cluster secret (first line, mode 600); default: ZEROCOS_SECRET, else ${defaultSecretPath()}`)
     .option('--insecure', 'connect with no credential (to daemons started with --insecure)', false)

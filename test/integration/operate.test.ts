@@ -222,7 +222,7 @@ describe('zerocos on the command line', () => {
     const version = await zerocos(['--version']);
     expect(version.stdout.trim()).toMatch(/^\d+\.\d+\.\d+/);
     const help = (await zerocos(['stop', '--help'])).stdout.replace(/\s+/g, ' ');
-    expect(help).toContain('seed daemons to reach the cluster by (default: 127.0.0.1:9740)');
+    expect(help).toContain('seed daemons to reach the cluster by (default: 127.0.0.1:9740; none with --discovery)');
     expect(help).toContain(`else ${defaultSecretPath(home)}`);
     expect(help).toContain('--node <name>');
     const bad = await zerocos(['status', '--peers', 'nowhere']);
