@@ -61,6 +61,8 @@ export async function runClusterBusy(): Promise<ClusterBusyFigures> {
   const args = (i: number, seed?: string) => [
     '--host', '127.0.0.1', '--port', '0', '--name', `busy${i}`, '--log-level', 'silent', '--cpus', String(CPUS_PER_DAEMON),
     '--discovery', 'off', '--stats-ms', String(STATS_MS), ...(seed ? ['--peers', seed] : []),
+    // The burn needs every worker's node id from the ready line: wait for all of them (up to the start timeout).
+    '--worker-start-timeout-ms', String(START_TIMEOUT_MS),
   ];
   console.log(
     `${DAEMONS} daemons on 127.0.0.1 (discovery off, seeds → the first), ${CPUS_PER_DAEMON} workers each; ` +
@@ -93,7 +95,12 @@ export async function runClusterBusy(): Promise<ClusterBusyFigures> {
     const viewAt = Date.now();
     const downsBefore = watchers.reduce((sum, w) => sum + w.downs.length, 0);
 
-    const workers = watchers.flatMap((w) => w.daemon.ready.workers.map((worker) => ({ ...worker, daemon: w.node })));
+    const workers = watchers.flatMap((w) =>
+      w.daemon.ready.workers.map(({ index, pid, node }) => {
+        if (node === undefined) throw new Error(`worker ${index} of ${w.node} was not ready within ${START_TIMEOUT_MS / 1000} s`);
+        return { index, pid, node, daemon: w.node };
+      }),
+    );
     if (workers.length !== DAEMONS * CPUS_PER_DAEMON) throw new Error(`expected ${DAEMONS * CPUS_PER_DAEMON} workers, the ready lines list ${workers.length}`);
     // The daemons hold this user's secret file (secure by default): so must the client.
     client = await Node.start({ name: 'busy-bench', secret: loadOrCreateSecret() });

@@ -62,6 +62,7 @@ const program = new Command()
   .option('--discovery-ttl <n>', 'multicast TTL of beacons (default: 0 on loopback, keeping them on this host; else 1, the local link)', parseNonNegative)
   .option('--cluster <name>', 'only daemons of the same cluster name find each other', 'zerocos')
   .option('--cpus <n>', 'worker processes that run user work (0 = none)', parseNonNegative, availableParallelism())
+  .option('--worker-start-timeout-ms <ms>', 'a worker not ready this long is reported ({"event":"worker:late"}); the daemon serves with the others and keeps waiting for it', parsePositive, 10_000)
   .option('--worker-ports <from-to>', 'TCP ports the workers bind, for firewalls, e.g. 9750-9799 (default: any free port)', parsePortRange)
   .addOption(new Option('--resources <name=amount,...>', 'custom resources this host offers to tasks, e.g. gpu=1,bigmem=1').argParser(parseResourceList).default({}, 'none'))
   .option('--heartbeat-ms <ms>', 'mean interval between heartbeats to each peer', parsePositive, 500)
@@ -96,6 +97,7 @@ const options = program.opts<{
   discoveryInterface?: string;
   discoveryTtl?: number;
   workerPorts?: [number, number];
+  workerStartTimeoutMs: number;
   cluster: string;
   statsMs: number;
   secret?: string;
@@ -264,6 +266,7 @@ const pool =
     ? new WorkerPool(node, {
         size: options.cpus,
         script: fileURLToPath(new URL('./worker.js', import.meta.url)),
+        readyTimeoutMs: options.workerStartTimeoutMs,
         ...(secret !== undefined ? { secret } : {}),
         // Workers listen where the daemon does and advertise what it advertises: other hosts send them work.
         network: {
@@ -274,6 +277,12 @@ const pool =
       })
     : undefined;
 pool?.on('worker:ready', (worker) => emit({ event: 'worker:ready', index: worker.index, pid: worker.pid, node: worker.nodeId }));
+// A slow worker (a loaded host) delays nothing past the bound and kills nothing: it is reported,
+// the ready line lists it without a node id, and its worker:ready line follows when it is.
+pool?.on('worker:late', (worker) => {
+  emit({ event: 'worker:late', index: worker.index, pid: worker.pid, waitedMs: options.workerStartTimeoutMs });
+  log('info', 'worker not ready yet; serving with the others and still waiting for it', { index: worker.index, pid: worker.pid });
+});
 pool?.on('worker:exit', (worker) => {
   emit({ event: 'worker:exit', index: worker.index, pid: worker.pid, code: worker.code, signal: worker.signal, expected: worker.expected });
   if (!worker.expected) log('info', 'worker crashed; restarting it', { index: worker.index, code: worker.code, signal: worker.signal });
@@ -302,7 +311,11 @@ const shutdown = (why: string) => {
 };
 for (const signal of ['SIGINT', 'SIGTERM'] as const) process.on(signal, () => shutdown(signal));
 // Started by a parent with an IPC channel (LocalCluster): go when it goes, even if it was SIGKILLed.
-if (process.send) process.on('disconnect', () => shutdown('parent gone'));
+// The parent may have gone while this daemon was still starting (its 'disconnect' came before this listener).
+if (process.send) {
+  process.on('disconnect', () => shutdown('parent gone'));
+  if (!process.connected) shutdown('parent gone');
+}
 status = new DaemonStatusService({
   node,
   membership,
@@ -318,6 +331,8 @@ let workers;
 try {
   workers = (await pool?.start()) ?? [];
 } catch (error) {
+  // Stopped while its workers started (a signal, its parent gone): the shutdown ends the process.
+  if (stopping) await new Promise<never>(() => {});
   console.error(`node-daemon: cannot start workers: ${(error as Error).message}`);
   await node.stop();
   process.exit(1);

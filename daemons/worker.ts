@@ -90,6 +90,8 @@ function stop(code: number): void {
 }
 
 process.on('disconnect', () => stop(0));
+// The daemon may have gone while this module was still loading, before the listener existed.
+if (!process.connected) stop(0);
 process.on('SIGTERM', () => stop(0));
 process.on('SIGINT', () => {});
 

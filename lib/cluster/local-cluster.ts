@@ -21,7 +21,11 @@ export interface LocalClusterOptions {
   insecure?: boolean;
   /** More node-daemon flags for every daemon. @default [] */
   args?: string[];
-  /** Per daemon, how long to wait for its ready line. @default 20000 */
+  /**
+   * Per daemon, how long to wait for its ready line and all its workers: a bound for a hung
+   * daemon, so generous (on a busy host a daemon and its workers can take tens of seconds).
+   * @default 60000
+   */
   startTimeoutMs?: number;
 }
 
@@ -77,7 +81,7 @@ export class LocalCluster {
         if (options.secretFile !== undefined) args.push('--secret-file', options.secretFile);
         else if (options.insecure && options.secret === undefined) args.push('--insecure');
         args.push(...(options.args ?? []));
-        cluster.daemons.push(await startDaemon(args, options.startTimeoutMs ?? 20_000, options.secret));
+        cluster.daemons.push(await startDaemon(args, options.startTimeoutMs ?? 60_000, options.secret));
       }
     } catch (error) {
       await cluster.stop();
@@ -106,6 +110,14 @@ export class LocalCluster {
   }
 }
 
+/** A daemon's ready line: a worker that was late (still starting) has no node id yet. */
+interface ReadyLine {
+  node: NodeId;
+  endpoint: string;
+  pid: number;
+  workers: { index: number; pid: number; node?: NodeId }[];
+}
+
 function startDaemon(args: string[], timeoutMs: number, secret: string | undefined): Promise<LocalDaemon> {
   // A secret in argv would show in ps: it travels in the daemon's environment.
   const env = secret === undefined ? process.env : { ...process.env, ZEROCOS_SECRET: secret };
@@ -123,20 +135,33 @@ function startDaemon(args: string[], timeoutMs: number, secret: string | undefin
   return new Promise((resolve, reject) => {
     const timer = setTimeout(() => {
       child.kill('SIGKILL');
-      reject(new TimeoutError(`node-daemon printed no ready line within ${timeoutMs} ms\n${stderr}`));
+      const late = ready?.workers.filter((worker) => worker.node === undefined).map((worker) => worker.index);
+      reject(new TimeoutError(ready ? `node-daemon workers ${late!.join(', ')} were not ready within ${timeoutMs} ms\n${stderr}` : `node-daemon printed no ready line within ${timeoutMs} ms\n${stderr}`));
     }, timeoutMs);
     void exited.then((code) => {
       clearTimeout(timer);
       reject(new LocalClusterError(`node-daemon exited (${code}) before it was ready\n${stderr}`));
     });
     const lines = createInterface({ input: child.stdout! });
-    lines.on('line', (line) => {
-      if (!line.startsWith('{"ready"')) return;
+    let ready: ReadyLine | undefined;
+    const done = () => {
+      if (!ready || ready.workers.some((worker) => worker.node === undefined)) return;
       clearTimeout(timer);
       lines.close();
       child.stdout!.resume(); // later lines (peer events) are not wanted; keep the pipe flowing
-      const ready = (JSON.parse(line) as { ready: Omit<LocalDaemon, 'child' | 'exited' | 'address'> }).ready;
-      resolve({ ...ready, address: ready.endpoint.replace(/^tcp:\/\//, ''), child, exited });
+      resolve({ ...ready, workers: ready.workers as LocalDaemon['workers'], address: ready.endpoint.replace(/^tcp:\/\//, ''), child, exited });
+    };
+    lines.on('line', (line) => {
+      if (line.startsWith('{"ready"')) {
+        ready = (JSON.parse(line) as { ready: ReadyLine }).ready;
+      } else if (ready && line.startsWith('{"event":"worker:ready"')) {
+        // A worker that was late (slow to start on a loaded host) when the daemon got ready: the
+        // cluster is started once it has announced itself (or its replacement has).
+        const worker = JSON.parse(line) as { index: number; pid: number; node: NodeId };
+        const slot = ready.workers.find((w) => w.index === worker.index);
+        if (slot && slot.node === undefined) Object.assign(slot, { pid: worker.pid, node: worker.node });
+      }
+      done();
     });
   });
 }

@@ -1,7 +1,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { EventEmitter } from 'node:events';
 import { availableParallelism } from 'node:os';
-import { InvalidArgumentError, TimeoutError, ZerocosError } from '../common/errors.js';
+import { InvalidArgumentError, ZerocosError } from '../common/errors.js';
 import { CallMessage } from '../node/messages.js';
 import { Node, type NodeOptions } from '../node/node.js';
 import type { NodeId, Pid } from '../wire/address.js';
@@ -28,7 +28,12 @@ export interface WorkerPoolOptions {
   script: string;
   /** Wait before restarting a slot after a crash; doubles per consecutive crash of the slot, up to 5000. @default 100 */
   restartBackoffMs?: number;
-  /** A worker not ready this long after it was spawned fails `start`, or (later) is killed and restarted. @default 10000 */
+  /**
+   * A worker not ready this long after it was spawned is reported late (`worker:late`) and
+   * `start` stops waiting for it; it keeps starting and is announced by `worker:ready` when it
+   * is. It is not killed for being slow: on a loaded host that would only restart the slow work.
+   * @default 10000
+   */
   readyTimeoutMs?: number;
   /**
    * The cluster secret of `node`, if it has one: workers need it to reach the daemon. It travels
@@ -83,12 +88,14 @@ export type WorkerExit = WorkerInfo & { code: number | null; signal: string | nu
 
 export interface WorkerPoolEvents {
   'worker:ready': [WorkerInfo];
+  /** A worker (first or replacement) was not ready within `readyTimeoutMs`; it is still starting. */
+  'worker:late': [WorkerInfo];
   'worker:exit': [WorkerExit];
   /** A replacement was spawned in the slot of a worker that exited unexpectedly (`pid` is the new one). */
   'worker:restart': [WorkerInfo];
 }
 
-/** `start` failed: a worker exited before it was ready, or the pool was stopped first. */
+/** `start` failed: a worker exited before it was ever ready, or the pool was stopped first. */
 export class WorkerStartError extends ZerocosError {
   override readonly code = 'EWORKERSTART';
 }
@@ -103,6 +110,8 @@ interface Slot {
   pid: number | undefined;
   nodeId: NodeId | undefined;
   everReady: boolean;
+  /** The current child was reported late and is not ready yet: `start` does not wait for it. */
+  late: boolean;
   readyAt: number | undefined;
   /** Resolves when the current child has exited (or failed to spawn). */
   exited: Promise<void>;
@@ -122,6 +131,9 @@ interface Slot {
  * doubling per consecutive crash of the slot up to 5 s (a worker that stayed ready 10 s
  * starts afresh). Then `worker:restart` (the new pid) and `worker:ready` again. Nothing a
  * worker does takes the pool's node down.
+ *
+ * A worker slower to start than `readyTimeoutMs` (a loaded host) is reported with
+ * `worker:late` and waited for: `start` resolves without it, and it joins with `worker:ready`.
  *
  * Liveness: workers are spawned with an IPC channel and exit when it closes, so none outlives
  * the daemon, even a SIGKILLed one. The pool monitors each ready worker's process through the
@@ -177,6 +189,7 @@ export class WorkerPool extends EventEmitter<WorkerPoolEvents> {
       pid: undefined,
       nodeId: undefined,
       everReady: false,
+      late: false,
       readyAt: undefined,
       exited: Promise.resolve(),
       readyTimer: undefined,
@@ -186,11 +199,13 @@ export class WorkerPool extends EventEmitter<WorkerPoolEvents> {
   }
 
   /**
-   * Registers {@link WORKERS_PROCESS} on the node, spawns every worker and resolves once all of
-   * them announced themselves. On failure every worker already spawned is stopped first.
-   * @throws TimeoutError when a worker is not ready within `readyTimeoutMs`; WorkerStartError when
-   *   one exits before it is ready or `stop` is called first; NameTakenError when the name is taken
-   *   on the node (another pool); InvalidArgumentError when started twice
+   * Registers {@link WORKERS_PROCESS} on the node, spawns every worker and resolves once each of
+   * them announced itself or was reported late (`readyTimeoutMs`): a slow worker delays start
+   * by at most that long and never fails it. The snapshot it resolves with shows a late worker
+   * as `starting` (no node id yet). On failure every worker already spawned is stopped first.
+   * @throws WorkerStartError when a worker exits before it was ever ready (a bad script, a
+   *   missing module: restarting it would only loop) or `stop` is called first; NameTakenError
+   *   when the name is taken on the node (another pool); InvalidArgumentError when started twice
    */
   async start(): Promise<WorkerInfo[]> {
     if (this.started || this.stopping) throw new InvalidArgumentError('a WorkerPool starts once');
@@ -292,6 +307,7 @@ export class WorkerPool extends EventEmitter<WorkerPoolEvents> {
     slot.child = child;
     slot.pid = child.pid;
     slot.nodeId = undefined;
+    slot.late = false;
     slot.readyAt = undefined;
     slot.exited = new Promise<void>((resolve) => {
       child.once('exit', (code, signal) => {
@@ -312,14 +328,22 @@ export class WorkerPool extends EventEmitter<WorkerPoolEvents> {
   }
 
   private readyTimedOut(slot: Slot, child: ChildProcess): void {
-    if (slot.child !== child || slot.status === 'ready') return;
-    if (this.pendingStart && !slot.everReady) {
-      this.pendingStart.reject(new TimeoutError(`worker ${slot.index} was not ready within ${this.readyTimeoutMs} ms`));
+    slot.readyTimer = undefined;
+    if (slot.child !== child || slot.status === 'ready' || this.stopping) return;
+    // Slow, not lost: a worker that cannot reach its daemon exits by itself (its ready call is
+    // bounded) and is restarted then. Killing it here would restart the slow start-up under the
+    // very load that made it slow, possibly for ever.
+    slot.late = true;
+    this.emit('worker:late', this.info(slot));
+    this.settleStart();
+  }
+
+  /** Resolves a pending `start` once every slot is ready or reported late. */
+  private settleStart(): void {
+    if (this.pendingStart && this.slots.every((s) => s.status === 'ready' || s.late)) {
+      this.pendingStart.resolve();
       this.pendingStart = undefined;
-      return;
     }
-    // A replacement that never announces itself is treated as one more crash of its slot.
-    child.kill('SIGKILL');
   }
 
   private answer(message: CallMessage): void {
@@ -350,6 +374,7 @@ export class WorkerPool extends EventEmitter<WorkerPoolEvents> {
     slot.status = 'ready';
     slot.nodeId = nodeId;
     slot.everReady = true;
+    slot.late = false;
     slot.readyAt = Date.now();
     slot.monitorRef = this.node.monitor({ name: WORKER_PROCESS, node: nodeId }, () => {
       slot.monitorRef = undefined;
@@ -357,10 +382,7 @@ export class WorkerPool extends EventEmitter<WorkerPoolEvents> {
       // Otherwise it lives on with its node frozen or its worker process gone: replace it.
       if (slot.child === child && !this.stopping) child.kill('SIGKILL');
     });
-    if (this.pendingStart && this.slots.every((s) => s.status === 'ready')) {
-      this.pendingStart.resolve();
-      this.pendingStart = undefined;
-    }
+    this.settleStart();
     this.emit('worker:ready', this.info(slot));
   }
 
@@ -369,6 +391,7 @@ export class WorkerPool extends EventEmitter<WorkerPoolEvents> {
     clearTimeout(slot.readyTimer);
     slot.readyTimer = undefined;
     slot.child = undefined;
+    slot.late = false;
     this.unwatch(slot);
     this.afterExit(slot, code, signal);
   }

@@ -221,7 +221,7 @@ describe('actor restarts', () => {
     expect(await get(counter.value.remote())).toBe(13);
     const dead = await killWorkerOf(counter);
     // Calls in flight when it died fail (maxTaskRetries 0); once restarted, calls reach the new instance.
-    const state = await eventuallyAsync(() => get(counter.value.remote(), { timeoutMs: 2000 }), { timeoutMs: 10_000 });
+    const state = await eventuallyAsync(() => get(counter.value.remote(), { timeoutMs: 2000 }));
     expect(state).toBe(10);
     expect(await get(counter.pid.remote())).not.toBe(dead);
     expect(await get(counter.incr.remote())).toBe(11);

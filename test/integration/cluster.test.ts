@@ -34,7 +34,7 @@ describe('daemons forming a cluster', () => {
   const upEvent = (daemon: ReadyChild<DaemonReady>, node: string) =>
     nextLine<PeerEvent>(daemon.lines, (line) => line.event === 'peer:up' && line.node === node);
   const downEvent = (daemon: ReadyChild<DaemonReady>, node: string) =>
-    nextLine<PeerEvent>(daemon.lines, (line) => line.event === 'peer:down' && line.node === node, 3000);
+    nextLine<PeerEvent>(daemon.lines, (line) => line.event === 'peer:down' && line.node === node);
 
   /** Resolves once every daemon has reported every other one up; returns a's view of b first. */
   const allSeeEachOther = (group: ReadyChild<DaemonReady>[]) =>
@@ -85,7 +85,7 @@ describe('daemons forming a cluster', () => {
     }
     // A second peer:up for the very same node id: a frozen process is not a new incarnation.
     const upsOfB = () => (a.lines as PeerEvent[]).filter((line) => line.event === 'peer:up' && line.node === b.ready.node);
-    await eventually(() => expect(upsOfB()).toHaveLength(2), { timeoutMs: 5000 });
+    await eventually(() => expect(upsOfB()).toHaveLength(2));
   });
 
   it('daemons sharing a secret join; a daemon with the wrong secret is refused and never seen', async () => {

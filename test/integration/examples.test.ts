@@ -4,16 +4,25 @@ import { promisify } from 'node:util';
 import { describe, expect, it } from 'vitest';
 
 const run = promisify(execFile);
+
+/**
+ * Bounds for a hung example, not a pace. Each example starts its own local cluster (2 daemons
+ * and their workers: 1-3 s idle) and does its work; with both cores busy (load 10-20 on 2 cores)
+ * the same takes 5-10 times longer. The test's own bound is a little above the child's, so a hung
+ * example fails with its output rather than a bare test timeout.
+ */
+const EXAMPLE_TIMEOUT_MS = 100_000;
+const TEST_TIMEOUT_MS = 110_000;
 const example = (path: string) => fileURLToPath(new URL(`../../dist/examples/${path}`, import.meta.url));
 
-describe('examples', () => {
+describe('examples', { timeout: TEST_TIMEOUT_MS }, () => {
   it('ping-pong runs two nodes in two OS processes to completion and reports the rate', async () => {
-    const { stdout } = await run(process.execPath, [example('ping-pong/main.js'), '300'], { timeout: 20_000 });
+    const { stdout } = await run(process.execPath, [example('ping-pong/main.js'), '300'], { timeout: EXAMPLE_TIMEOUT_MS });
     expect(stdout).toMatch(/^300 round trips in [\d.]+ s: [\d,]+ round trips\/s, latency p50 \d+ µs, p99 \d+ µs$/m);
   });
 
   it('ping-pong rejects a bad round count with a usage message', async () => {
-    await expect(run(process.execPath, [example('ping-pong/main.js'), 'many'], { timeout: 10_000 })).rejects.toMatchObject({
+    await expect(run(process.execPath, [example('ping-pong/main.js'), 'many'], { timeout: EXAMPLE_TIMEOUT_MS })).rejects.toMatchObject({
       code: 2,
       stderr: expect.stringContaining('usage'),
     });
@@ -21,7 +30,7 @@ describe('examples', () => {
 
   // Each starts its own local cluster of 2 daemons (1-3 s) and takes 1.5-3 s in all here.
   it('tasks runs square, the matrix tree, wait and a remote error on a local cluster, and exits 0', async () => {
-    const { stdout } = await run(process.execPath, [example('tasks/main.js')], { timeout: 15_000 });
+    const { stdout } = await run(process.execPath, [example('tasks/main.js')], { timeout: EXAMPLE_TIMEOUT_MS });
     expect(stdout).toMatch(/^squares: \[0, 1, 4, 9\]$/m);
     expect(stdout).toMatch(/^sum\(mul\(a, b\), mul\(c, d\)\) on 128x128: ok in [\d.]+ ms$/m);
     expect(stdout).toMatch(/^wait: submitted \[500, 100, 300, 200\], finished \[100, /m);
@@ -31,7 +40,7 @@ describe('examples', () => {
   });
 
   it('actors runs the counters, the named log and kill on a local cluster, and exits 0', async () => {
-    const { stdout } = await run(process.execPath, [example('actors/main.js')], { timeout: 15_000 });
+    const { stdout } = await run(process.execPath, [example('actors/main.js')], { timeout: EXAMPLE_TIMEOUT_MS });
     expect(stdout).toMatch(/^counters: \[3, 3, 3, 3\]$/m);
     expect(stdout).toMatch(/^log: 20 messages from 20 tasks, read through getActor\('log'\)/m);
     expect(stdout).toMatch(/^kill: ActorDiedError: actor .* is dead \(killed\)$/m);
@@ -40,7 +49,7 @@ describe('examples', () => {
   });
 
   it('job-cluster runs 10 jobs on a local cluster, prints each as it ends with its host and times, and exits 0', async () => {
-    const { stdout } = await run(process.execPath, [example('job-cluster/main.js')], { timeout: 15_000 });
+    const { stdout } = await run(process.execPath, [example('job-cluster/main.js')], { timeout: EXAMPLE_TIMEOUT_MS });
     // Not a terminal: no progress line, so nothing but whole lines.
     expect(stdout).not.toMatch(/[\r\x1b]/);
     const jobLine = /^job +(\d+): host (\S+) \((local-[01])\), result \[(\S+), (\d+)\], started \+([\d.]+) s, ended \+([\d.]+) s$/;
@@ -64,7 +73,7 @@ describe('examples', () => {
 
   // 20 000 readings are 2 s of event time: 11 window starts × 4 sensors; ~0.5 s of streaming here.
   it('streaming aggregates sensor readings in sliding windows on a local cluster, checks them, and exits 0', async () => {
-    const { stdout } = await run(process.execPath, [example('streaming/main.js'), '--events', '20000'], { timeout: 15_000 });
+    const { stdout } = await run(process.execPath, [example('streaming/main.js'), '--events', '20000'], { timeout: EXAMPLE_TIMEOUT_MS });
     const windowLine = /^\[ *(-?[\d.]+), +(-?[\d.]+)\) s {2}s0 +(\d+) /;
     const starts = stdout.split('\n').flatMap((line) => {
       const match = windowLine.exec(line);
@@ -79,14 +88,14 @@ describe('examples', () => {
   });
 
   it('streaming rejects a bad --events value with a usage message', async () => {
-    await expect(run(process.execPath, [example('streaming/main.js'), '--events', 'lots'], { timeout: 10_000 })).rejects.toMatchObject({
+    await expect(run(process.execPath, [example('streaming/main.js'), '--events', 'lots'], { timeout: EXAMPLE_TIMEOUT_MS })).rejects.toMatchObject({
       code: 2,
       stderr: expect.stringContaining('usage'),
     });
   });
 
   it.each(['tasks', 'actors', 'job-cluster'])('%s rejects an unknown flag with a usage message', async (name) => {
-    await expect(run(process.execPath, [example(`${name}/main.js`), '--bogus'], { timeout: 10_000 })).rejects.toMatchObject({
+    await expect(run(process.execPath, [example(`${name}/main.js`), '--bogus'], { timeout: EXAMPLE_TIMEOUT_MS })).rejects.toMatchObject({
       code: 2,
       stderr: expect.stringContaining('usage'),
     });
@@ -94,7 +103,7 @@ describe('examples', () => {
 
   // --mb 1: 8 files, ~175 000 words; 2-4 s here with the local cluster's start-up. The corpus is cached in the OS temp directory.
   it('wordcount counts a generated corpus with MapReduce on a local cluster, prints the top 20 and matches the single-process count', async () => {
-    const { stdout } = await run(process.execPath, [example('wordcount/main.js'), '--mb', '1'], { timeout: 20_000 });
+    const { stdout } = await run(process.execPath, [example('wordcount/main.js'), '--mb', '1'], { timeout: EXAMPLE_TIMEOUT_MS });
     // Not a terminal: no progress bar.
     expect(stdout).not.toMatch(/[\r\x1b]/);
     expect(stdout).toMatch(/^corpus: 1\.0 MB, [\d,]+ words in 8 files in \S+zerocos-wordcount-[0-9a-f]{12} \((cached|generated in [\d.]+ s)\)$/m);
@@ -110,7 +119,7 @@ describe('examples', () => {
   });
 
   it('wordcount rejects a bad --mb value with a usage message', async () => {
-    await expect(run(process.execPath, [example('wordcount/main.js'), '--mb', 'huge'], { timeout: 10_000 })).rejects.toMatchObject({
+    await expect(run(process.execPath, [example('wordcount/main.js'), '--mb', 'huge'], { timeout: EXAMPLE_TIMEOUT_MS })).rejects.toMatchObject({
       code: 2,
       stderr: expect.stringContaining('usage'),
     });

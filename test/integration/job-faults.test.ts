@@ -85,7 +85,7 @@ async function keptRecords(id: string, count: number): Promise<(Job & { node: st
 
 /** Cleanup ran, after the client's death, on the workers its jobs ran on (one per daemon at least). */
 async function expectCleanups(markers: string): Promise<void> {
-  await eventually(() => expect(readdirSync(markers).length).toBeGreaterThanOrEqual(2), { timeoutMs: 8000 });
+  await eventually(() => expect(readdirSync(markers).length).toBeGreaterThanOrEqual(2));
   const workerPids = await currentWorkerPids(session);
   for (const name of readdirSync(markers)) expect(workerPids).toContain(Number(name.replace('cleanup-', '')));
 }
@@ -106,7 +106,7 @@ describe('job clusters on client, worker and node loss', () => {
     // Here the client waits until every job has told it that it started on its worker.
     const { id, markers, stop } = await killClientMidJobs('started');
     try {
-      const kept = await eventuallyAsync(() => keptRecords(id, 4), { timeoutMs: 4000 });
+      const kept = await eventuallyAsync(() => keptRecords(id, 4));
       // The records are on both daemons: the jobs were pinned to local-0 and local-1 alternately.
       expect(new Set(kept.map((job) => job.node)).size).toBe(2);
       await expectCleanups(markers);
@@ -155,7 +155,7 @@ describe('job clusters on client, worker and node loss', () => {
         const pids = await currentWorkerPids(session);
         expect(pids).toHaveLength(4);
         expect(pids).not.toContain(victim.pid);
-      }, { timeoutMs: 8000 });
+      });
     } finally {
       await Promise.all([reentrant.close(), plain.close()]);
     }
@@ -179,7 +179,7 @@ describe('job clusters on client, worker and node loss', () => {
       expect(otherJobs.map((job) => job.status)).toEqual(['finished', 'finished', 'finished', 'finished']);
       expect([waiting.id, waiting.status, waiting.exception?.message]).toEqual([waiting.id, 'finished', undefined]);
       expect(plainJobs.map((job) => job.status)).toEqual(['finished', 'finished', 'finished', 'finished']);
-      await eventuallyAsync(async () => expect(await currentWorkerPids(session)).toHaveLength(4), { timeoutMs: 8000 });
+      await eventuallyAsync(async () => expect(await currentWorkerPids(session)).toHaveLength(4));
     } finally {
       await Promise.all([other.close(), plain.close()]);
     }
@@ -203,7 +203,7 @@ describe('job clusters on client, worker and node loss', () => {
       expect(again.exception!.message).toMatch(/lost its worker 2 time\(s\)/);
       expect(once.exception).toBeInstanceOf(WorkerCrashedError);
       expect(once.exception!.message).toMatch(/lost its worker 1 time\(s\)/);
-      await eventuallyAsync(async () => expect(await currentWorkerPids(session)).toHaveLength(4), { timeoutMs: 8000 });
+      await eventuallyAsync(async () => expect(await currentWorkerPids(session)).toHaveLength(4));
     } finally {
       await Promise.all([reentrant.close(), plain.close()]);
     }
@@ -249,7 +249,7 @@ describe('job clusters on client, worker and node loss', () => {
         expect((job.result as Square).square).toBe((job.args[0] as number) ** 2);
       }
       expect(await daemon.exited).toBe('SIGKILL');
-      await eventually(() => expect(nodeEvents).toContainEqual(['local-1', 'down']), { timeoutMs: 8000 });
+      await eventually(() => expect(nodeEvents).toContainEqual(['local-1', 'down']));
       await eventually(() => expect(itsWorkers.filter(isAlive)).toEqual([]));
       // What is left serves on.
       expect(await values([7, 8].map((i) => plain.submit(i, 10)))).toEqual([49, 64].map((square) => ({ square, pid: expect.any(Number) })));

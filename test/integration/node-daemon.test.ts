@@ -5,7 +5,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { mkdtempSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Node, NodeDownError, defaultSecretPath, loadOrCreateSecret } from '../../lib/index.js';
+import { Node, NodeDownError, WORKER_PROCESS, defaultSecretPath, loadOrCreateSecret } from '../../lib/index.js';
 import { startReadyChild, type ReadyChild } from '../support/child.js';
 import type { DaemonReady } from '../support/daemon.js';
 import { eventually, nextLine } from '../support/eventually.js';
@@ -18,7 +18,8 @@ async function runToExit(args: string[]): Promise<{ code: number | null; stderr:
   const child = spawn(process.execPath, [DAEMON, ...args], { stdio: ['ignore', 'ignore', 'pipe'] });
   let stderr = '';
   child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
-  const timer = setTimeout(() => child.kill('SIGKILL'), 10_000);
+  // A bound for a hung daemon: with both cores busy even a refusal at start-up can take seconds.
+  const timer = setTimeout(() => child.kill('SIGKILL'), 30_000);
   const [code] = (await once(child, 'exit')) as [number | null];
   clearTimeout(timer);
   return { code, stderr };
@@ -84,8 +85,31 @@ describe('node-daemon', () => {
     expect(await daemon.exited).toBe(0);
     // No orphan: every worker pid is gone (allow for the zombie being reaped by init).
     for (const pid of [workers[1]!.pid, replaced.pid]) {
-      await eventually(() => expect(() => process.kill(pid, 0)).toThrow(), { timeoutMs: 5000 });
+      await eventually(() => expect(() => process.kill(pid, 0)).toThrow());
     }
+  });
+
+  it('gets ready with a worker late past --worker-start-timeout-ms, reports it, and serves it once it is ready', async () => {
+    // 1 ms: no worker process starts that fast, whatever the load, so the worker is late for sure.
+    const daemon = await startReadyChild<DaemonReady>(DAEMON, [
+      '--port', '0', '--log-level', 'silent', '--discovery', 'off', '--cpus', '1', '--worker-start-timeout-ms', '1',
+    ]);
+    started.push(daemon);
+    const [worker] = daemon.ready.workers;
+    expect(daemon.ready.workers).toHaveLength(1);
+    expect(worker).toEqual({ index: 0, pid: expect.any(Number) }); // no node id yet
+    expect(await nextLine(daemon.lines, (l) => l.event === 'worker:late')).toEqual({ event: 'worker:late', index: 0, pid: worker!.pid, waitedMs: 1 });
+    // The same process joins when it is ready: it was not killed for being slow.
+    const ready = await nextLine<{ pid: number; node: string }>(daemon.lines, (l) => l.event === 'worker:ready', 30_000);
+    expect(ready.pid).toBe(worker!.pid);
+    const client = await Node.start({ name: 'client', secret: loadOrCreateSecret() });
+    try {
+      expect(await client.call({ name: WORKER_PROCESS, node: ready.node }, ['ping'], { timeoutMs: 10_000 })).toBe('pong');
+    } finally {
+      await client.stop();
+    }
+    daemon.child.kill('SIGTERM');
+    expect(await daemon.exited).toBe(0);
   });
 
   it('with no secret given, creates a per-user secret file (mode 600) and refuses nodes without it', async () => {
@@ -93,7 +117,7 @@ describe('node-daemon', () => {
     try {
       const env: NodeJS.ProcessEnv = { ...process.env, HOME: home };
       delete env['ZEROCOS_SECRET'];
-      const daemon = await startReadyChild<DaemonReady>(DAEMON, ['--port', '0', '--log-level', 'silent', '--discovery', 'off', '--cpus', '0'], 10_000, env);
+      const daemon = await startReadyChild<DaemonReady>(DAEMON, ['--port', '0', '--log-level', 'silent', '--discovery', 'off', '--cpus', '0'], 30_000, env);
       started.push(daemon);
       const file = defaultSecretPath(home);
       expect(statSync(file).mode & 0o777).toBe(0o600);

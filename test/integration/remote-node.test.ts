@@ -113,7 +113,7 @@ describe('two nodes in two OS processes', () => {
     node.on('deadLetter', (letter) => letters.push(letter));
     node.send(echo, { lost: false });
     // Nothing answers on the old endpoint, so the new connection attempt times out (1.5 s here).
-    await eventually(() => expect(letters).toHaveLength(1), { timeoutMs: 5000 });
+    await eventually(() => expect(letters).toHaveLength(1));
     expect(letters[0]).toMatchObject({ reason: 'nodedown', to: echo, message: { lost: false } });
   });
 

@@ -25,7 +25,7 @@ const squares = (n: number) => Array.from({ length: n }, (_, i) => i * i);
 
 /** Resolves once the daemons run `count` workers again (a killed one replaced). */
 const workersBack = (count: number) =>
-  eventuallyAsync(async () => expect(await currentWorkerPids(session)).toHaveLength(count), { timeoutMs: 8000 });
+  eventuallyAsync(async () => expect(await currentWorkerPids(session)).toHaveLength(count));
 
 describe('task retries on worker and node loss', () => {
   // First, on a fresh cluster: this client has never called any worker yet.

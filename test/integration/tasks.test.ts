@@ -304,7 +304,7 @@ describe('timeouts and cancel', () => {
 
   /** The worker `pid` exits; then the daemons run 2 workers again, none of them `pid`, and tasks run. */
   async function expectReplaced(pid: number): Promise<void> {
-    await eventually(() => expect(isAlive(pid)).toBe(false), { timeoutMs: 3000 });
+    await eventually(() => expect(isAlive(pid)).toBe(false));
     await eventuallyAsync(async () => {
       const pids = await currentWorkerPids(session);
       expect(pids).toHaveLength(2);

@@ -1,7 +1,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { CallMessage, Node, NodeDownError, TimeoutError } from '../../lib/index.js';
+import { CallMessage, Node, NodeDownError } from '../../lib/index.js';
 import { isAlive } from '../support/session.js';
 import {
   WORKER_PROCESS,
@@ -22,7 +22,7 @@ function nextEvent<E extends keyof WorkerPoolEvents>(
   pool: WorkerPool,
   event: E,
   accept: (...args: WorkerPoolEvents[E]) => boolean = () => true,
-  timeoutMs = 10_000,
+  timeoutMs = 30_000,
 ): Promise<WorkerPoolEvents[E][0]> {
   return new Promise((resolve, reject) => {
     const listener = (...args: WorkerPoolEvents[E]) => {
@@ -89,7 +89,9 @@ describe('WorkerPool', () => {
   }
 
   function newPool(options: Partial<WorkerPoolOptions> = {}): WorkerPool {
-    pool = new WorkerPool(node, { size: 2, script: WORKER, ...options });
+    // Well above a worker's start-up on a loaded machine (seconds): these tests want every worker
+    // in start()'s answer; the late-worker test sets its own.
+    pool = new WorkerPool(node, { size: 2, script: WORKER, readyTimeoutMs: 60_000, ...options });
     pool.on('worker:restart', track);
     pool.on('worker:exit', (worker) => worker.pid !== undefined && live.delete(worker.pid));
     return pool;
@@ -226,12 +228,20 @@ describe('WorkerPool', () => {
     expect(node.whereis(WORKERS_PROCESS)).toBeUndefined();
   });
 
-  it('rejects start() with TimeoutError when workers are not ready in time, leaving none behind', async () => {
+  it('resolves start() without the workers that are late, reports them with worker:late, and announces the same processes once ready', async () => {
+    // 1 ms is shorter than any process start-up: both workers are late, whatever the load.
     const slow = newPool({ readyTimeoutMs: 1 });
-    await expect(start(slow)).rejects.toBeInstanceOf(TimeoutError);
-    const pids = slow.workers().map((w) => w.pid!);
-    expect(pids).toHaveLength(2);
-    for (const pid of pids) expect(isAlive(pid), `worker pid ${pid}`).toBe(false);
+    const late: WorkerInfo[] = [];
+    slow.on('worker:late', (w) => late.push(w));
+    const ready = [0, 1].map((index) => nextEvent(slow, 'worker:ready', (w) => w.index === index));
+    const workers = await start(slow);
+    expect(workers.map((w) => [w.index, w.status, w.nodeId])).toEqual([[0, 'starting', undefined], [1, 'starting', undefined]]);
+    expect(late.map((w) => [w.index, w.status]).sort()).toEqual([[0, 'starting'], [1, 'starting']]);
+    // Not killed for being slow: the very processes start() saw become ready, with no restart.
+    const announced = await Promise.all(ready);
+    expect(announced.map((w) => [w.index, w.pid, w.restarts])).toEqual(workers.map((w) => [w.index, w.pid, 0]));
+    for (const worker of announced) expect(await ping(worker)).toBe('pong');
+    expect(slow.workers().map((w) => w.status)).toEqual(['ready', 'ready']);
   });
 
   it('rejects start() at once when a worker exits before it is ready', async () => {

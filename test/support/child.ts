@@ -18,9 +18,10 @@ export interface ReadyChild<T> {
 
 /**
  * Starts `node <script> ...args` and resolves once it prints its ready line. Rejects if the
- * child exits first or stays silent past `timeoutMs`, killing it so nothing is left behind.
+ * child exits first or stays silent past `timeoutMs` (a bound for a hung child: a daemon that
+ * starts in 1 s idle can take 10 s with both cores busy), killing it so nothing is left behind.
  */
-export function startReadyChild<T>(script: string, args: string[] = [], timeoutMs = 10_000, env: NodeJS.ProcessEnv = process.env): Promise<ReadyChild<T>> {
+export function startReadyChild<T>(script: string, args: string[] = [], timeoutMs = 30_000, env: NodeJS.ProcessEnv = process.env): Promise<ReadyChild<T>> {
   const child = spawn(process.execPath, [script, ...args], { stdio: ['pipe', 'pipe', 'pipe'], env });
   const lines: unknown[] = [];
   let stderr = '';

@@ -3,5 +3,6 @@ export interface DaemonReady {
   node: string;
   endpoint: string;
   pid: number;
-  workers: { index: number; pid: number; node: string }[];
+  /** `node` is absent for a worker that was late (still starting when the daemon got ready). */
+  workers: { index: number; pid: number; node?: string }[];
 }

@@ -1,5 +1,6 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import { WORKER_PROCESS, init, type InitOptions, type Session } from '../../lib/index.js';
+import { EVENT_TIMEOUT_MS } from './eventually.js';
 
 /** Every process whose parent is `pid` (Linux /proc; none elsewhere). */
 export function childPids(pid: number): number[] {
@@ -42,9 +43,12 @@ function isWorkerProcess(pid: number): boolean {
   }
 }
 
-/** Starts a session with a local cluster; `stopSession` undoes it. */
+/**
+ * Starts a session with a local cluster; `stopSession` undoes it. The bound is for a hung start
+ * only: on a loaded 2-core machine, 2 daemons with their workers can take 10-20 s to come up.
+ */
 export function startSession(options: InitOptions): Promise<Session> {
-  return init({ timeoutMs: 15_000, ...options });
+  return init({ timeoutMs: 45_000, ...options, ...(options.local ? { local: { startTimeoutMs: 40_000, ...options.local } } : {}) });
 }
 
 /**
@@ -62,7 +66,7 @@ export async function stopSession(session: Session | undefined, extra: Iterable<
 }
 
 /** Like `eventually`, for an async check: resolves once `check` resolves; retries every 20 ms until `timeoutMs`. */
-export async function eventuallyAsync<T>(check: () => Promise<T>, { timeoutMs = 5000 } = {}): Promise<T> {
+export async function eventuallyAsync<T>(check: () => Promise<T>, { timeoutMs = EVENT_TIMEOUT_MS } = {}): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     try {

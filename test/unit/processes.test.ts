@@ -23,11 +23,13 @@ import {
   type ProcessContext,
   type SpawnOptions,
 } from '../../lib/index.js';
+import { formatNodeId, parseNodeId } from '../../lib/wire/address.js';
 import { eventually } from '../support/eventually.js';
 
 // Every wait below is bounded: by this per-test timeout at worst, normally by a promise that
-// settles as soon as the awaited event happens. No test sleeps to synchronise.
-const TEST_TIMEOUT = 5000;
+// settles as soon as the awaited event happens. No test sleeps to synchronise. Generous, since
+// it is only a bound: with both cores busy a node's start and a round trip are many times slower.
+const TEST_TIMEOUT = 20_000;
 
 const nodes: Node[] = [];
 
@@ -746,8 +748,13 @@ describe('processes on two nodes', { timeout: TEST_TIMEOUT }, () => {
 
   it('a call to a node whose process is gone fails with NodeDownError (unreachable) at once, not after the connect timeout', async () => {
     const [a, b] = await twoNodes({ connectTimeoutMs: 60_000 });
-    const gone = b.id;
-    await b.stop(); // its port now refuses connections
+    await b.stop();
+    // b's incarnation at a port that refuses connections for sure. b's own port, freed by stop(), is
+    // an ephemeral one: on a busy machine another process can bind it (or a reconnect attempt can
+    // TCP-self-connect to it) within the test, and a connection that opens and then drops is
+    // reported 'disconnected', not 'unreachable'. Port 1 is outside the ephemeral range.
+    const { name, incarnation } = parseNodeId(b.id)!;
+    const gone = formatNodeId(name, incarnation, 'tcp://127.0.0.1:1');
     const error = await a.call({ node: gone, id: 1 }, 'anyone?', { timeoutMs: 5000 }).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(NodeDownError);
     expect((error as NodeDownError).reason).toBe('unreachable');
