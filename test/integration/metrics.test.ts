@@ -8,7 +8,7 @@ import { Dealer } from 'zeromq';
 import { MEMBERSHIP_PROCESS, Node, defaultSecretPath, loadOrCreateSecret } from '../../lib/index.js';
 import { deriveCurveKeys } from '../../lib/transport/curve.js';
 import { startReadyChild, type ReadyChild } from '../support/child.js';
-import type { DaemonReady } from '../support/daemon.js';
+import { allWorkersReady, type DaemonReady } from '../support/daemon.js';
 import { eventually, nextLine } from '../support/eventually.js';
 import { eventuallyAsync, isAlive } from '../support/session.js';
 
@@ -44,6 +44,8 @@ async function startDaemon(extra: string[]): Promise<MetricsDaemon> {
     env,
   );
   started.push(daemon);
+  // On a loaded host a worker may be late (the ready line lists it without a node id): wait for it.
+  await allWorkersReady(daemon);
   return daemon;
 }
 

@@ -8,7 +8,7 @@ import { fileURLToPath } from 'node:url';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { JobCluster, Node, WORKER_PROCESS, defaultSecretPath, loadOrCreateSecret, type ClusterStatus, type StopOutcome, type StoredCluster, type JobRecord } from '../../lib/index.js';
 import { startReadyChild, type ReadyChild } from '../support/child.js';
-import type { DaemonReady } from '../support/daemon.js';
+import { allWorkersReady, type DaemonReady } from '../support/daemon.js';
 import { eventually, nextLine } from '../support/eventually.js';
 import { isAlive } from '../support/session.js';
 
@@ -45,6 +45,8 @@ async function startDaemon(name: string, extra: string[] = []): Promise<ReadyChi
     env,
   );
   started.push(daemon);
+  // On a loaded host a worker may be late (the ready line lists it without a node id): wait for it.
+  await allWorkersReady(daemon);
   return daemon;
 }
 
@@ -118,7 +120,7 @@ describe('zerocos status', () => {
     const client = await Node.start({ name: 'burner', secret: loadOrCreateSecret(defaultSecretPath(home)) });
     try {
       const worker = daemon.ready.workers[0]!;
-      expect(await client.call({ name: WORKER_PROCESS, node: worker.node }, ['burn', 20_000], { timeoutMs: 15_000 })).toBe('started');
+      expect(await client.call({ name: WORKER_PROCESS, node: worker.node! }, ['burn', 20_000], { timeoutMs: 15_000 })).toBe('started');
       const status = await json<ClusterStatus>(['status', '--peers', seedOf(daemon)]);
       expect(status.daemons[0]!.workers).toEqual([expect.objectContaining({ pid: worker.pid, state: 'ready', error: expect.stringMatching(/timed out|timeout/i) })]);
       expect(status.daemons[0]!.workers[0]!.tasks).toBeUndefined();
