@@ -13,6 +13,8 @@ export default defineConfig({
     testTimeout: 60_000,
     hookTimeout: 60_000,
     retry: 0,
+    // The workers' test hooks (['crash'], ['burn']): off unless the environment enables them.
+    env: { ZEROCOS_TEST_HOOKS: '1' },
     // Under CI, also write machine-readable results: .ci/run prints the plain summary line from them.
     reporters: process.env.CI ? ['default', ['json', { outputFile: 'test-results.json' }]] : ['default'],
   },

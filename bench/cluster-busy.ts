@@ -23,6 +23,8 @@ import { startReadyChild } from '../test/support/child.js';
 import { cpuSeconds, DaemonWatcher, mean, round1, round2, sleep, sum, until, type DaemonReady, type PeerDown, type StatsLine } from './support.js';
 
 const DAEMON = fileURLToPath(new URL('../daemons/node-daemon.js', import.meta.url));
+// ['burn'] is a worker test hook: the daemons started here (and their workers) inherit this.
+process.env['ZEROCOS_TEST_HOOKS'] = '1';
 const DAEMONS = 3;
 const CPUS_PER_DAEMON = 2;
 const DEFAULT_BURN_MS = 60_000;

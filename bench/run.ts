@@ -5,6 +5,7 @@
  */
 import { runCluster } from './cluster.js';
 import { runClusterBusy } from './cluster-busy.js';
+import { runCollective } from './collective.js';
 import { runJobs } from './jobs.js';
 import { runMessaging } from './messaging.js';
 import { runStreaming } from './streaming.js';
@@ -19,6 +20,7 @@ const benches: Record<string, () => Promise<object | object[]>> = {
   streaming: runStreaming,
   jobs: runJobs,
   wordcount: runWordcount,
+  collective: runCollective,
 };
 
 const wanted = process.argv.slice(2);

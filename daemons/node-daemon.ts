@@ -167,6 +167,8 @@ try {
 node.on('nodedown', (event) => log('info', 'node down', { ...event }));
 node.on('protocolError', (error) => log('debug', 'dropped frame', { reason: error.reason, message: error.message }));
 node.on('crash', (event) => log('info', 'process crashed', { ...event }));
+// Already rate-limited by the node (one line a second at most, with the count it sums up).
+node.on('handshakeFailed', (event) => log('info', 'refused handshakes (another secret, or not zerocos)', { ...event }));
 
 // The host's CPUs, load, memory and disk travel with every heartbeat (dispy's DispyNodeAvailInfo).
 const hostInfo = new HostInfoMonitor({ intervalMs: options.hostInfoMs });

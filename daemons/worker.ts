@@ -14,7 +14,8 @@
  * see docs/protocol.md) and answers calls:
  *   ['ping']   → 'pong'
  *   ['info']   → {pid: OS pid, index: slot, node: node id, tasks: what its executor runs (ExecutorStats)}
- *   ['crash']  → no answer: the OS process exits at once with status 70. A test hook, to
+ *   ['crash']  → (only with ZEROCOS_TEST_HOOKS=1, like 'burn'; otherwise the call fails)
+ *                no answer: the OS process exits at once with status 70. A test hook, to
  *                crash a worker on purpose; the caller's call fails with NodeDownError.
  *   ['burn', ms] → 'started' at once; then, as soon as that reply has been handed to ZeroMQ
  *                (within 5 s: a new connection to the caller must come up first), the worker
@@ -48,6 +49,12 @@ import {
   startWorkerNode,
   type WorkerConfig,
 } from 'zerocos';
+
+/**
+ * `['crash']` and `['burn']` exist only when the environment enables them: in production, any
+ * member could otherwise end a worker or hold its CPU for 10 minutes. Tests and benchmarks set it.
+ */
+const TEST_HOOKS = process.env['ZEROCOS_TEST_HOOKS'] === '1';
 
 /** The exit status of the `['crash']` test hook (EX_SOFTWARE). */
 const CRASH_EXIT_CODE = 70;
@@ -125,6 +132,7 @@ const actors = new ActorHost(runtime);
 const jobs = new JobRunner(runtime, executor, daemon);
 new MapReduceRunner(runtime, executor);
 const stages = new StageHost(runtime);
+new zerocos.RankHost(runtime);
 
 running.spawn(
   async (worker) => {
@@ -132,6 +140,10 @@ running.spawn(
       if (executor.handle(message) || actors.handle(message) || jobs.handle(message) || stages.handle(message)) continue;
       if (!(message instanceof CallMessage)) continue;
       const [op] = Array.isArray(message.request) ? (message.request as unknown[]) : [];
+      if ((op === 'crash' || op === 'burn') && !TEST_HOOKS) {
+        message.fail(new Error(`['${op}'] is a test hook: the worker serves it only with ZEROCOS_TEST_HOOKS=1 in its environment`));
+        continue;
+      }
       switch (op) {
         case 'ping':
           message.reply('pong');

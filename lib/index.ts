@@ -4,7 +4,7 @@
  */
 export { Node } from './node/node.js';
 export { ProcessContext } from './node/process-context.js';
-export { CallMessage, DownMessage, ExitMessage } from './node/messages.js';
+export { CallMessage, DownMessage, ExitMessage, SentMessage } from './node/messages.js';
 export { isNormalExit } from './node/exit-reason.js';
 export { formatAddress, formatPid, isPid, parseNodeId, pidEquals } from './wire/address.js';
 export { PROTOCOL_VERSION } from './wire/limits.js';
@@ -17,6 +17,7 @@ export type { CredentialOptions } from './cluster/credential.js';
 export { FreeVariableError, FunctionCache, HashMismatchError, compileShipped, isShippedFunction, shipFunction } from './task/remote-function.js';
 export { WorkerPool, WorkerStartError, WORKER_PROCESS, WORKERS_PROCESS, startWorkerNode } from './cluster/worker-pool.js';
 export {
+  AuthenticationError,
   EncodeError,
   InvalidArgumentError,
   MessageTooLargeError,
@@ -32,7 +33,7 @@ export {
   ZerocosError,
 } from './common/errors.js';
 
-export type { NodeOptions, NodeEvents, NodeDownEvent, CrashEvent, NodeStats } from './node/node.js';
+export type { NodeOptions, NodeEvents, NodeDownEvent, CrashEvent, NodeStats, HandshakeFailedEvent } from './node/node.js';
 export type { CallOptions, ChildSpawnOptions, ProcessFunction, ReceiveOptions, SpawnOptions } from './node/process-context.js';
 export type { DeadLetter } from './node/kernel.js';
 export type { ExitReason } from './node/exit-reason.js';
@@ -112,3 +113,13 @@ export { Pipeline, pipeline, stage } from './stream/pipeline.js';
 export { StageHost } from './stream/stage-host.js';
 export type { StreamAddress, StreamWriterStats } from './stream/stream.js';
 export type { PipelineOptions, PipelineStats, Stage, StageEmit, StageOptions } from './stream/pipeline.js';
+
+// Process groups (MPI style): ranks, tagged point-to-point, collectives, rank failure reported.
+export { Comm } from './collective/comm.js';
+export { Group, group } from './collective/group.js';
+export { ANY_SOURCE, ANY_TAG } from './collective/inbox.js';
+export { RankError, RankFailedError } from './collective/collective-errors.js';
+export { RankHost, RANKS_PROCESS } from './collective/rank-host.js';
+export type { Received, RecvOptions, SendOptions, SendrecvOptions } from './collective/comm.js';
+export type { GroupOptions } from './collective/group.js';
+export type { ReduceOp } from './collective/reduce-op.js';

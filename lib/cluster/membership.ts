@@ -1,5 +1,6 @@
 import { EventEmitter } from 'node:events';
 import { Packr } from 'msgpackr';
+import { SentMessage } from '../node/messages.js';
 import { Node } from '../node/node.js';
 import { parseNodeId, type NodeId } from '../wire/address.js';
 
@@ -48,24 +49,33 @@ export interface MembershipStats {
   /** Encoded size of the heartbeats sent (msgpack of the message itself, without batch framing). */
   heartbeatBytesSent: number;
   heartbeatsReceived: number;
+  /** Heartbeats from senders not (yet) confirmed by a hello round trip to their endpoint; dropped. */
+  heartbeatsUnverified: number;
 }
+
+/** At most this many senders are being confirmed at once; heartbeats of others wait for a later round. */
+const MAX_VERIFYING = 8;
+/** At most this many members may be `joining` at once: a peer's member list cannot grow the view without bound. */
+const MAX_JOINING = 256;
 
 export interface MembershipEvents {
   'peer:up': [Member];
   'peer:down': [Member & { reason: DownReason }];
 }
 
-/** A heartbeat, as sent between membership processes. `members` only when the sender's view changed. */
+/**
+ * A heartbeat, as sent between membership processes. `members` only when the sender's view
+ * changed. `from` is informative only: the sender is taken from the batch it arrived in.
+ */
 interface Heartbeat {
   hb: number;
-  from: NodeId;
+  from?: NodeId;
   info: unknown;
   members?: NodeId[];
   leaving?: true;
 }
 
-const isHeartbeat = (m: unknown): m is Heartbeat =>
-  typeof m === 'object' && m !== null && typeof (m as Heartbeat).hb === 'number' && typeof (m as Heartbeat).from === 'string';
+const isHeartbeat = (m: unknown): m is Heartbeat => typeof m === 'object' && m !== null && typeof (m as Heartbeat).hb === 'number';
 
 /**
  * The membership view of one node: peers with their endpoint, incarnation, status and host
@@ -80,6 +90,11 @@ const isHeartbeat = (m: unknown): m is Heartbeat =>
  * (`restarted`) as soon as the new one is heard, never resurrected. A peer declared down that
  * is heard again under the same incarnation (it was frozen, not dead) comes back `up`, as an
  * Erlang node does after `nodedown`: monitors that fired stay fired.
+ *
+ * Who speaks: a heartbeat's sender is the node its batch came from, never the `from` in its
+ * body, so one peer cannot say another is leaving. A sender is counted up only once a hello
+ * round trip to the endpoint inside its id answers with exactly that id, so a heartbeat
+ * claiming a node that does not exist never makes it a member (nor a place to run work).
  */
 export class Membership extends EventEmitter<MembershipEvents> {
   private readonly view = new Map<NodeId, Member>();
@@ -93,7 +108,10 @@ export class Membership extends EventEmitter<MembershipEvents> {
   /** Per peer, the view version last sent to it (members travel only when it changed). */
   private readonly sentVersion = new Map<NodeId, number>();
   private lastTickAt = Date.now();
-  private readonly counters: MembershipStats = { heartbeatsSent: 0, heartbeatBytesSent: 0, heartbeatsReceived: 0 };
+  private readonly counters: MembershipStats = { heartbeatsSent: 0, heartbeatBytesSent: 0, heartbeatsReceived: 0, heartbeatsUnverified: 0 };
+  /** Senders confirmed by a hello round trip (or by `join`, which is one). */
+  private readonly verified = new Set<NodeId>();
+  private readonly verifying = new Set<NodeId>();
   // Only to measure heartbeat sizes for stats(); the kernel encodes what it sends itself.
   private readonly sizer = new Packr({ useRecords: false });
   private stopped = false;
@@ -115,11 +133,11 @@ export class Membership extends EventEmitter<MembershipEvents> {
     this.node.spawn(
       async (self) => {
         for (;;) {
-          const message = await self.receive();
-          if (isHeartbeat(message)) this.heard(message);
+          const sent = await self.receive();
+          if (sent instanceof SentMessage && isHeartbeat(sent.message)) this.heard(sent.from.node, sent.message);
         }
       },
-      { name: MEMBERSHIP_PROCESS },
+      { name: MEMBERSHIP_PROCESS, senders: true },
     );
     this.node.on('nodedown', this.onNodeDown);
     this.schedule();
@@ -152,6 +170,7 @@ export class Membership extends EventEmitter<MembershipEvents> {
    */
   async join(endpoint: string): Promise<NodeId> {
     const nodeId = await this.node.connect(endpoint);
+    this.verified.add(nodeId);
     this.discovered(nodeId);
     return nodeId;
   }
@@ -161,6 +180,9 @@ export class Membership extends EventEmitter<MembershipEvents> {
     if (this.stopped || nodeId === this.node.id || this.view.has(nodeId)) return;
     const parsed = parseNodeId(nodeId);
     if (!parsed) return;
+    let joining = 0;
+    for (const member of this.view.values()) if (member.status === 'joining') joining++;
+    if (joining >= MAX_JOINING) return;
     // Known but not yet heard: it counts as up only once its own heartbeat arrives.
     this.view.set(nodeId, { nodeId, ...parsed, status: 'joining', since: Date.now(), lastHeardAt: 0, info: undefined });
     this.sendHeartbeat(nodeId);
@@ -176,14 +198,19 @@ export class Membership extends EventEmitter<MembershipEvents> {
     for (const member of this.view.values()) if (this.isHeartbeated(member)) this.sendHeartbeat(member.nodeId, true);
   }
 
-  private heard(heartbeat: Heartbeat): void {
-    if (this.stopped) return;
+  private heard(from: NodeId, heartbeat: Heartbeat): void {
+    if (this.stopped || from === this.node.id) return;
     this.counters.heartbeatsReceived++;
-    const { from } = heartbeat;
+    if (heartbeat.leaving) return this.markDown(from, 'left');
+    if (!this.verified.has(from)) return this.verify(from, heartbeat);
+    this.apply(from, heartbeat);
+  }
+
+  /** A heartbeat from a confirmed sender: it is up, with these host facts. */
+  private apply(from: NodeId, heartbeat: Heartbeat): void {
     if (!this.view.has(from)) this.discovered(from);
     const member = this.view.get(from);
     if (!member) return;
-    if (heartbeat.leaving) return this.markDown(from, 'left');
     member.lastHeardAt = Date.now();
     member.info = heartbeat.info;
     if (member.status !== 'up') {
@@ -195,6 +222,27 @@ export class Membership extends EventEmitter<MembershipEvents> {
       this.emit('peer:up', { ...member });
     }
     for (const nodeId of heartbeat.members ?? []) this.discovered(nodeId);
+  }
+
+  /**
+   * Confirms that `from` exists by asking the node at its endpoint for its id; the heartbeat
+   * counts once it answers with exactly that id. A claimed id with nothing behind it (or another
+   * incarnation) is never added; at most MAX_VERIFYING confirmations run at once.
+   */
+  private verify(from: NodeId, heartbeat: Heartbeat): void {
+    this.counters.heartbeatsUnverified++;
+    const parsed = parseNodeId(from);
+    if (!parsed || this.verifying.has(from) || this.verifying.size >= MAX_VERIFYING) return;
+    this.verifying.add(from);
+    this.node.connect(parsed.endpoint, { timeoutMs: this.failureTimeoutMs }).then(
+      (answered) => {
+        this.verifying.delete(from);
+        if (answered !== from || this.stopped) return;
+        this.verified.add(from);
+        this.apply(from, heartbeat);
+      },
+      () => this.verifying.delete(from),
+    );
   }
 
   /** A new incarnation at an endpoint means the old one is gone for good. */
@@ -239,6 +287,7 @@ export class Membership extends EventEmitter<MembershipEvents> {
       if (member.status !== 'up' && now - member.since > this.forgetAfterMs) {
         this.view.delete(member.nodeId);
         this.sentVersion.delete(member.nodeId);
+        this.verified.delete(member.nodeId);
         continue;
       }
       // Members down or joining still get heartbeats, so a frozen peer that wakes up hears us;
@@ -254,7 +303,7 @@ export class Membership extends EventEmitter<MembershipEvents> {
   }
 
   private sendHeartbeat(nodeId: NodeId, leaving = false): void {
-    const heartbeat: Heartbeat = { hb: ++this.seq, from: this.node.id, info: this.options.info?.() };
+    const heartbeat: Heartbeat = { hb: ++this.seq, info: this.options.info?.() };
     if (leaving) heartbeat.leaving = true;
     if (this.sentVersion.get(nodeId) !== this.viewVersion) {
       heartbeat.members = [...this.view.values()].filter((m) => m.status === 'up').map((m) => m.nodeId);

@@ -54,6 +54,20 @@ export class NodeDownError extends ZerocosError {
   }
 }
 
+/**
+ * The node at the other end refused this node's CURVE handshake: it holds another cluster
+ * secret (or none). Not retryable: trying again with the same secret fails the same way.
+ */
+export class AuthenticationError extends ZerocosError {
+  override readonly code = 'EAUTH';
+  constructor(
+    readonly nodeId: string,
+    options?: ZerocosErrorOptions,
+  ) {
+    super(`node ${nodeId} refused the handshake: it holds another cluster secret`, options);
+  }
+}
+
 /** The called process exited before it replied; `reason` is its exit reason. */
 export class ProcessExitError extends ZerocosError {
   override readonly code = 'EEXIT';

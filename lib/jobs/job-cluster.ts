@@ -9,6 +9,7 @@ import type { LocalClusterOptions } from '../cluster/local-cluster.js';
 import type { Member } from '../cluster/membership.js';
 import { WORKER_PROCESS } from '../cluster/worker-pool.js';
 import { InvalidArgumentError, NodeStoppedError, TimeoutError, ZerocosError } from '../common/errors.js';
+import { SentMessage } from '../node/messages.js';
 import { peekRuntime } from '../task/context.js';
 import { currentSession, init, type Session } from '../task/init.js';
 import { shipFunction } from '../task/remote-function.js';
@@ -135,12 +136,14 @@ export class JobCluster<A extends unknown[] = unknown[], R = unknown> extends Ev
     this.placement = filter === undefined ? undefined : (daemon) => nodeFilter(filter)(nodeInfoOf(daemon.daemon, daemon));
     runtime.node.spawn(
       async (self) => {
-        for await (const message of self) {
-          if (message === 'stop') return;
-          this.receive(message);
+        for await (const sent of self) {
+          if (!(sent instanceof SentMessage)) continue;
+          if (sent.message === 'stop' && sent.from.node === runtime.node.id) return;
+          this.receive(sent.from.node, sent.message);
         }
       },
-      { name: JOB_CLUSTER_PREFIX + id },
+      // Senders named by the transport: only a job's own worker may report on it (see receive).
+      { name: JOB_CLUSTER_PREFIX + id, senders: true },
     );
     const membership = session?.client.membership;
     if (membership) {
@@ -425,17 +428,22 @@ export class JobCluster<A extends unknown[] = unknown[], R = unknown> extends Ev
     this.emit('job', job);
   }
 
-  /** Messages from running jobs: provisional results and files. */
-  private receive(message: unknown): void {
+  /**
+   * Messages from running jobs: started, provisional results and files. Each is taken only from
+   * the node the job was sent to (`sender`, as the transport saw it): another peer can neither
+   * add files to a job's results nor report it started or provisional.
+   */
+  private receive(sender: NodeId, message: unknown): void {
     if (!Array.isArray(message)) return;
     const job = typeof message[1] === 'number' ? this.all.get(message[1]) : undefined;
+    if (job === undefined || job.worker !== sender) return;
     // Cancelled while its start was on the way: it runs there now, so its worker goes.
-    if (job?.status === 'cancelled' && message[0] === 'started' && message[2] === job.worker && job.node) {
+    if (job.status === 'cancelled' && message[0] === 'started' && job.node) {
       this.runtime.node.send({ name: DAEMON_PROCESS, node: job.node }, ['kill-worker', job.worker]);
     }
-    if (!job || job.isDone) return;
-    if (message[0] === 'started' && typeof message[2] === 'string') {
-      this.startedOn(job, message[2], typeof message[3] === 'number' ? message[3] : Date.now());
+    if (job.isDone) return;
+    if (message[0] === 'started') {
+      this.startedOn(job, sender, typeof message[3] === 'number' ? message[3] : Date.now());
     } else if (message[0] === 'provisional') {
       job.provisional = message[2];
       this.options.onJobStatus?.(job);

@@ -34,7 +34,7 @@ export class Inbound {
   private dispatch(fromNode: NodeId, envelope: Envelope): void {
     switch (envelope[0]) {
       case Kind.Send: {
-        const reason = this.kernel.deliverLocal(envelope[1], envelope[3]);
+        const reason = this.kernel.deliverLocal(envelope[1], envelope[3], { node: fromNode, id: envelope[2] });
         if (reason !== undefined) this.kernel.sendWithPayload(fromNode, [Kind.DeadLetter, envelope[2], envelope[1], reason, null], 4, envelope[3]);
         return;
       }

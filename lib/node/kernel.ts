@@ -1,4 +1,5 @@
 import {
+  AuthenticationError,
   InvalidArgumentError,
   MessageTooLargeError,
   NodeDownError,
@@ -16,7 +17,7 @@ import type { Envelope, Target } from '../wire/envelope.js';
 import { BLOB_FLAG, Kind } from '../wire/kinds.js';
 import type { ExitReason } from './exit-reason.js';
 import { LocalProcess, watcherKey } from './local-process.js';
-import { DownMessage, ExitMessage } from './messages.js';
+import { DownMessage, ExitMessage, SentMessage } from './messages.js';
 import { ProcessContext, type ProcessFunction } from './process-context.js';
 import { Calls } from './calls.js';
 import { Inbound } from './inbound.js';
@@ -48,6 +49,8 @@ export interface KernelHooks {
   crash(pid: Pid, reason: ExitReason): void;
   /** Handling one inbound envelope threw (e.g. a monitor listener threw); the rest of the batch goes on. */
   dispatchError(error: unknown): void;
+  /** A peer's handshake with this node failed; called for every failure (the host rate-limits). */
+  handshakeFailed(failure: { address: string; code: string }): void;
 }
 
 export interface KernelLimits {
@@ -64,6 +67,7 @@ export interface KernelSpawnOptions {
   trapExit?: boolean;
   mailboxCapacity?: number;
   linkTo?: LocalProcess;
+  senders?: boolean;
 }
 
 interface WatchBase {
@@ -113,6 +117,7 @@ export class Kernel {
       onPeerDown: (node, reason, undelivered) => inbound.onPeerDown(node, reason, undelivered),
       onProtocolError: (error) => hooks.protocolError(error),
       onRejected: (node, rejected) => inbound.onRejected(node, rejected),
+      onHandshakeFailed: (failure) => hooks.handshakeFailed(failure),
     });
   }
 
@@ -146,6 +151,7 @@ export class Kernel {
     const pid: Pid = { node: this.id, id: ++this.nextPid };
     const process = new LocalProcess(pid, options.mailboxCapacity ?? this.limits.mailboxCapacity);
     process.trapExit = options.trapExit ?? false;
+    process.withSender = options.senders ?? false;
     if (options.name !== undefined) this.registry.register(options.name, pid.id);
     this.processes.set(pid.id, process);
     if (options.linkTo) this.link(options.linkTo, pid);
@@ -234,7 +240,7 @@ export class Kernel {
   send(from: Pid, to: Address, message: unknown): boolean {
     const node = nodeOf(to, this.id);
     if (node === this.id) {
-      const reason = this.deliverLocal(targetOf(to), message);
+      const reason = this.deliverLocal(targetOf(to), message, from);
       if (reason !== undefined) this.hooks.deadLetter({ from, to, reason, message });
       return true;
     }
@@ -247,10 +253,10 @@ export class Kernel {
     return node === this.id ? Promise.resolve() : this.transport.drained(node);
   }
 
-  deliverLocal(target: Target, message: unknown): DeadLetter['reason'] | undefined {
+  deliverLocal(target: Target, message: unknown, from: Pid): DeadLetter['reason'] | undefined {
     const process = this.resolveLocal(target);
     if (process === undefined) return 'noproc';
-    const result = process.mailbox.push(message);
+    const result = process.mailbox.push(process.withSender ? new SentMessage(from, message) : message);
     return result === 'delivered' ? undefined : result === 'full' ? 'mailbox_full' : 'noproc';
   }
 
@@ -326,7 +332,9 @@ export class Kernel {
         watch.reject(
           reason === 'noproc'
             ? new NoProcError(`no process ${formatAddress(watch.target)}`)
-            : lost !== undefined
+            : lost === 'auth'
+              ? new AuthenticationError(watch.node)
+              : lost !== undefined
               ? new NodeDownError(watch.node, lost)
               : new ProcessExitError(`${formatAddress(watch.target)} exited before replying (${describeReason(reason)})`, reason),
         );

@@ -13,6 +13,8 @@ export interface Watcher {
 export class LocalProcess {
   readonly mailbox: Mailbox;
   trapExit = false;
+  /** Sent messages arrive wrapped in a SentMessage naming their sender. */
+  withSender = false;
   alive = true;
   exitReason: ExitReason = undefined;
   /** Linked processes by pid key. */

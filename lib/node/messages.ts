@@ -53,3 +53,16 @@ export class CallMessage<Request = unknown, Response = unknown> {
     return this.responder.respond(false, error);
   }
 }
+
+/**
+ * What a process spawned with `senders: true` receives instead of a bare sent message: the
+ * message with its sender. `from.node` is the node the message arrived from as the transport
+ * saw it (the batch it came in), never anything the message says about itself, so a receiver
+ * that must know who is speaking (the cluster membership) cannot be told another name in a body.
+ */
+export class SentMessage<T = unknown> {
+  constructor(
+    readonly from: Pid,
+    readonly message: T,
+  ) {}
+}

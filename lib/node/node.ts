@@ -3,7 +3,7 @@ import { InvalidArgumentError, type ProtocolError } from '../common/errors.js';
 import { defaultAdvertiseHost, isWildcardHost, splitHostPort } from '../common/host-address.js';
 import { newIncarnation } from '../common/ids.js';
 import type { PeerDownReason, Transport, TransportStats } from '../transport/transport.js';
-import { deriveCurveKeys } from '../transport/curve.js';
+import { DEFAULT_CLUSTER, deriveCurveKeysAsync } from '../transport/curve.js';
 import { helloNodeId, ZmqTransport } from '../transport/zmq-transport.js';
 import { formatNodeId, isPid, type Address, type NodeId, type Pid } from '../wire/address.js';
 import { DEFAULT_MAX_MESSAGE_BYTES } from '../wire/limits.js';
@@ -47,12 +47,30 @@ export interface NodeOptions {
    * @default none (plain ZeroMQ: bind loopback only)
    */
   secret?: string;
+  /**
+   * The cluster's name: it salts the key derivation from `secret`, so every node of a cluster
+   * must give the same one. @default 'zerocos'
+   */
+  cluster?: string;
 }
 
 /** A node was lost: its connection closed, its heartbeats stopped, or it never answered. */
 export interface NodeDownEvent {
   node: NodeId;
   reason: PeerDownReason;
+}
+
+/**
+ * Peers failed their handshake with this node (another secret, or not ZMTP at all). At most
+ * one event a second is emitted, so a password-guessing flood cannot flood the log.
+ */
+export interface HandshakeFailedEvent {
+  /** Where the latest failed attempt came from (libzmq's address for the connection). */
+  address: string;
+  /** libzmq's error code for it, e.g. `ERR_ZMTP_CRYPTOGRAPHIC`. */
+  code: string;
+  /** Failures since the previous event, this one included. */
+  count: number;
 }
 
 /** A process ended because its function threw. */
@@ -70,7 +88,12 @@ export interface NodeEvents {
   crash: [CrashEvent];
   /** Handling an inbound envelope threw (e.g. a monitor listener threw); the node carries on. */
   dispatchError: [unknown];
+  /** Peers failed their handshake with this node; rate-limited (see {@link HandshakeFailedEvent}). */
+  handshakeFailed: [HandshakeFailedEvent];
 }
+
+/** At most one `handshakeFailed` event per this period; the rest are summed into the next. */
+const HANDSHAKE_REPORT_INTERVAL_MS = 1000;
 
 /** The transport's frame and batch counters, plus the node's own. */
 export interface NodeStats extends TransportStats {
@@ -97,6 +120,7 @@ export interface NodeStats extends TransportStats {
 export class Node extends EventEmitter<NodeEvents> {
   private deadLetters = 0;
   private crashes = 0;
+  private handshakeReport: { lastAt: number; pending: number; timer: NodeJS.Timeout | undefined } = { lastAt: 0, pending: 0, timer: undefined };
 
   private constructor(
     private readonly kernel: Kernel,
@@ -121,7 +145,7 @@ export class Node extends EventEmitter<NodeEvents> {
       ...(options.heartbeatIntervalMs !== undefined ? { heartbeatIntervalMs: options.heartbeatIntervalMs } : {}),
       ...(options.heartbeatTimeoutMs !== undefined ? { heartbeatTimeoutMs: options.heartbeatTimeoutMs } : {}),
       ...(options.sendHighWaterMark !== undefined ? { sendHighWaterMark: options.sendHighWaterMark } : {}),
-      ...(options.secret !== undefined ? { curve: deriveCurveKeys(options.secret) } : {}),
+      ...(options.secret !== undefined ? { curve: await deriveCurveKeysAsync(options.secret, options.cluster ?? DEFAULT_CLUSTER) } : {}),
     });
     let id: NodeId;
     let endpoint: string;
@@ -150,6 +174,7 @@ export class Node extends EventEmitter<NodeEvents> {
           node!.emit('crash', { pid, reason });
         },
         dispatchError: (error) => node!.emit('dispatchError', error),
+        handshakeFailed: (failure) => node!.reportHandshakeFailure(failure),
       },
     );
     node = new Node(kernel, transport, endpoint, { callTimeoutMs, stopTimeoutMs: options.stopTimeoutMs ?? 1000 });
@@ -262,6 +287,26 @@ export class Node extends EventEmitter<NodeEvents> {
     if (node !== this.id) this.transport.declareDown(node, reason);
   }
 
+  /** Emits `handshakeFailed` at most once per interval, carrying how many failures it sums up. */
+  private reportHandshakeFailure(failure: { address: string; code: string }): void {
+    const report = this.handshakeReport;
+    report.pending++;
+    const emit = () => {
+      report.timer = undefined;
+      report.lastAt = Date.now();
+      const count = report.pending;
+      report.pending = 0;
+      this.emit('handshakeFailed', { ...failure, count });
+    };
+    clearTimeout(report.timer);
+    const wait = report.lastAt + HANDSHAKE_REPORT_INTERVAL_MS - Date.now();
+    if (wait <= 0) emit();
+    else {
+      report.timer = setTimeout(emit, wait);
+      report.timer.unref();
+    }
+  }
+
   /** Counters for observability: dead letters, crashes, frames received and dropped, batches sent. */
   stats(): NodeStats {
     return { processes: this.kernel.processCount, deadLetters: this.deadLetters, crashes: this.crashes, ...this.transport.stats() };
@@ -273,6 +318,7 @@ export class Node extends EventEmitter<NodeEvents> {
    * to leave, and closes the sockets. Idempotent.
    */
   async stop(): Promise<void> {
+    clearTimeout(this.handshakeReport.timer);
     await this.kernel.stop(this.options.stopTimeoutMs);
   }
 }

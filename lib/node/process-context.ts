@@ -4,7 +4,7 @@ import type { ExitReason } from './exit-reason.js';
 import type { Kernel } from './kernel.js';
 import type { LocalProcess } from './local-process.js';
 import { compileMatcher, type Matcher } from './matcher.js';
-import { DownMessage } from './messages.js';
+import { DownMessage, type SentMessage } from './messages.js';
 
 export interface ReceiveOptions {
   /** Reject with TimeoutError after this long; 0 polls. @default undefined (wait forever) */
@@ -23,6 +23,8 @@ export interface SpawnOptions {
   trapExit?: boolean;
   /** Queued messages beyond this are refused as dead letters (`mailbox_full`). @default the node's mailboxCapacity (100 000) */
   mailboxCapacity?: number;
+  /** Deliver sent messages wrapped in a {@link SentMessage} that names their sender. @default false */
+  senders?: boolean;
 }
 
 export interface ChildSpawnOptions extends SpawnOptions {

@@ -22,6 +22,8 @@ export interface PeerChannelOptions {
   heartbeatTimeoutMs: number;
   /** When set, this DEALER is a CURVE client of a server holding the same keys. */
   curve: CurveKeys | undefined;
+  /** The ZMTP handshake with the peer succeeded (the first time only). */
+  onVerified(): void;
   onDown(reason: PeerDownReason, undelivered: Envelope[]): void;
   onRejected(rejected: RejectedEnvelope): void;
   onSent(envelopes: number): void;
@@ -43,7 +45,12 @@ export class PeerChannel {
   private blobBytes = 0;
   private flushing = false;
   private connected = false;
+  /** A TCP connection to the peer came up at least once (its handshake may still be under way). */
+  private reached = false;
+  private verified = false;
   private closed = false;
+  /** A CURVE handshake with this peer failed: the disconnect that follows is reported as `auth`. */
+  private handshakeFailed = false;
   private readonly connectTimer: NodeJS.Timeout;
   private drainWaiters: (() => void)[] = [];
 
@@ -64,25 +71,58 @@ export class PeerChannel {
         ? { curveServerKey: options.curve.publicKey, curvePublicKey: options.curve.publicKey, curveSecretKey: options.curve.secretKey }
         : {}),
     });
+    // A TCP connection came up: a later `connect:retry` is a reconnect after it dropped (the
+    // `disconnect` handler reports that), not a refusal.
     this.socket.events.on('connect', () => {
+      this.reached = true;
+    });
+    // Connected means the ZMTP handshake completed, not merely the TCP connect: a listener that
+    // accepts and stays silent (or speaks another protocol) is as unreachable as a closed port,
+    // and the connect timeout below must cover it.
+    this.socket.events.on('handshake', () => {
       this.connected = true;
       clearTimeout(this.connectTimer);
+      if (!this.verified) {
+        this.verified = true;
+        options.onVerified();
+      }
     });
+    // With CURVE, a handshake refused before any succeeded means the peer holds another secret
+    // (libzmq reports it here as a protocol error or the peer's hang-up, EPIPE): say so, rather
+    // than 'disconnected', so a caller gets an AuthenticationError and does not retry.
+    if (options.curve) {
+      const refused = () => {
+        if (!this.verified) this.handshakeFailed = true;
+      };
+      for (const event of ['handshake:error:auth', 'handshake:error:protocol', 'handshake:error:other'] as const) this.socket.events.on(event, refused);
+    }
     // A closed TCP connection (peer process gone) or a ZMTP heartbeat timeout (peer frozen or
     // host lost) both surface as `disconnect`. Messages inside ZeroMQ's pipe die with it, so we
     // declare the peer down rather than silently reconnect.
-    this.socket.events.on('disconnect', () => this.fail('disconnected'));
+    this.socket.events.on('disconnect', () => this.fail(this.handshakeFailed ? 'auth' : 'disconnected'));
     // A refused connection to a known incarnation means its process is gone: that endpoint was
     // bound by it for its whole life. Fail at once instead of after the connect timeout (5 s), so
     // work sent to a worker that just died is retried elsewhere at once. A hello channel (a seed
     // that may still be starting) keeps the timeout.
     if (options.remoteId !== '') {
       this.socket.events.on('connect:retry', () => {
-        if (!this.connected) this.fail('unreachable');
+        if (!this.reached) this.fail('unreachable');
       });
     }
     this.connectTimer = setTimeout(() => this.fail('unreachable'), options.connectTimeoutMs);
-    this.socket.connect(options.endpoint);
+    try {
+      this.socket.connect(options.endpoint);
+    } catch {
+      // An endpoint libzmq cannot parse or resolve (a forged node id can name anything): close
+      // the socket now, or its file descriptors leak; the peer is reported down like any other
+      // unreachable one, after the caller has registered this channel.
+      queueMicrotask(() => this.fail('unreachable'));
+    }
+  }
+
+  /** Whether a ZMTP handshake with the peer ever succeeded on this channel. */
+  get isVerified(): boolean {
+    return this.verified;
   }
 
   get isConnected(): boolean {

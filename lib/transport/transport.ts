@@ -3,13 +3,15 @@ import type { NodeId } from '../wire/address.js';
 import type { RejectedEnvelope } from '../wire/codec.js';
 import type { DecodedBatch, Envelope } from '../wire/envelope.js';
 
-/** Why a peer was declared down. */
 /**
+ * Why a peer was declared down.
  * `disconnected`: the connection closed or its ZMTP heartbeats timed out; `unreachable`: it
  * never connected in time; `send-failed`: libzmq refused a send; `timeout`: a layer above (the
- * cluster membership) declared it down for missed heartbeats.
+ * cluster membership) declared it down for missed heartbeats; `auth`: the peer refused our CURVE
+ * handshake (it holds another secret); `evicted`: a channel opened only to answer a sender that
+ * never completed a handshake was closed to keep the number of channels bounded.
  */
-export type PeerDownReason = 'disconnected' | 'unreachable' | 'send-failed' | 'timeout';
+export type PeerDownReason = 'disconnected' | 'unreachable' | 'send-failed' | 'timeout' | 'auth' | 'evicted';
 
 /** Signals going up from the transport to the node (callbacks, never imports of the node). */
 export interface TransportHandlers {
@@ -24,6 +26,8 @@ export interface TransportHandlers {
   onRejected(nodeId: NodeId, rejected: RejectedEnvelope): void;
   /** A frame from the network was dropped; the node carries on. */
   onProtocolError(error: ProtocolError): void;
+  /** A peer's handshake with this node failed (another secret, or not ZMTP); every one is reported. */
+  onHandshakeFailed?(failure: { address: string; code: string }): void;
 }
 
 export interface TransportStats {
@@ -34,6 +38,14 @@ export interface TransportStats {
   framesDroppedByReason: Record<string, number>;
   batchesSent: number;
   envelopesSent: number;
+  /** Outbound channels open now (each is a DEALER and its monitor). */
+  channelsOpen: number;
+  /** Channels closed unverified to keep at most `maxUnverifiedChannels` of them (see ZmqTransportOptions). */
+  channelsEvicted: number;
+  /** Envelopes for peers that never completed a handshake, dropped when their channel was evicted. */
+  envelopesDroppedUnverified: number;
+  /** Inbound connections whose handshake failed (another secret, or not ZMTP). */
+  handshakesFailed: number;
 }
 
 /** Moves batches of encoded envelopes between node ids. */

@@ -29,7 +29,25 @@ export interface ZmqTransportOptions {
   heartbeatTimeoutMs?: number;
   /** CurveZMQ keys (see deriveCurveKeys): every connection is then authenticated and encrypted. @default none (plain) */
   curve?: CurveKeys;
+  /**
+   * At most this many channels opened only to answer a batch's sender may wait for their
+   * handshake at once; opening one more closes the oldest (reported down as `evicted`, its
+   * queued envelopes counted in `envelopesDroppedUnverified`). A batch's `fromNode` is only a
+   * claim: without this bound, forged ids would make the node open sockets until libzmq runs
+   * out (1,023). Channels this node opens on its own behalf are not evicted. @default 64
+   */
+  maxUnverifiedChannels?: number;
 }
+
+/** An inbound connection's handshake failed (another secret, or a client that is not ZMTP). */
+export interface HandshakeFailure {
+  /** The address libzmq reports for the connection, e.g. `tcp://127.0.0.1:40111`. */
+  address: string;
+  /** libzmq's error code, e.g. `ERR_ZMTP_CRYPTOGRAPHIC`, `EPIPE`. */
+  code: string;
+}
+
+type FullOptions = Required<Omit<ZmqTransportOptions, 'curve'>> & Pick<ZmqTransportOptions, 'curve'>;
 
 const STOP_LINGER_MS = 200;
 
@@ -47,6 +65,10 @@ export function helloNodeId(endpoint: string): NodeId {
  */
 export class ZmqTransport implements Transport {
   private readonly channels = new Map<NodeId, PeerChannel>();
+  /** Channels opened to answer a batch's sender that have not completed a handshake, oldest first. */
+  private readonly unverified = new Set<NodeId>();
+  /** The sender of the batch being handed up (channels opened for it now are answers). */
+  private answering: NodeId | undefined;
   private readonly decoder: BatchDecoder;
   private readonly encoder: BatchEncoder;
   private handlers: TransportHandlers | undefined;
@@ -63,12 +85,16 @@ export class ZmqTransport implements Transport {
     framesDroppedByReason: {},
     batchesSent: 0,
     envelopesSent: 0,
+    channelsOpen: 0,
+    channelsEvicted: 0,
+    envelopesDroppedUnverified: 0,
+    handshakesFailed: 0,
   };
 
   private constructor(
     private readonly router: Router,
     readonly endpoint: string,
-    private readonly options: Required<Omit<ZmqTransportOptions, 'curve'>> & Pick<ZmqTransportOptions, 'curve'>,
+    private readonly options: FullOptions,
   ) {
     this.decoder = new BatchDecoder(options.maxMessageBytes);
     this.encoder = new BatchEncoder(options.maxMessageBytes, options.maxBatchBytes);
@@ -80,7 +106,7 @@ export class ZmqTransport implements Transport {
    */
   static async bind(options: ZmqTransportOptions = {}): Promise<ZmqTransport> {
     const maxMessageBytes = options.maxMessageBytes ?? DEFAULT_MAX_MESSAGE_BYTES;
-    const full: Required<Omit<ZmqTransportOptions, 'curve'>> & Pick<ZmqTransportOptions, 'curve'> = {
+    const full: FullOptions = {
       curve: options.curve,
       bind: options.bind ?? 'tcp://127.0.0.1:*',
       maxMessageBytes,
@@ -91,6 +117,7 @@ export class ZmqTransport implements Transport {
       connectTimeoutMs: options.connectTimeoutMs ?? 5000,
       heartbeatIntervalMs: options.heartbeatIntervalMs ?? 1000,
       heartbeatTimeoutMs: options.heartbeatTimeoutMs ?? 3000,
+      maxUnverifiedChannels: options.maxUnverifiedChannels ?? 64,
     };
     const router = new Router({
       linger: 0,
@@ -116,6 +143,14 @@ export class ZmqTransport implements Transport {
   start(localId: NodeId, handlers: TransportHandlers): void {
     this.localId = localId;
     this.handlers = handlers;
+    // The refusing side of a failed handshake: count it and tell the node (which rate-limits
+    // what it reports), with the address the attempt came from.
+    for (const event of ['handshake:error:auth', 'handshake:error:protocol', 'handshake:error:other'] as const) {
+      this.router.events.on(event, ({ address, error }) => {
+        this.counters.handshakesFailed++;
+        handlers.onHandshakeFailed?.({ address, code: 'code' in error ? error.code : `ZAP_${error.status}` });
+      });
+    }
     void this.receiveLoop();
   }
 
@@ -130,7 +165,7 @@ export class ZmqTransport implements Transport {
   forget(to: NodeId): void {
     const channel = this.channels.get(to);
     if (!channel) return;
-    this.channels.delete(to);
+    this.removeChannel(to);
     channel.close();
   }
 
@@ -157,11 +192,12 @@ export class ZmqTransport implements Transport {
     // A little linger lets the last batches (the 'shutdown' downs among them) reach the wire.
     for (const channel of this.channels.values()) channel.close(STOP_LINGER_MS);
     this.channels.clear();
+    this.unverified.clear();
     this.router.close();
   }
 
   stats(): TransportStats {
-    return { ...this.counters, framesDroppedByReason: { ...this.counters.framesDroppedByReason } };
+    return { ...this.counters, channelsOpen: this.channels.size, framesDroppedByReason: { ...this.counters.framesDroppedByReason } };
   }
 
   private channel(to: NodeId): PeerChannel {
@@ -169,6 +205,8 @@ export class ZmqTransport implements Transport {
     if (channel) return channel;
     const hello = to.startsWith('@');
     const endpoint = hello ? to.slice(1) : endpointOf(to);
+    const answer = to === this.answering;
+    if (answer && this.unverified.size >= this.options.maxUnverifiedChannels) this.evictOldestUnverified();
     channel = new PeerChannel(to, {
       endpoint,
       localId: this.localId,
@@ -183,8 +221,10 @@ export class ZmqTransport implements Transport {
       heartbeatIntervalMs: this.options.heartbeatIntervalMs,
       heartbeatTimeoutMs: this.options.heartbeatTimeoutMs,
       curve: this.options.curve,
+      onVerified: () => this.unverified.delete(to),
       onDown: (reason, undelivered) => {
-        if (this.channels.get(to) === channel) this.channels.delete(to);
+        if (this.channels.get(to) === channel) this.removeChannel(to);
+        if (reason === 'evicted') this.counters.envelopesDroppedUnverified += undelivered.length;
         this.afterInboundDrained(() => {
           if (!this.stopped) this.handlers?.onPeerDown(to, reason, undelivered);
         });
@@ -196,7 +236,27 @@ export class ZmqTransport implements Transport {
       },
     });
     this.channels.set(to, channel);
+    if (answer) this.unverified.add(to);
     return channel;
+  }
+
+  private removeChannel(to: NodeId): void {
+    this.channels.delete(to);
+    this.unverified.delete(to);
+  }
+
+  /**
+   * Closes the oldest channel still waiting for its first handshake that was opened only to
+   * answer a sender. A real peer completes its handshake within milliseconds on a LAN, so under
+   * a flood of forged sender ids the ones evicted are, overwhelmingly, the forged ones.
+   */
+  private evictOldestUnverified(): void {
+    const oldest = this.unverified.values().next().value;
+    if (oldest === undefined) return;
+    this.counters.channelsEvicted++;
+    const channel = this.channels.get(oldest);
+    if (channel) channel.fail('evicted');
+    else this.unverified.delete(oldest);
   }
 
   /**
@@ -267,6 +327,11 @@ export class ZmqTransport implements Transport {
       return;
     }
     this.counters.envelopesReceived += batch.envelopes.length;
-    handlers.onBatch(batch);
+    this.answering = batch.fromNode;
+    try {
+      handlers.onBatch(batch);
+    } finally {
+      this.answering = undefined;
+    }
   }
 }

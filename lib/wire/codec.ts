@@ -1,4 +1,5 @@
 import { Packr, Unpackr } from 'msgpackr';
+import { refuseUndocumentedExtensions } from './ext-types.js';
 import { EncodeError, MessageTooLargeError, ProtocolError } from '../common/errors.js';
 import type { DecodedBatch, Envelope } from './envelope.js';
 import { BLOB_FLAG, PAYLOAD_INDEX } from './kinds.js';
@@ -141,6 +142,10 @@ function toBuffer(view: Uint8Array): Buffer {
  * Never trusts the input: any defect raises a {@link ProtocolError} whose `reason` names it.
  */
 export class BatchDecoder {
+  static {
+    refuseUndocumentedExtensions();
+  }
+
   private readonly unpackr = new Unpackr({ useRecords: false, mapsAsObjects: true, moreTypes: false, int64AsType: 'number' });
 
   constructor(private readonly maxMessageBytes: number) {}

@@ -1,6 +1,8 @@
 import { execFile } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
+import { readFileSync, rmSync, writeFileSync } from 'node:fs';
+import ts from 'typescript';
 import { describe, expect, it } from 'vitest';
 
 const run = promisify(execFile);
@@ -26,6 +28,32 @@ describe('examples', { timeout: TEST_TIMEOUT_MS }, () => {
       code: 2,
       stderr: expect.stringContaining('usage'),
     });
+  });
+
+  it('cpi computes pi with 5 ranks (bcast, allreduce, reduce, a Float64Array allreduce) on a local cluster, and exits 0', async () => {
+    const { stdout } = await run(process.execPath, [example('cpi/main.js'), '--ranks', '5', '--intervals', '200000'], { timeout: 15_000 });
+    const match = /^pi is approximately (3\.\d{16}), error is ([\d.]+e[-+]\d+)$/m.exec(stdout);
+    expect(match).not.toBeNull();
+    expect(Math.abs(Number(match![1]) - Math.PI)).toBeLessThan(1e-9);
+    expect(stdout).toMatch(/^5 ranks in [12] worker processes, 200,000 intervals, \d+ ms from start to results$/m);
+    expect(stdout).toMatch(/^rank times \(ms, all-reduced as a Float64Array\): \[[\d.]+(, [\d.]+){4}\]$/m);
+    expect(stdout).toMatch(/^all ok$/m);
+  });
+
+  it("README's process-group code block runs as written (compiled from TypeScript) and prints 4 ranks' results", async () => {
+    const readme = readFileSync(fileURLToPath(new URL('../../README.md', import.meta.url)), 'utf8');
+    const section = readme.slice(readme.indexOf('## Process groups (MPI style)'));
+    const block = /```ts\n([\s\S]*?)```/.exec(section)![1]!;
+    // Inside dist/, `import ... from 'zerocos'` resolves to this package (its own name).
+    const file = fileURLToPath(new URL('../../dist/readme-process-groups.mjs', import.meta.url));
+    writeFileSync(file, ts.transpileModule(block, { compilerOptions: { module: ts.ModuleKind.ESNext, target: ts.ScriptTarget.ES2022 } }).outputText);
+    try {
+      const { stdout } = await run(process.execPath, [file], { timeout: 15_000 });
+      const halos = [...stdout.matchAll(/pi: 3\.14159265358\d+, halo: (\d), total: \[ 6, 4 \]/g)].map((m) => Number(m[1]));
+      expect(halos).toEqual([3, 0, 1, 2]);
+    } finally {
+      rmSync(file, { force: true });
+    }
   });
 
   // Each starts its own local cluster of 2 daemons (1-3 s) and takes 1.5-3 s in all here.

@@ -5,7 +5,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { mkdtempSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Node, NodeDownError, WORKER_PROCESS, defaultSecretPath, loadOrCreateSecret } from '../../lib/index.js';
+import { AuthenticationError, Node, NodeDownError, WORKER_PROCESS, defaultSecretPath, loadOrCreateSecret } from '../../lib/index.js';
 import { startReadyChild, type ReadyChild } from '../support/child.js';
 import type { DaemonReady } from '../support/daemon.js';
 import { eventually, nextLine } from '../support/eventually.js';
@@ -123,7 +123,8 @@ describe('node-daemon', () => {
       expect(statSync(file).mode & 0o777).toBe(0o600);
       expect(await idOfNodeAt(daemon.ready.endpoint, loadOrCreateSecret(file))).toBe(daemon.ready.node);
       await expect(idOfNodeAt(daemon.ready.endpoint, null)).rejects.toBeInstanceOf(NodeDownError);
-      await expect(idOfNodeAt(daemon.ready.endpoint, 'a guess')).rejects.toBeInstanceOf(NodeDownError);
+      // Another secret is told apart from a lost node: an authentication error, not retried.
+      await expect(idOfNodeAt(daemon.ready.endpoint, 'a guess')).rejects.toBeInstanceOf(AuthenticationError);
     } finally {
       rmSync(home, { recursive: true, force: true });
     }

@@ -6,8 +6,10 @@ export interface ReadyChild<T> {
   child: ChildProcess;
   pid: number;
   ready: T;
-  /** Every later stdout line that parsed as JSON, in order. */
+  /** Every other stdout line that parsed as JSON, in order. */
   lines: unknown[];
+  /** When each of `lines` was read (Date.now()), index for index. */
+  arrivals: number[];
   /** What it wrote to stderr so far. */
   stderr(): string;
   /** Resolves with the exit code (or signal name) once the child has exited. */
@@ -22,8 +24,22 @@ export interface ReadyChild<T> {
  * starts in 1 s idle can take 10 s with both cores busy), killing it so nothing is left behind.
  */
 export function startReadyChild<T>(script: string, args: string[] = [], timeoutMs = 30_000, env: NodeJS.ProcessEnv = process.env): Promise<ReadyChild<T>> {
-  const child = spawn(process.execPath, [script, ...args], { stdio: ['pipe', 'pipe', 'pipe'], env });
+  return startReadyProcess<T>(process.execPath, [script, ...args], { label: script, timeoutMs, env });
+}
+
+/**
+ * Like {@link startReadyChild} for any command (e.g. `ip netns exec NS node script ...`): the
+ * command must exec into the process that prints the ready line, so `pid` and the signals of
+ * `stop()` reach that process. `label` names it in errors.
+ */
+export function startReadyProcess<T>(
+  command: string,
+  args: string[],
+  { label = command, timeoutMs = 30_000, env = process.env }: { label?: string; timeoutMs?: number; env?: NodeJS.ProcessEnv } = {},
+): Promise<ReadyChild<T>> {
+  const child = spawn(command, args, { stdio: ['pipe', 'pipe', 'pipe'], env });
   const lines: unknown[] = [];
+  const arrivals: number[] = [];
   let stderr = '';
   let announced = false;
   child.stderr!.on('data', (chunk: Buffer) => {
@@ -33,11 +49,11 @@ export function startReadyChild<T>(script: string, args: string[] = [], timeoutM
   return new Promise((resolve, reject) => {
     const timer = setTimeout(() => {
       child.kill('SIGKILL');
-      reject(new Error(`${script} printed no ready line within ${timeoutMs} ms\n${stderr}`));
+      reject(new Error(`${label} printed no ready line within ${timeoutMs} ms\n${stderr}`));
     }, timeoutMs);
     void exited.then((code) => {
       clearTimeout(timer);
-      reject(new Error(`${script} exited (${code}) before it was ready\n${stderr}`));
+      reject(new Error(`${label} exited (${code}) before it was ready\n${stderr}`));
     });
     createInterface({ input: child.stdout! }).on('line', (line) => {
       let parsed: unknown;
@@ -54,6 +70,7 @@ export function startReadyChild<T>(script: string, args: string[] = [], timeoutM
           pid: child.pid!,
           ready: (parsed as { ready: T }).ready,
           lines,
+          arrivals,
           stderr: () => stderr,
           exited,
           stop: (graceMs = 2000) => {
@@ -68,6 +85,7 @@ export function startReadyChild<T>(script: string, args: string[] = [], timeoutM
         });
       } else {
         lines.push(parsed);
+        arrivals.push(Date.now());
       }
     });
   });

@@ -1,7 +1,7 @@
 import { Dealer } from 'zeromq';
 import { afterEach, describe, expect, it } from 'vitest';
-import { CallMessage, InvalidArgumentError, Node, NodeDownError } from '../../lib/index.js';
-import { deriveCurveKeys, z85Encode } from '../../lib/transport/curve.js';
+import { AuthenticationError, CallMessage, InvalidArgumentError, Node, NodeDownError, type HandshakeFailedEvent } from '../../lib/index.js';
+import { deriveCurveKeys, deriveCurveKeysAsync, z85Encode } from '../../lib/transport/curve.js';
 import { eventually } from '../support/eventually.js';
 
 describe('deriveCurveKeys', () => {
@@ -16,6 +16,22 @@ describe('deriveCurveKeys', () => {
     expect(keys.secretKey).toHaveLength(40);
     expect(deriveCurveKeys('correct horse!').publicKey).not.toBe(keys.publicKey);
     expect(() => deriveCurveKeys('')).toThrow(InvalidArgumentError);
+  });
+
+  it('makes every guess expensive: scrypt salted with the cluster name, cached per process', async () => {
+    // One unsalted SHA-256 took under a microsecond a guess; scrypt (N=2^14, r=8) takes tens
+    // of milliseconds on an idle core. The bound is loose so a fast machine passes too.
+    const guess = `guess-${process.pid}-${Date.now()}`;
+    const started = performance.now();
+    const keys = deriveCurveKeys(guess);
+    expect(performance.now() - started).toBeGreaterThan(20);
+    // The async form agrees, and a second derivation comes from the cache.
+    expect(await deriveCurveKeysAsync(guess)).toEqual(keys);
+    const again = performance.now();
+    expect(deriveCurveKeys(guess)).toEqual(keys);
+    expect(performance.now() - again).toBeLessThan(20);
+    // Another cluster name salts it differently: one precomputed dictionary does not fit all.
+    expect((await deriveCurveKeysAsync(guess, 'other-cluster')).publicKey).not.toBe(keys.publicKey);
   });
 });
 
@@ -43,9 +59,18 @@ describe('nodes with a secret', () => {
   it('refuse a node with another secret, or none, before any of its frames reaches the kernel', async () => {
     const a = await start('a', 'shared');
     const echo = echoOn(a);
+    const failures: HandshakeFailedEvent[] = [];
+    a.on('handshakeFailed', (event) => failures.push(event));
     const wrong = await start('wrong', 'not the secret');
     const plain = await start('plain');
-    await expect(wrong.call(echo, 'let me in')).rejects.toBeInstanceOf(NodeDownError);
+    // The connecting side learns why: another secret, not a lost node (so nothing retries).
+    const refused = await wrong.call(echo, 'let me in').catch((error: unknown) => error);
+    expect(refused).toBeInstanceOf(AuthenticationError);
+    expect(refused).toMatchObject({ code: 'EAUTH', retryable: false });
+    // The refusing side counts and reports it, with the address the attempt came from.
+    await eventually(() => expect(failures.length).toBeGreaterThan(0));
+    expect(failures[0]!.address).toMatch(/^tcp:\/\/127\.0\.0\.1:\d+$/);
+    expect(a.stats().handshakesFailed).toBeGreaterThan(0);
     await expect(plain.call(echo, 'let me in')).rejects.toBeInstanceOf(NodeDownError);
     // A raw ZeroMQ peer without the keys cannot inject anything either.
     const raw = new Dealer({ linger: 0 });
@@ -58,5 +83,25 @@ describe('nodes with a secret', () => {
     } finally {
       raw.close();
     }
+  });
+
+  it('reports a flood of refused handshakes at most once a second, with the count', async () => {
+    const a = await start('a', 'shared');
+    const failures: HandshakeFailedEvent[] = [];
+    a.on('handshakeFailed', (event) => failures.push(event));
+    const guessed = deriveCurveKeys('a wrong guess');
+    // A guesser reconnecting every 10 ms with keys from a wrong secret.
+    const raw = new Dealer({ linger: 0, reconnectInterval: 10, curveServerKey: guessed.publicKey, curvePublicKey: guessed.publicKey, curveSecretKey: guessed.secretKey });
+    try {
+      raw.connect(a.endpoint);
+      await eventually(() => expect(a.stats().handshakesFailed).toBeGreaterThanOrEqual(20), { timeoutMs: 10_000 });
+    } finally {
+      raw.close();
+    }
+    // Every failure is in some event's count; the trailing one comes within a second.
+    await eventually(() => expect(failures.reduce((sum, event) => sum + event.count, 0)).toBe(a.stats().handshakesFailed), { timeoutMs: 3000 });
+    const refused = a.stats().handshakesFailed;
+    expect(failures.length).toBeLessThan(refused / 2);
+    expect(failures.every((event) => /^tcp:\/\/127\.0\.0\.1:\d+$/.test(event.address))).toBe(true);
   });
 });

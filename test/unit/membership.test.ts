@@ -106,9 +106,10 @@ describe('Membership', () => {
     const { a, b } = await joinedPair();
     const downs: { nodeId: string; reason: string }[] = [];
     a.membership.on('peer:down', (m) => downs.push(m));
-    // A new incarnation announcing itself from b's endpoint (the old one never said goodbye).
+    // A new incarnation announcing itself from b's endpoint (the old one never said goodbye),
+    // as applied once its hello round trip has confirmed it.
     const reborn = b.node.id.replace(/:[0-9a-f]{12}@/, ':ffffffffffff@');
-    (a.membership as unknown as { heard(h: object): void }).heard({ hb: 1, from: reborn, info: null });
+    (a.membership as unknown as { apply(from: string, h: object): void }).apply(reborn, { hb: 1, info: null });
     expect(downs).toEqual([expect.objectContaining({ nodeId: b.node.id, reason: 'restarted' })]);
     expect(a.membership.up().map((m) => m.nodeId)).toEqual([reborn]);
   });
