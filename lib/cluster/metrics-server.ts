@@ -43,8 +43,9 @@ type Sample = [Labels, number];
  * snapshot: the node and
  * membership counters, the pool's slots and one bounded `['info']` call per worker for what it
  * runs. Series (all prefixed `zerocos_`): messages sent/received, dead letters by reason,
- * protocol errors by reason, peers by status, workers by state, worker restarts, runs by kind
- * and state, heartbeats, host load/memory/disk, stored jobs; plus prom-client's process metrics.
+ * protocol errors by reason, failed handshakes, channels, peers by status, workers by state,
+ * worker restarts, runs by kind and state, heartbeats (unverified ones too), host
+ * load/memory/disk, stored jobs; plus prom-client's process metrics.
  *
  * The endpoint has no authentication: it tells counts, never payloads; bind it to loopback
  * (the default) or a network only operators reach.
@@ -116,6 +117,10 @@ export class MetricsServer {
     this.counter('protocol_errors_total', ['reason'], 'Frames dropped as malformed, unauthenticated or oversize, by reason', () =>
       Object.entries(node(this.now()).framesDroppedByReason).map(([reason, n]): Sample => [{ reason }, n]),
     );
+    this.counter('handshakes_failed_total', [], 'Inbound connections whose handshake failed (another secret, or not ZMTP)', () => [[{}, node(this.now()).handshakesFailed]]);
+    this.gauge('channels_open', [], 'Outbound channels open now', () => [[{}, node(this.now()).channelsOpen]]);
+    this.counter('channels_evicted_total', [], 'Channels to unverified peers closed to bound their number', () => [[{}, node(this.now()).channelsEvicted]]);
+    this.counter('heartbeats_unverified_total', [], 'Heartbeats dropped: their sender was not (yet) confirmed at its endpoint', () => [[{}, this.now().stats.membership.heartbeatsUnverified]]);
     this.counter('process_crashes_total', [], 'zerocos processes of the daemon that ended by throwing', () => [[{}, node(this.now()).crashes]]);
     this.gauge('processes', [], 'zerocos processes alive on the daemon', () => [[{}, node(this.now()).processes]]);
     this.gauge('peers', ['status', 'kind'], 'Members of the daemon\'s view, by status and kind', () => {

@@ -88,6 +88,7 @@ describe('node-daemon --metrics', () => {
       'zerocos_runs_ended_total',
       'zerocos_heartbeats_sent_total',
       'zerocos_heartbeats_received_total',
+      'zerocos_handshakes_failed_total',
       'zerocos_jobs_stored',
       'zerocos_host_load1',
       'nodejs_eventloop_lag_seconds',
@@ -101,15 +102,18 @@ describe('node-daemon --metrics', () => {
 
     // A heartbeat from a node with no membership process makes the daemon heartbeat it back, to
     // no such process: dead letters on the daemon. Garbage from a peer holding the secret is a
-    // protocol error; a SIGKILLed worker is a restart.
+    // protocol error, a peer with another secret a failed handshake; a SIGKILLed worker is a restart.
     const secret = loadOrCreateSecret(defaultSecretPath(home));
     const client = await Node.start({ name: 'client', secret });
     const raw = new Dealer({ linger: 0, ...curveClientOptions(secret) });
+    // And a peer holding another secret fails its handshake.
+    const stranger = new Dealer({ linger: 0, ...curveClientOptions('not the secret') });
     try {
       const daemonId = await client.connect(daemon.ready.endpoint);
       client.send({ name: MEMBERSHIP_PROCESS, node: daemonId }, { hb: 1, from: client.id, info: null });
       raw.connect(daemon.ready.endpoint);
       await raw.send([Buffer.from('hello, is this zerocos?')]);
+      stranger.connect(daemon.ready.endpoint);
       const victim = daemon.ready.workers[0]!;
       process.kill(victim.pid, 'SIGKILL');
       await nextLine(daemon.lines, (line) => line.event === 'worker:ready' && line.index === 0 && line.pid !== victim.pid, 15_000);
@@ -118,12 +122,14 @@ describe('node-daemon --metrics', () => {
         const families = await scrape(url);
         expect(valueOf(families, 'zerocos_dead_letters_total', { reason: 'noproc' })).toBeGreaterThanOrEqual(1);
         expect(valueOf(families, 'zerocos_protocol_errors_total', { reason: 'truncated' })).toBe(1);
+        expect(valueOf(families, 'zerocos_handshakes_failed_total')).toBeGreaterThanOrEqual(1);
         return families;
       }, { timeoutMs: 10_000 });
       expect(valueOf(after, 'zerocos_worker_restarts_total', { worker: '0' })).toBe(1);
       expect(valueOf(after, 'zerocos_messages_received_total')!).toBeGreaterThan(valueOf(before, 'zerocos_messages_received_total')!);
     } finally {
       raw.close();
+      stranger.close();
       await client.stop();
     }
 
