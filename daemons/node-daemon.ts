@@ -36,6 +36,9 @@ import {
   type ListenAddress,
   type NodeOptions,
   type WorkerInfo,
+  isClusterRequest,
+  parseKillWorker,
+  type ClusterAnswer,
 } from 'zerocos';
 import { parsePeers, parsePositive } from './cli-args.js';
 
@@ -195,13 +198,14 @@ node.spawn(
   async (self) => {
     for await (const message of self) {
       // ['kill-worker', node]: an owner force-cancels (or times out) a task stuck in one of our workers.
-      if (Array.isArray(message) && message[0] === 'kill-worker' && typeof message[1] === 'string') {
-        if (pool?.kill(message[1])) log('info', 'killed a worker on request', { worker: message[1] });
+      const victim = parseKillWorker(message);
+      if (victim !== undefined) {
+        if (pool?.kill(victim)) log('info', 'killed a worker on request', { worker: victim });
         continue;
       }
       if (status?.handle(message) || !(message instanceof CallMessage)) continue;
       const request = message.request;
-      if (Array.isArray(request) && request[0] === 'cluster') message.reply(clusterView.daemons());
+      if (isClusterRequest(request)) message.reply(clusterView.daemons() satisfies ClusterAnswer);
       else message.fail(new Error(`${DAEMON_PROCESS} does not understand ${JSON.stringify(request)}${status ? '' : ' (it is still starting)'}`));
     }
   },

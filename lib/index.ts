@@ -49,6 +49,8 @@ export type { DownReason, Member, MemberStatus, MembershipEvents, MembershipOpti
 
 // Tasks (Ray-style remote functions and refs) and the cluster pieces they stand on.
 export { DAEMON_PROCESS, offerOf, parseResources } from './cluster/daemon-offer.js';
+export { CLUSTER_REQUEST, formatKillWorker, isClusterRequest, parseKillWorker } from './cluster/daemon-protocol.js';
+export type { ClusterAnswer, ClusterRequest, KillWorkerMessage } from './cluster/daemon-protocol.js';
 export { DaemonQueryView, MembershipView } from './cluster/cluster-view.js';
 export { LocalCluster, LocalClusterError } from './cluster/local-cluster.js';
 export { ObjectRef } from './task/object-ref.js';

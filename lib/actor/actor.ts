@@ -1,8 +1,8 @@
-import { addExtension } from 'msgpackr';
 import { WORKER_PROCESS } from '../cluster/worker-pool.js';
 import { InvalidArgumentError, NameTakenError, NodeDownError, NoProcError, ProcessExitError, ZerocosError } from '../common/errors.js';
 import type { DownMessage } from '../node/messages.js';
-import type { NodeId, Pid } from '../wire/address.js';
+import type { Pid } from '../wire/address.js';
+import { EXT_ACTOR_HANDLE, registerExtension } from '../wire/extension.js';
 import { currentRuntime } from '../task/context.js';
 import { ObjectRef } from '../task/object-ref.js';
 import { shipClass } from '../task/remote-function.js';
@@ -48,8 +48,6 @@ export type ActorHandle<T> = {
 };
 
 type Constructor = new (...args: any[]) => any;
-
-const EXT_ACTOR_HANDLE = 23;
 
 /** A class whose instances live on the cluster's workers (Ray's `@ray.remote class`). */
 export class ActorClass<C extends Constructor> {
@@ -300,9 +298,13 @@ async function spawnActor(
 }
 
 // A handle travels as the actor's pid and name; the receiver gets a core that can call it.
-addExtension({
-  Class: ActorHandleTarget,
+registerExtension<ActorHandleTarget>({
   type: EXT_ACTOR_HANDLE,
-  write: (target: ActorHandleTarget) => [target.core.currentPid.node, target.core.currentPid.id, target.core.name ?? null],
-  read: ([node, id, name]: [NodeId, number, string | null]) => ActorCore.attach(currentRuntime(), { node, id }, name ?? undefined).handle,
+  Class: ActorHandleTarget,
+  shape: '[node: str, pid id: uint, name: str | nil]',
+  toArray: (target) => [target.core.currentPid.node, target.core.currentPid.id, target.core.name ?? null],
+  fromArray: ([node, id, name]) =>
+    typeof node === 'string' && Number.isSafeInteger(id) && (id as number) >= 0 && (name === null || typeof name === 'string')
+      ? ActorCore.attach(currentRuntime(), { node, id: id as number }, name ?? undefined).handle
+      : undefined,
 });

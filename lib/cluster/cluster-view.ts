@@ -1,6 +1,7 @@
 import type { Node } from '../node/node.js';
 import type { NodeId } from '../wire/address.js';
 import { DAEMON_PROCESS, offerOf, type DaemonView } from './daemon-offer.js';
+import { CLUSTER_REQUEST, type ClusterAnswer } from './daemon-protocol.js';
 import type { Membership } from './membership.js';
 
 /**
@@ -75,7 +76,7 @@ export class DaemonQueryView implements ClusterView {
 
   refresh(): Promise<void> {
     this.pending ??= this.node
-      .call<DaemonView[]>({ name: DAEMON_PROCESS, node: this.daemon }, ['cluster'])
+      .call<ClusterAnswer>({ name: DAEMON_PROCESS, node: this.daemon }, CLUSTER_REQUEST)
       .then((views) => {
         this.cached = Array.isArray(views) ? views : [];
         this.fetchedAt = Date.now();

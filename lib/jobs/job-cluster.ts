@@ -5,6 +5,7 @@ import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
 import { connect } from '../cluster/connect.js';
 import { DAEMON_PROCESS, offerOf, type DaemonView } from '../cluster/daemon-offer.js';
+import { formatKillWorker } from '../cluster/daemon-protocol.js';
 import type { LocalClusterOptions } from '../cluster/local-cluster.js';
 import type { Member } from '../cluster/membership.js';
 import { WORKER_PROCESS } from '../cluster/worker-pool.js';
@@ -439,7 +440,7 @@ export class JobCluster<A extends unknown[] = unknown[], R = unknown> extends Ev
     if (job === undefined || job.worker !== sender) return;
     // Cancelled while its start was on the way: it runs there now, so its worker goes.
     if (job.status === 'cancelled' && message[0] === 'started' && job.node) {
-      this.runtime.node.send({ name: DAEMON_PROCESS, node: job.node }, ['kill-worker', job.worker]);
+      this.runtime.node.send({ name: DAEMON_PROCESS, node: job.node }, formatKillWorker(job.worker));
     }
     if (job.isDone) return;
     if (message[0] === 'started') {

@@ -3,13 +3,13 @@ import { Fifo } from '../common/fifo.js';
 import { InvalidArgumentError } from '../common/errors.js';
 import { CallMessage } from '../node/messages.js';
 import type { NodeId } from '../wire/address.js';
-import { isShippedModule } from './module-shipping.js';
 import { LocatedValue } from './object-ref.js';
 import { OBJECTS_PROCESS } from './object-table.js';
 import { FunctionCache, isShippedFunction } from './remote-function.js';
 import type { TaskRuntime } from './runtime.js';
 import type { ShippedCode } from './shipped-code.js';
 import { TaskCancelledError } from './task-errors.js';
+import { isRunRequest, parseCancel, parseRun, type RunAnswer } from './worker-protocol.js';
 
 /** Queued synchronous tasks run back to back for at most this long before the worker yields to its event loop. */
 const TURN_SLICE_MS = 5;
@@ -111,25 +111,23 @@ export class TaskExecutor {
   /** Takes a task request from the worker's mailbox; false when `message` is none. */
   handle(message: unknown): boolean {
     if (message instanceof CallMessage) {
-      const request = message.request;
-      if (!Array.isArray(request) || request[0] !== 'run') return false;
-      this.accept(message, request);
+      if (!isRunRequest(message.request)) return false;
+      this.accept(message);
       return true;
     }
-    if (Array.isArray(message) && message[0] === 'cancel' && typeof message[1] === 'string' && typeof message[2] === 'number') {
-      this.cancel(`${message[1]}|${message[2]}`, message[3] === true);
-      return true;
-    }
-    return false;
+    const cancel = parseCancel(message);
+    if (cancel) this.cancel(`${cancel.owner}|${cancel.id}`, cancel.force);
+    return cancel !== undefined;
   }
 
-  private accept(message: CallMessage, request: unknown[]): void {
-    const [, id, code, args, origin, context] = request as [string, number, ShippedCode, unknown[], NodeId | null | undefined, { kind: string } | undefined];
-    if (typeof id !== 'number' || !Array.isArray(args) || !(isShippedFunction(code) || isShippedModule(code))) {
+  private accept(message: CallMessage): void {
+    const run = parseRun(message.request);
+    if (!run) {
       message.fail(new InvalidArgumentError(`malformed 'run' request`));
       return;
     }
-    if (context !== undefined && !(typeof context === 'object' && context !== null && this.invokers.has(context.kind))) {
+    const { id, code, args, origin, context } = run;
+    if (context !== undefined && !this.invokers.has(context.kind)) {
       message.fail(new InvalidArgumentError(`this worker cannot run tasks of kind ${JSON.stringify(context?.kind)}`));
       return;
     }
@@ -306,9 +304,9 @@ export class TaskExecutor {
       job.message.fail(value);
     } else if (this.runtime.isLarge(value)) {
       this.runtime.hold(job.key, value);
-      job.message.reply([1]);
+      job.message.reply([1] satisfies RunAnswer);
     } else {
-      job.message.reply([0, value]);
+      job.message.reply([0, value] satisfies RunAnswer);
     }
   }
 

@@ -1,5 +1,5 @@
-import { addExtension } from 'msgpackr';
 import type { NodeId } from '../wire/address.js';
+import { EXT_LOCATED_VALUE, EXT_OBJECT_REF, registerExtension } from '../wire/extension.js';
 
 /**
  * A reference to a value that exists, or will exist, somewhere in the cluster: the result of a
@@ -45,27 +45,26 @@ export function setRefEscapeHook(hook: ((ref: ObjectRef) => void) | undefined): 
   onEscape = hook;
 }
 
-// msgpack extension types of the task layer (application range; msgpackr uses none of these).
-export const EXT_OBJECT_REF = 20;
-export const EXT_LOCATED_VALUE = 21;
+const isString = (value: unknown): value is string => typeof value === 'string';
+const isId = (value: unknown): value is number => Number.isSafeInteger(value) && (value as number) >= 0;
 
-// Extensions are registered with msgpackr globally, so the kernel's codec carries refs wherever
-// they are nested in a message, at no cost to messages that hold none.
-addExtension({
-  Class: ObjectRef,
+// Registered globally, so the kernel's codec carries refs wherever they are nested in a message,
+// at no cost to messages that hold none.
+registerExtension<ObjectRef>({
   type: EXT_OBJECT_REF,
-  write(ref: ObjectRef) {
+  Class: ObjectRef,
+  shape: '[id: uint, owner: str]',
+  toArray(ref) {
     onEscape?.(ref);
     return [ref.id, ref.owner];
   },
-  read([id, owner]: [number, NodeId]) {
-    return new ObjectRef(id, owner);
-  },
+  fromArray: ([id, owner]) => (isId(id) && isString(owner) ? new ObjectRef(id, owner) : undefined),
 });
 
-addExtension({
-  Class: LocatedValue,
+registerExtension<LocatedValue>({
   type: EXT_LOCATED_VALUE,
-  write: (value: LocatedValue) => [value.at, value.key],
-  read: ([at, key]: [NodeId, string]) => new LocatedValue(at, key),
+  Class: LocatedValue,
+  shape: '[at: str, key: str]',
+  toArray: (value) => [value.at, value.key],
+  fromArray: ([at, key]) => (isString(at) && isString(key) ? new LocatedValue(at, key) : undefined),
 });

@@ -1,6 +1,6 @@
-import { addExtension } from 'msgpackr';
 import { InvalidArgumentError } from '../common/errors.js';
 import type { NodeId } from '../wire/address.js';
+import { EXT_REMOTE_FUNCTION, registerExtension } from '../wire/extension.js';
 import { currentRuntime, peekRuntime } from './context.js';
 import { shipModule } from './module-shipping.js';
 import { ObjectRef } from './object-ref.js';
@@ -21,8 +21,6 @@ export interface ModuleFunction {
   /** Files the module imports (relative imports), shipped with it. @default [] */
   depends?: (string | URL)[];
 }
-
-export const EXT_REMOTE_FUNCTION = 22;
 
 /**
  * A function that runs on the cluster's workers: `f.remote(...args)` submits a task and returns
@@ -55,17 +53,22 @@ export class RemoteFunction<A extends unknown[] = unknown[], R = unknown> {
   }
 }
 
-addExtension({
-  Class: RemoteFunction,
+const isMap = (value: unknown): value is Record<string, unknown> => typeof value === 'object' && value !== null && !Array.isArray(value);
+
+// The code is checked where it runs (its hash, its kind); here only the array's shape.
+registerExtension<RemoteFunction>({
   type: EXT_REMOTE_FUNCTION,
-  write(fn: RemoteFunction) {
+  Class: RemoteFunction,
+  shape: '[code: map, taskOptions: map, origin: str | nil]',
+  toArray(fn) {
     const runtime = peekRuntime();
     if (fn.moduleFiles) runtime?.registerFiles(fn.moduleFiles);
     return [fn.code, fn.taskOptions, fn.origin ?? runtime?.node.id ?? null];
   },
-  read([code, options, origin]: [ShippedCode, TaskOptions, NodeId | null]) {
-    return new RemoteFunction(code, options, undefined, origin ?? undefined);
-  },
+  fromArray: ([code, options, origin]) =>
+    isMap(code) && isMap(options) && (origin === null || typeof origin === 'string')
+      ? new RemoteFunction(code as unknown as ShippedCode, options as TaskOptions, undefined, origin ?? undefined)
+      : undefined,
 });
 
 /**

@@ -1,6 +1,7 @@
 import { pack } from 'msgpackr';
 import type { ClusterView } from '../cluster/cluster-view.js';
 import { DAEMON_PROCESS } from '../cluster/daemon-offer.js';
+import { formatKillWorker } from '../cluster/daemon-protocol.js';
 import { WORKER_PROCESS } from '../cluster/worker-pool.js';
 import { Fifo } from '../common/fifo.js';
 import {
@@ -23,6 +24,7 @@ import { Placement } from './placement.js';
 import type { Demand, SchedulerOptions, WorkerSlot } from './scheduler.js';
 import { demandOf, unschedulable, type TaskOptions } from './task-options.js';
 import { TaskCancelledError, UnschedulableError, WorkerCrashedError } from './task-errors.js';
+import { formatCancel, formatRun, parseRunAnswer, type TaskContext } from './worker-protocol.js';
 
 export { NO_TIMEOUT, OBJECTS_PROCESS } from './object-table.js';
 
@@ -35,7 +37,7 @@ export interface SubmitExtras {
   /** The node that serves the code's module files, when not this one. */
   origin?: NodeId | undefined;
   /** Travels with the run to the worker's invoker for `context.kind` (see TaskExecutor.setInvoker). */
-  context?: { kind: string } | undefined;
+  context?: TaskContext | undefined;
   /** Called at each dispatch (first run and retries), with the worker and its daemon. */
   onStart?: ((worker: NodeId, daemon: NodeId) => void) | undefined;
   /**
@@ -101,7 +103,7 @@ interface Task {
   args: unknown[];
   wireArgs: unknown[] | undefined;
   origin: NodeId;
-  context: unknown;
+  context: TaskContext | undefined;
   onStart: ((worker: NodeId, daemon: NodeId) => void) | undefined;
   retryOnLoss: ((worker: NodeId, attempts: number) => boolean) | undefined;
   demand: Demand;
@@ -281,7 +283,7 @@ export class TaskRuntime {
     const slot = task.state === 'running' ? task.slot : undefined;
     this.settle(task, { error: new TaskCancelledError(`task ${ref} was cancelled`) });
     if (slot && options.force) this.killWorker(slot);
-    else if (slot) this.node.send(this.workerAddress(slot.node), ['cancel', this.node.id, task.id, false]);
+    else if (slot) this.node.send(this.workerAddress(slot.node), formatCancel(this.node.id, task.id, false));
     return true;
   }
 
@@ -453,9 +455,8 @@ export class TaskRuntime {
     task.attempts++;
     this.running++;
     if (task.timeoutMs !== undefined) task.timer = setTimeout(() => this.timedOut(task, slot), task.timeoutMs);
-    const request: unknown[] = ['run', task.id, task.fn, task.wireArgs];
-    if (task.origin !== this.node.id || task.context !== undefined) request.push(task.origin === this.node.id ? null : task.origin);
-    if (task.context !== undefined) request.push(task.context);
+    // Queued (and so dispatched) only once startTask has set its wire arguments.
+    const request = formatRun(task.id, task.fn, task.wireArgs!, task.origin === this.node.id ? null : task.origin, task.context);
     task.onStart?.(slot.node, slot.daemon);
     this.node.call(this.workerAddress(slot.node), request, { timeoutMs: NO_TIMEOUT }).then(
       (reply) => this.ran(task, slot, reply),
@@ -476,9 +477,9 @@ export class TaskRuntime {
 
   private ran(task: Task, slot: WorkerSlot, reply: unknown): void {
     if (!this.endRun(task, slot)) return;
-    const [kind, value] = Array.isArray(reply) ? reply : [];
-    if (kind === 0) this.settle(task, { value });
-    else if (kind === 1) this.settle(task, { at: slot.node, key: `${this.node.id}|${task.id}` });
+    const answer = parseRunAnswer(reply);
+    if (answer && 'value' in answer) this.settle(task, { value: answer.value });
+    else if (answer) this.settle(task, { at: slot.node, key: `${this.node.id}|${task.id}` });
     else this.settle(task, { error: new InvalidArgumentError(`worker ${slot.node} answered 'run' with ${JSON.stringify(reply)}`) });
   }
 
@@ -539,7 +540,7 @@ export class TaskRuntime {
    */
   private killWorker(slot: WorkerSlot): void {
     this.placement.markDead(slot.node);
-    this.node.send({ name: DAEMON_PROCESS, node: slot.daemon }, ['kill-worker', slot.node]);
+    this.node.send({ name: DAEMON_PROCESS, node: slot.daemon }, formatKillWorker(slot.node));
   }
 
   private settle(task: Task, settled: Settled): void {

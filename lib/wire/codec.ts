@@ -172,6 +172,8 @@ export class BatchDecoder {
     try {
       decoded = this.unpackr.unpack(body);
     } catch (error) {
+      // An extension's own check (its form, its shape) already names the defect.
+      if (error instanceof ProtocolError) throw error;
       throw new ProtocolError('decode', `body is not valid msgpack: ${(error as Error).message}`, { cause: error });
     }
     if (!Array.isArray(decoded) || decoded.length < 2) throw new ProtocolError('shape', 'body is not an array [fromNode, toNode, ...envelopes]');

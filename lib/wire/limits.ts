@@ -5,7 +5,7 @@ export const MAGIC_0 = 0x5a;
 export const MAGIC_1 = 0x43;
 
 /** The protocol version this code speaks. A frame of another version is dropped and counted. */
-export const PROTOCOL_VERSION = 1;
+export const PROTOCOL_VERSION = 2;
 
 /** Header frame type: a batch of envelopes. Other values are reserved. */
 export const FRAME_TYPE_BATCH = 1;

@@ -150,7 +150,7 @@ describe('a node under garbage from a raw ZeroMQ peer', () => {
   it('drops and counts malformed, truncated, wrong-version and oversize frames and keeps serving', async () => {
     const errors: ProtocolError[] = [];
     node.on('protocolError', (error) => errors.push(error));
-    const header = Buffer.from([0x5a, 0x43, 1, 1]);
+    const header = Buffer.from([0x5a, 0x43, 2, 1]);
     const garbage: Buffer[][] = [
       [Buffer.from('hello, is this zerocos?')],
       [Buffer.from([0x00, 0x00, 1, 1]), Buffer.from([0x90])],

@@ -128,7 +128,7 @@ describe('codec: golden frames', () => {
   it('produces exactly the documented bytes for a fixed batch', () => {
     const frames = encodeFrames([[Kind.Send, 5, 0, 'hi']]);
     expect(frames).toHaveLength(2);
-    expect([...frames[0]!]).toEqual([0x5a, 0x43, 1, 1]);
+    expect([...frames[0]!]).toEqual([0x5a, 0x43, 2, 1]);
     // Computed by hand from the msgpack spec (docs/protocol.md §9):
     const expectedBody =
       '93' + // fixarray of 3: [fromNode, toNode, envelope]
@@ -153,7 +153,7 @@ describe('codec: golden frames', () => {
   it('produces exactly the documented bytes for the same Send with a binary payload', () => {
     const frames = encodeFrames([blobEnvelope(Kind.Send, [5, 0, Uint8Array.from([1, 2, 3])])]);
     expect(frames).toHaveLength(3);
-    expect(hex(frames[0]!)).toBe('5a430101');
+    expect(hex(frames[0]!)).toBe('5a430201');
     const expectedBody =
       '93' +
       'd920' + '613a30303030303030303030303140' + '7463703a2f2f3132372e302e302e313a31' +
@@ -297,18 +297,18 @@ describe('codec: rejection of malformed frames', () => {
 
   it("rejects a wrong magic with reason 'magic'", () => {
     const frames = valid();
-    frames[0] = Buffer.from([0x5a, 0x44, 1, 1]);
+    frames[0] = Buffer.from([0x5a, 0x44, 2, 1]);
     expect(protocolError(() => new BatchDecoder(LIMIT).decode(frames)).reason).toBe('magic');
-    frames[0] = Buffer.from([0x00, 0x43, 1, 1]);
+    frames[0] = Buffer.from([0x00, 0x43, 2, 1]);
     expect(protocolError(() => new BatchDecoder(LIMIT).decode(frames)).reason).toBe('magic');
     // A header of the wrong length is not ours either.
-    frames[0] = Buffer.from([0x5a, 0x43, 1]);
+    frames[0] = Buffer.from([0x5a, 0x43, 2]);
     expect(protocolError(() => new BatchDecoder(LIMIT).decode(frames)).reason).toBe('magic');
   });
 
   it("rejects another protocol version with reason 'version'", () => {
     const frames = valid();
-    frames[0] = Buffer.from([0x5a, 0x43, 2, 1]);
+    frames[0] = Buffer.from([0x5a, 0x43, 1, 1]);
     const error = protocolError(() => new BatchDecoder(LIMIT).decode(frames));
     expect(error.reason).toBe('version');
     expect(error.code).toBe('EPROTO');
@@ -316,7 +316,7 @@ describe('codec: rejection of malformed frames', () => {
 
   it("rejects an unknown frame type with reason 'frame-type'", () => {
     const frames = valid();
-    frames[0] = Buffer.from([0x5a, 0x43, 1, 2]);
+    frames[0] = Buffer.from([0x5a, 0x43, 2, 2]);
     expect(protocolError(() => new BatchDecoder(LIMIT).decode(frames)).reason).toBe('frame-type');
   });
 

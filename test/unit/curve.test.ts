@@ -77,7 +77,7 @@ describe('nodes with a secret', () => {
     try {
       raw.connect(a.endpoint);
       raw.sendTimeout = 200;
-      await raw.send([Buffer.from([0x5a, 0x43, 1, 1]), Buffer.from([0x90])]).catch(() => undefined);
+      await raw.send([Buffer.from([0x5a, 0x43, 2, 1]), Buffer.from([0x90])]).catch(() => undefined);
       // Still zero: every frame a counted, valid or not, would show here.
       await eventually(() => expect(a.stats()).toMatchObject({ framesReceived: 0, framesDropped: 0 }));
     } finally {
