@@ -5,33 +5,42 @@
  * It binds, finds peers (seeds, multicast discovery), heartbeats them with the host's facts and
  * what it offers for work (its ready workers and resources), runs user work in supervised worker
  * processes, prints one machine-readable ready line, and stops cleanly on SIGINT/SIGTERM (or when
- * the parent that started it with an IPC channel goes away: see LocalCluster).
+ * the parent that started it with an IPC channel goes away: see LocalCluster, or when an
+ * authenticated peer asks: `zerocos stop`). It answers `zerocos status` (DaemonStatusService) and,
+ * with `--metrics`, serves Prometheus metrics (MetricsServer).
  */
-import { readFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { Command, Option, InvalidArgumentError as CommanderArgumentError } from 'commander';
 import {
   CallMessage,
   DAEMON_PROCESS,
+  DEFAULT_METRICS_PORT,
+  DaemonStatusService,
   Discovery,
   HostInfoMonitor,
   JobStore,
   Membership,
   MembershipView,
+  MetricsServer,
   Node,
   WorkerPool,
   defaultSecretPath,
   isLoopbackHost,
+  packageVersion,
+  parseListenAddress,
   resolveSecret,
   parseResources,
   splitHostPort,
   type DaemonView,
+  type ListenAddress,
   type NodeOptions,
+  type WorkerInfo,
   isClusterRequest,
   parseKillWorker,
   type ClusterAnswer,
 } from 'zerocos';
+import { parsePeers, parsePositive } from './cli-args.js';
 
 /** The port a daemon binds when none is given; 0 picks any free port. */
 export const DEFAULT_PORT = 9740;
@@ -67,6 +76,7 @@ const program = new Command()
   .option('--secret-file <path>', `read the shared secret from a file (first line, mode 600); default: ZEROCOS_SECRET, else ${defaultSecretPath()}, created on first start`)
   .option('--connect-timeout-ms <ms>', 'a peer that does not accept a connection this fast is down', parsePositive, 5000)
   .option('--insecure', 'run with no credential: anyone who reaches the port can run code here', false)
+  .option('--metrics <[host:]port>', `serve GET /metrics (Prometheus text) at this address; a port alone is on 127.0.0.1, e.g. ${DEFAULT_METRICS_PORT} (default: off)`, parseMetrics)
   .showHelpAfterError('(node-daemon --help lists the options)');
 
 program.parse();
@@ -98,6 +108,7 @@ const options = program.opts<{
   connectTimeoutMs: number;
   cpus: number;
   resources: Record<string, number>;
+  metrics?: ListenAddress;
 }>();
 
 if (options.secret !== undefined && options.secretFile !== undefined) program.error('error: give --secret or --secret-file, not both');
@@ -178,7 +189,9 @@ const membership = new Membership(node, {
   },
 }).start();
 // Finished jobs are kept here too, for a client that died before it got them (JobCluster.recover).
-new JobStore(node);
+const jobStore = new JobStore(node);
+// Answers ['status'] and ['stop'] (zerocos status / stop) once the pool exists.
+let status: DaemonStatusService | undefined;
 // Workers are not members (that would be N² heartbeats); they ask here for the cluster's daemons.
 const clusterView = new MembershipView(membership, () => offer());
 node.spawn(
@@ -190,10 +203,10 @@ node.spawn(
         if (pool?.kill(victim)) log('info', 'killed a worker on request', { worker: victim });
         continue;
       }
-      if (!(message instanceof CallMessage)) continue;
+      if (status?.handle(message) || !(message instanceof CallMessage)) continue;
       const request = message.request;
       if (isClusterRequest(request)) message.reply(clusterView.daemons() satisfies ClusterAnswer);
-      else message.fail(new Error(`${DAEMON_PROCESS} does not understand ${JSON.stringify(request)}`));
+      else message.fail(new Error(`${DAEMON_PROCESS} does not understand ${JSON.stringify(request)}${status ? '' : ' (it is still starting)'}`));
     }
   },
   { name: DAEMON_PROCESS },
@@ -289,27 +302,7 @@ if (pool) {
     info: hostInfo.current,
   });
 }
-let workers;
-try {
-  workers = (await pool?.start()) ?? [];
-} catch (error) {
-  console.error(`node-daemon: cannot start workers: ${(error as Error).message}`);
-  await node.stop();
-  process.exit(1);
-}
-
-emit({
-  ready: {
-    node: node.id,
-    endpoint: node.endpoint,
-    pid: process.pid,
-    workers: workers.map((worker) => ({ index: worker.index, pid: worker.pid, node: worker.nodeId })),
-  },
-});
-announced = true;
-for (const line of early.splice(0)) emit(line);
-log('info', 'ready', { node: node.id });
-
+let metrics: MetricsServer | undefined;
 let stopping = false;
 const shutdown = (why: string) => {
   if (stopping) return;
@@ -317,7 +310,7 @@ const shutdown = (why: string) => {
   log('info', `${why}: stopping`);
   membership.stop();
   hostInfo.stop();
-  void Promise.resolve(discovery?.stop())
+  void Promise.all([discovery?.stop(), metrics?.stop()])
     .then(() => pool?.stop())
     .then(() => node.stop())
     .then(() => process.exit(0));
@@ -329,6 +322,55 @@ if (process.send) {
   process.on('disconnect', () => shutdown('parent gone'));
   if (!process.connected) shutdown('parent gone');
 }
+status = new DaemonStatusService({
+  node,
+  membership,
+  hostInfo: () => hostInfo.current,
+  workers: (): WorkerInfo[] => pool?.workers() ?? [],
+  resources: () => offer().resources,
+  version: packageVersion(),
+  // Only a daemon with the cluster secret knows its callers proved they hold it too.
+  allowStop: secret !== undefined,
+  stop: () => shutdown('stop requested'),
+});
+let workers;
+try {
+  workers = (await pool?.start()) ?? [];
+} catch (error) {
+  // Stopped while its workers started (a signal, its parent gone): the shutdown ends the process.
+  if (stopping) await new Promise<never>(() => {});
+  console.error(`node-daemon: cannot start workers: ${(error as Error).message}`);
+  await node.stop();
+  process.exit(1);
+}
+
+let metricsUrl: string | undefined;
+if (options.metrics) {
+  const service = status;
+  metrics = new MetricsServer({ node, status: () => service.status(), storedJobs: () => jobStore.countsByStatus() });
+  try {
+    metricsUrl = await metrics.start(options.metrics);
+  } catch (error) {
+    console.error(`node-daemon: cannot serve metrics at ${options.metrics.host}:${options.metrics.port}: ${(error as Error).message}`);
+    await pool?.stop();
+    await node.stop();
+    process.exit(1);
+  }
+  if (!isLoopbackHost(options.metrics.host)) console.error(`node-daemon: metrics at ${metricsUrl} are readable by anyone who reaches that address`);
+}
+
+emit({
+  ready: {
+    node: node.id,
+    endpoint: node.endpoint,
+    pid: process.pid,
+    workers: workers.map((worker) => ({ index: worker.index, pid: worker.pid, node: worker.nodeId })),
+    ...(metricsUrl ? { metrics: metricsUrl } : {}),
+  },
+});
+announced = true;
+for (const line of early.splice(0)) emit(line);
+log('info', 'ready', { node: node.id });
 
 function parsePort(value: string): number {
   const port = Number(value);
@@ -336,12 +378,11 @@ function parsePort(value: string): number {
   return port;
 }
 
-/** The version in the package.json two folders up (dist/daemons → the package root). */
-function packageVersion(): string {
+function parseMetrics(value: string): ListenAddress {
   try {
-    return (JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }).version;
-  } catch {
-    return 'unknown';
+    return parseListenAddress(value);
+  } catch (error) {
+    throw new CommanderArgumentError((error as Error).message);
   }
 }
 
@@ -357,15 +398,6 @@ function parseOnOff(value: string): boolean {
   return value === 'on';
 }
 
-function parsePeers(value: string): string[] {
-  const peers = value.split(',').map((peer) => peer.trim()).filter(Boolean);
-  for (const peer of peers) {
-    const port = /^[^:\s]+:(\d{1,5})$/.exec(peer)?.[1];
-    if (port === undefined || Number(port) < 1 || Number(port) > 65535) throw new CommanderArgumentError(`peer ${JSON.stringify(peer)} is not host:port (port 1-65535)`);
-  }
-  return peers;
-}
-
 function parseNonNegative(value: string): number {
   const n = Number(value);
   if (!Number.isInteger(n) || n < 0) throw new CommanderArgumentError('must be a whole number, 0 or more');
@@ -378,10 +410,4 @@ function parseResourceList(value: string): Record<string, number> {
   } catch (error) {
     throw new CommanderArgumentError((error as Error).message);
   }
-}
-
-function parsePositive(value: string): number {
-  const n = Number(value);
-  if (!Number.isInteger(n) || n <= 0) throw new CommanderArgumentError('must be a positive whole number');
-  return n;
 }

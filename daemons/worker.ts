@@ -13,7 +13,7 @@
  * `zerocos.worker` runs tasks (TaskExecutor: `['run', ...]` calls, `['cancel', ...]` messages;
  * see docs/protocol.md) and answers calls:
  *   ['ping']   → 'pong'
- *   ['info']   → {pid: OS pid, index: slot, node: node id}
+ *   ['info']   → {pid: OS pid, index: slot, node: node id, tasks: what its executor runs (ExecutorStats)}
  *   ['crash']  → (only with ZEROCOS_TEST_HOOKS=1, like 'burn'; otherwise the call fails)
  *                no answer: the OS process exits at once with status 70. A test hook, to
  *                crash a worker on purpose; the caller's call fails with NodeDownError.
@@ -149,7 +149,7 @@ running.spawn(
           message.reply('pong');
           break;
         case 'info':
-          message.reply({ pid: process.pid, index, node: running.id });
+          message.reply({ pid: process.pid, index, node: running.id, tasks: executor.stats() });
           break;
         case 'crash':
           process.exit(CRASH_EXIT_CODE);

@@ -81,14 +81,25 @@ export { JobCluster, JobClusterError } from './jobs/job-cluster.js';
 export { Job } from './jobs/job.js';
 export { jobs } from './jobs/job-context.js';
 export { JobRunner, expandArgv } from './jobs/job-runner.js';
-export { JobStore, JOB_STORE_PROCESS } from './jobs/job-store.js';
+export { JobStore, JOB_STORE_PROCESS, storedClusters, storedRecords } from './jobs/job-store.js';
 export { ProgramKilledError } from './jobs/program.js';
 export { currentSession } from './task/init.js';
 export type { Computation, JobClusterConnection, JobClusterEvents, JobClusterOptions, JobClusterStats, NodeInfo, ProgramComputation } from './jobs/job-cluster.js';
 export type { JobOutcome, JobRecord, JobStatus } from './jobs/job.js';
-export type { JobStoreOptions } from './jobs/job-store.js';
-export type { InvocationInfo, Invoker } from './task/executor.js';
+export type { JobStoreOptions, StoreAnswers, StoredCluster } from './jobs/job-store.js';
+export type { ExecutorStats, InvocationInfo, Invoker } from './task/executor.js';
 export type { SubmitExtras } from './task/runtime.js';
+
+// Operating a cluster: daemon status and stop, metrics (zerocos status / stop / jobs, node-daemon --metrics).
+export { DaemonStatusService, StopRefusedError } from './cluster/daemon-status.js';
+export { NoSuchDaemonError, clusterStatus, daemonsUp, probeSeeds, selectDaemons, stopDaemons } from './cluster/cluster-admin.js';
+export { MetricsServer, DEFAULT_METRICS_PORT, parseListenAddress } from './cluster/metrics-server.js';
+export { bytes, duration, formatClusterStatus, formatStopOutcomes, table } from './cluster/status-report.js';
+export { packageVersion } from './common/version.js';
+export type { DaemonStatus, DaemonStatusOptions, PeerReport, RunCounts, WorkerActivity, WorkerStatusReport } from './cluster/daemon-status.js';
+export type { ClusterStatus, DaemonAbsent, StopOutcome } from './cluster/cluster-admin.js';
+export type { ListenAddress, MetricsServerOptions } from './cluster/metrics-server.js';
+export type { ReportStyle } from './cluster/status-report.js';
 
 // MapReduce.
 export { MapReduceRun, mapReduce } from './mapreduce/map-reduce.js';

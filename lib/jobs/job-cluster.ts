@@ -21,10 +21,10 @@ import { TaskCancelledError, UnschedulableError, WorkerCrashedError } from '../t
 import { parseNodeId, type NodeId } from '../wire/address.js';
 import { JOB_CLUSTER_PREFIX } from './job-context.js';
 import type { JobRunContext } from './job-runner.js';
-import { JOB_STORE_PROCESS } from './job-store.js';
+import { JOB_STORE_PROCESS, storedRecords } from './job-store.js';
 import { shipComputation, type Computation, type ProgramComputation } from './computation.js';
 import type { ModuleFunction } from '../task/remote.js';
-import { Job, type JobOutcome, type JobRecord, type JobStatus } from './job.js';
+import { Job, type JobOutcome, type JobStatus } from './job.js';
 import { nodeFilter, nodeInfoOf, type NodeInfo } from './node-filter.js';
 
 export type { Computation, ProgramComputation } from './computation.js';
@@ -230,23 +230,10 @@ export class JobCluster<A extends unknown[] = unknown[], R = unknown> extends Ev
     try {
       await new Promise((resolve) => setTimeout(resolve, RECOVER_SETTLE_MS));
       const daemons = client.peers().filter((member) => offerOf(member.info));
-      const failed: string[] = [];
-      const answers = await Promise.all(
-        daemons.map((member) =>
-          client.node.call<JobRecord[]>({ name: JOB_STORE_PROCESS, node: member.nodeId }, ['recover', id], { timeoutMs: options.timeoutMs ?? 10_000 }).catch((error: Error) => {
-            failed.push(`${member.name}: ${error.message}`);
-            return [];
-          }),
-        ),
-      );
+      const { value: records, failed } = await storedRecords(client.node, daemons, id, options.timeoutMs ?? 10_000);
       // A partial answer would look like lost jobs: say which daemons could not be asked.
       if (failed.length > 0) throw new JobClusterError(`could not recover from every daemon (${failed.join('; ')})`);
-      const byJob = new Map<number, JobRecord>();
-      for (const record of answers.flat()) {
-        const known = byJob.get(record.job);
-        if (!known || record.outcome.endTime > known.outcome.endTime) byJob.set(record.job, record);
-      }
-      return [...byJob.values()].sort((a, b) => a.job - b.job).map((record) => Job.fromRecord(record));
+      return records.map((record) => Job.fromRecord(record));
     } finally {
       await client.close();
     }

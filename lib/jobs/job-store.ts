@@ -1,3 +1,4 @@
+import type { Member } from '../cluster/membership.js';
 import { CallMessage } from '../node/messages.js';
 import type { Node } from '../node/node.js';
 import type { JobRecord } from './job.js';
@@ -12,6 +13,24 @@ export interface JobStoreOptions {
   ttlMs?: number;
 }
 
+/** What a job store holds of one cluster: the answer to `['clusters']`, summed over daemons by {@link storedClusters}. */
+export interface StoredCluster {
+  cluster: string;
+  /** Finished jobs kept. */
+  jobs: number;
+  /** Of those, how many returned (`finished`) and how many threw or were killed (`terminated`). */
+  finished: number;
+  terminated: number;
+  /** When a record of it last arrived (epoch ms; the latest over daemons). */
+  touchedAt: number;
+}
+
+/** Answers of the job stores of several daemons, and the daemons that did not answer (`name: why`). */
+export interface StoreAnswers<T> {
+  value: T;
+  failed: string[];
+}
+
 interface ClusterRecords {
   records: Map<number, JobRecord>;
   touchedAt: number;
@@ -21,7 +40,8 @@ interface ClusterRecords {
  * A daemon's memory of the jobs its workers finished, by cluster id: if a client dies, the
  * jobs it had running finish anyway, and `JobCluster.recover(id)` collects their results from
  * every daemon (dispy's `recover_jobs`). Requests: the message `['record', records]` (from
- * workers), the call `['recover', cluster]` → records, the message `['forget', cluster]`.
+ * workers), the call `['recover', cluster]` → records, the call `['clusters']` →
+ * {@link StoredCluster}[] (for `zerocos jobs`), the message `['forget', cluster]`.
  */
 export class JobStore {
   private readonly clusters = new Map<string, ClusterRecords>();
@@ -50,12 +70,32 @@ export class JobStore {
     if (message instanceof CallMessage) {
       const request = message.request as unknown[];
       if (Array.isArray(request) && request[0] === 'recover' && typeof request[1] === 'string') message.reply(this.recordsOf(request[1]));
+      else if (Array.isArray(request) && request[0] === 'clusters') message.reply(this.summaries());
       else message.fail(new Error(`${JOB_STORE_PROCESS} does not understand ${JSON.stringify(request)}`));
       return;
     }
     if (!Array.isArray(message)) return;
     if (message[0] === 'forget' && typeof message[1] === 'string') this.clusters.delete(message[1]);
     if (message[0] === 'record' && Array.isArray(message[1])) for (const record of message[1] as JobRecord[]) this.add(record, now);
+  }
+
+  /** What the store holds, by cluster (the answer to `['clusters']`). Walks every record: for queries, not hot paths. */
+  summaries(): StoredCluster[] {
+    return [...this.clusters].map(([cluster, { records, touchedAt }]) => {
+      let terminated = 0;
+      for (const record of records.values()) if (record.outcome?.exception) terminated++;
+      return { cluster, jobs: records.size, finished: records.size - terminated, terminated, touchedAt };
+    });
+  }
+
+  /** Records kept over all clusters, by job status (`finished`, `terminated`): for metrics. */
+  countsByStatus(): Record<string, number> {
+    const counts = { finished: 0, terminated: 0 };
+    for (const summary of this.summaries()) {
+      counts.finished += summary.finished;
+      counts.terminated += summary.terminated;
+    }
+    return counts;
   }
 
   private add(record: JobRecord, now: number): void {
@@ -69,4 +109,50 @@ export class JobStore {
     cluster.records.set(record.job, record);
     if (cluster.records.size > this.maxRecords) cluster.records.delete(cluster.records.keys().next().value as number);
   }
+}
+
+/**
+ * The records every daemon's store kept of `cluster`, one per job (the latest run when several
+ * daemons hold one), in job order.
+ */
+export async function storedRecords(node: Node, daemons: Member[], cluster: string, timeoutMs: number): Promise<StoreAnswers<JobRecord[]>> {
+  const { value, failed } = await askStores<JobRecord[]>(node, daemons, ['recover', cluster], timeoutMs);
+  const byJob = new Map<number, JobRecord>();
+  for (const record of value.flat()) {
+    const known = byJob.get(record.job);
+    if (!known || record.outcome.endTime > known.outcome.endTime) byJob.set(record.job, record);
+  }
+  return { value: [...byJob.values()].sort((a, b) => a.job - b.job), failed };
+}
+
+/** The clusters every daemon's store holds records of, summed over daemons, newest first. */
+export async function storedClusters(node: Node, daemons: Member[], timeoutMs: number): Promise<StoreAnswers<StoredCluster[]>> {
+  const { value, failed } = await askStores<StoredCluster[]>(node, daemons, ['clusters'], timeoutMs);
+  const byId = new Map<string, StoredCluster>();
+  for (const summary of value.flat()) {
+    const known = byId.get(summary.cluster);
+    if (!known) byId.set(summary.cluster, { ...summary });
+    else {
+      known.jobs += summary.jobs;
+      known.finished += summary.finished;
+      known.terminated += summary.terminated;
+      known.touchedAt = Math.max(known.touchedAt, summary.touchedAt);
+    }
+  }
+  return { value: [...byId.values()].sort((a, b) => b.touchedAt - a.touchedAt), failed };
+}
+
+/** Calls the job store of every daemon at once; a daemon that fails is named in `failed`, not thrown. */
+async function askStores<T>(node: Node, daemons: Member[], request: unknown[], timeoutMs: number): Promise<StoreAnswers<T[]>> {
+  const value: T[] = [];
+  const failed: string[] = [];
+  await Promise.all(
+    daemons.map((member) =>
+      node.call<T>({ name: JOB_STORE_PROCESS, node: member.nodeId }, request, { timeoutMs }).then(
+        (answer) => void (Array.isArray(answer) ? value.push(answer) : failed.push(`${member.name}: not a list`)),
+        (error: Error) => void failed.push(`${member.name}: ${error.message}`),
+      ),
+    ),
+  );
+  return { value, failed };
 }

@@ -1,3 +1,4 @@
+import type { RunCounts, WorkerActivity } from '../cluster/daemon-status.js';
 import { Fifo } from '../common/fifo.js';
 import { InvalidArgumentError } from '../common/errors.js';
 import { CallMessage } from '../node/messages.js';
@@ -44,6 +45,12 @@ export interface InvocationInfo {
  */
 export type Invoker = (context: { kind: string }, fn: Callable, args: unknown[], info: InvocationInfo) => unknown;
 
+/** What a worker's executor is doing: see {@link TaskExecutor.stats}. Its run counts are what a daemon's status shows of the worker. */
+export interface ExecutorStats extends WorkerActivity {
+  /** Work dropped because its owner was lost before it started. */
+  droppedForLostOwner: number;
+}
+
 export interface TaskExecutorOptions {
   /** Ends this worker process (a forced cancel of a running task); the pool replaces it. */
   exit(code: number): void;
@@ -77,6 +84,8 @@ export class TaskExecutor {
   /** Owners this worker runs work for, each watched (a monitor of its objects process) so that its loss is noticed. */
   private readonly owners = new Map<NodeId, number>();
   private droppedForLostOwner = 0;
+  /** Ended runs by kind (cheap counters; the live ones are counted from `jobs` when asked). */
+  private readonly ended = new Map<string, { done: number; failed: number }>();
 
   constructor(
     private readonly runtime: TaskRuntime,
@@ -141,9 +150,22 @@ export class TaskExecutor {
     );
   }
 
-  /** Counters: work dropped because its owner was lost before it started. */
-  stats(): { droppedForLostOwner: number } {
-    return { droppedForLostOwner: this.droppedForLostOwner };
+  /**
+   * What this executor runs now and ran so far, in total and by kind. Costs one pass over the
+   * runs it holds, so it is meant for status queries, not for every message.
+   */
+  stats(): ExecutorStats {
+    const byKind: Record<string, RunCounts> = {};
+    const counts = (kind: string) => (byKind[kind] ??= { queued: 0, running: 0, done: 0, failed: 0 });
+    counts('task'); // always there, so that series by kind exist before the first run
+    for (const [kind, { done, failed }] of this.ended) Object.assign(counts(kind), { done, failed });
+    for (const job of this.jobs.values()) {
+      if (job.state === 'running') counts(kindOf(job)).running++;
+      else if (job.state !== 'done') counts(kindOf(job)).queued++;
+    }
+    const total: RunCounts = { queued: 0, running: 0, done: 0, failed: 0 };
+    for (const kind of Object.values(byKind)) for (const key of ['queued', 'running', 'done', 'failed'] as const) total[key] += kind[key];
+    return { ...total, droppedForLostOwner: this.droppedForLostOwner, byKind };
   }
 
   private watchOwner(owner: NodeId): void {
@@ -251,19 +273,19 @@ export class TaskExecutor {
         result = fn(...job.args);
       }
     } catch (error) {
-      return this.ended(job, false, error);
+      return this.settled(job, false, error);
     }
     if (typeof (result as PromiseLike<unknown> | null)?.then === 'function') {
       (result as PromiseLike<unknown>).then(
-        (value) => this.ended(job, true, value),
-        (error: unknown) => this.ended(job, false, error),
+        (value) => this.settled(job, true, value),
+        (error: unknown) => this.settled(job, false, error),
       );
     } else {
-      this.ended(job, true, result);
+      this.settled(job, true, result);
     }
   }
 
-  private ended(job: Job, ok: boolean, value: unknown): void {
+  private settled(job: Job, ok: boolean, value: unknown): void {
     this.running--;
     this.finish(job, ok, value);
     this.pump();
@@ -273,6 +295,11 @@ export class TaskExecutor {
     if (job.state === 'done') return;
     job.state = 'done';
     this.jobs.delete(job.key);
+    const kind = kindOf(job);
+    const ended = this.ended.get(kind) ?? { done: 0, failed: 0 };
+    this.ended.set(kind, ended);
+    if (ok) ended.done++;
+    else ended.failed++;
     if (!ok) {
       job.message.fail(value);
     } else if (this.runtime.isLarge(value)) {
@@ -292,4 +319,9 @@ export class TaskExecutor {
     (job.abort ??= new AbortController()).abort(new TaskCancelledError(`task ${key} was cancelled`));
     this.finish(job, false, new TaskCancelledError(`task ${key} was cancelled`));
   }
+}
+
+/** A run's kind for the counters: plain tasks have no context. */
+function kindOf(job: Job): string {
+  return job.context?.kind ?? 'task';
 }

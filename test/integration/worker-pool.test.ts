@@ -118,6 +118,7 @@ describe('WorkerPool', () => {
         pid: worker.pid,
         index: worker.index,
         node: worker.nodeId,
+        tasks: { queued: 0, running: 0, done: 0, failed: 0, droppedForLostOwner: 0, byKind: { task: { queued: 0, running: 0, done: 0, failed: 0 } } },
       });
     }
     expect(pool!.workers()).toEqual(workers);

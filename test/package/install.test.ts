@@ -72,6 +72,7 @@ describe('the packed package, installed into a scratch project', () => {
     expect(files).toContain('dist/lib/index.d.ts');
     expect(files).toContain('dist/daemons/node-daemon.js');
     expect(files).toContain('dist/daemons/worker.js');
+    expect(files).toContain('dist/daemons/zerocos.js');
     expect(files).toContain('LICENSE');
     expect(files.filter((path) => !/^(dist\/lib|dist\/daemons|lib|daemons|docs)\/|^(README\.md|LICENSE|package\.json)$/.test(path))).toEqual([]);
   });
