@@ -129,7 +129,9 @@ describe('mapReduce on a healthy cluster', () => {
 });
 
 // Each kill test gets its own cluster of 2 daemons × 2 workers, and kills daemon 1 (SIGKILL).
-describe('mapReduce when a daemon is SIGKILLed', () => {
+// Each test starts a fresh cluster (2 daemons, 4 workers), runs a MapReduce and waits for a killed
+// daemon to be detected: 10-20 s with both cores busy, past the 60 s default once in 5 runs at load 20.
+describe('mapReduce when a daemon is SIGKILLed', { timeout: 150_000 }, () => {
   let session: Session | undefined;
   const orphans = new Set<number>();
   /** Starts a fresh cluster (the previous test's has lost a daemon). */
