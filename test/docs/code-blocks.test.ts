@@ -14,7 +14,7 @@
  */
 import { execFile } from 'node:child_process';
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { join, relative } from 'node:path';
+import { dirname, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import ts from 'typescript';
@@ -209,5 +209,39 @@ describe('shell blocks of the README and the guides', () => {
       console.log(`${where(block)}: not run (${why}): ${line.length > 100 ? `${line.slice(0, 100)}…` : line}`);
     }
     expect(relative(repo, work)).toMatch(/^dist\//);
+  });
+});
+
+/** GitHub's anchor for a heading: lower case, punctuation dropped, spaces to hyphens. */
+const slug = (heading: string) =>
+  heading
+    .trim()
+    .toLowerCase()
+    .replace(/[^\p{L}\p{N}\s_-]/gu, '')
+    .replace(/\s/g, '-');
+
+describe('links of the README and the guides', () => {
+  it('every relative link names a file of the repository, and every #anchor a heading in it', () => {
+    const anchorsOf = (file: string) =>
+      new Set(
+        readFileSync(join(repo, file), 'utf8')
+          .replace(/^```[\s\S]*?^```/gm, '')
+          .split('\n')
+          .filter((line) => /^#{1,6} /.test(line))
+          .map((line) => slug(line.replace(/^#+ /, ''))),
+      );
+    let checked = 0;
+    for (const file of docFiles) {
+      const text = readFileSync(join(repo, file), 'utf8').replace(/^```[\s\S]*?^```/gm, '');
+      for (const [, target] of text.matchAll(/\]\(([^)\s]+)\)/g)) {
+        if (/^[a-z]+:/.test(target!)) continue;
+        const [path, anchor] = target!.split('#');
+        const linked = path ? relative(repo, join(repo, dirname(file), path)) : file;
+        expect(existsSync(join(repo, linked)), `${file}: link to ${target}`).toBe(true);
+        if (anchor && linked.endsWith('.md')) expect([...anchorsOf(linked)], `${file}: link to ${target}`).toContain(anchor);
+        checked++;
+      }
+    }
+    expect(checked).toBeGreaterThan(10);
   });
 });
