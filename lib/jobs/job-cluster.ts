@@ -10,7 +10,7 @@ import type { LocalClusterOptions } from '../cluster/local-cluster.js';
 import type { Member } from '../cluster/membership.js';
 import { WORKER_PROCESS } from '../cluster/worker-pool.js';
 import { InvalidArgumentError, NodeStoppedError, TimeoutError, ZerocosError } from '../common/errors.js';
-import { SentMessage } from '../node/messages.js';
+import { CallMessage, SentMessage } from '../node/messages.js';
 import { peekRuntime } from '../task/context.js';
 import { currentSession, init, type Session } from '../task/init.js';
 import { shipFunction } from '../task/remote-function.js';
@@ -138,6 +138,7 @@ export class JobCluster<A extends unknown[] = unknown[], R = unknown> extends Ev
     runtime.node.spawn(
       async (self) => {
         for await (const sent of self) {
+          if (sent instanceof CallMessage) this.grant(sent);
           if (!(sent instanceof SentMessage)) continue;
           if (sent.message === 'stop' && sent.from.node === runtime.node.id) return;
           this.receive(sent.from.node, sent.message);
@@ -350,13 +351,13 @@ export class JobCluster<A extends unknown[] = unknown[], R = unknown> extends Ev
       ...(placement ? { placement } : {}),
     };
     this.status(job);
+    const movable = !reentrant && !pinned;
     const ref = this.runtime.submit(this.code, args, options, {
-      context: { ...this.context, job: job.id } as JobRunContext,
-      // A job that is not reentrant is abandoned with a lost worker only if it had started there:
-      // one still queued behind others never ran, so it may go elsewhere (pinned ones stay).
-      ...(reentrant || pinned
-        ? {}
-        : { retryOnLoss: (worker: NodeId, attempts: number) => this.started.get(job.id)?.worker !== worker && attempts <= MAX_UNSTARTED_MOVES }),
+      context: { ...this.context, job: job.id, ...(movable ? { grant: true } : {}) } as JobRunContext,
+      // A job that is not reentrant is abandoned with a lost worker only if it had started there
+      // (its start was granted, see grant): one still queued behind others never ran, so it may
+      // go elsewhere (pinned ones stay). Once moved, the lost worker's late asks are refused.
+      ...(movable ? { retryOnLoss: (worker: NodeId, attempts: number) => this.moveOff(job, worker, attempts) } : {}),
       onStart: (worker, daemon) => {
         // Sent to a worker; it is 'running' once the worker says it started (see receive).
         this.unstart(job.id);
@@ -392,6 +393,28 @@ export class JobCluster<A extends unknown[] = unknown[], R = unknown> extends Ev
     this.endedWaiters = [];
     for (const wake of waiters) wake();
     this.status(job);
+  }
+
+  /**
+   * A worker asks to start a job that may move (`['start', job, worker, at]`, see JobRunContext's
+   * `grant`): yes while the job is still that worker's and not ended or cancelled; the job is
+   * 'running' from then. The answer decides, so a job runs at most once even when the worker's host
+   * is cut off and the job moved meanwhile.
+   */
+  private grant(call: CallMessage): void {
+    const request = Array.isArray(call.request) ? (call.request as unknown[]) : [];
+    const job = typeof request[1] === 'number' ? this.all.get(request[1]) : undefined;
+    const worker = call.from.node;
+    if (job === undefined || job.isDone || job.worker !== worker || this.started.has(job.id)) return void call.reply(false);
+    this.startedOn(job, worker, typeof request[3] === 'number' ? request[3] : Date.now());
+    call.reply(true);
+  }
+
+  /** Whether a job lost with `worker` may run elsewhere: only if that worker was never granted its start. */
+  private moveOff(job: Job<R>, worker: NodeId, attempts: number): boolean {
+    if (this.started.get(job.id)?.worker === worker || attempts > MAX_UNSTARTED_MOVES) return false;
+    job.worker = undefined; // the lost worker's start, asked late, is refused (see grant)
+    return true;
   }
 
   /** The worker running `job` said it started: it is 'running', and its timeout counts from now. */
