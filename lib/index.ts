@@ -8,14 +8,25 @@ export { CallMessage, DownMessage, ExitMessage, SentMessage } from './node/messa
 export { isNormalExit } from './node/exit-reason.js';
 export { formatAddress, formatPid, isPid, parseNodeId, pidEquals } from './wire/address.js';
 export { PROTOCOL_VERSION } from './wire/limits.js';
-export { Membership, MEMBERSHIP_PROCESS } from './cluster/membership.js';
+export {
+  ACTOR_NAME_PREFIX,
+  CHANNEL_PREFIX,
+  DAEMON_PROCESS,
+  JOB_STORE_PROCESS,
+  MEMBERSHIP_PROCESS,
+  OBJECTS_PROCESS,
+  RANKS_PROCESS,
+  WORKER_PROCESS,
+  WORKERS_PROCESS,
+} from './common/service-names.js';
+export { Membership } from './cluster/membership.js';
 export { HostInfoMonitor, readHostInfo } from './cluster/host-info.js';
 export { Discovery } from './cluster/discovery.js';
 export { connect, SeedUnreachableError } from './cluster/connect.js';
 export { CredentialError, defaultSecretPath, loadOrCreateSecret, readSecretFile, resolveSecret } from './cluster/credential.js';
 export type { CredentialOptions } from './cluster/credential.js';
 export { FreeVariableError, FunctionCache, HashMismatchError, compileShipped, isShippedFunction, shipFunction } from './task/remote-function.js';
-export { WorkerPool, WorkerStartError, WORKER_PROCESS, WORKERS_PROCESS, startWorkerNode } from './cluster/worker-pool.js';
+export { WorkerPool, WorkerStartError, startWorkerNode } from './cluster/worker-pool.js';
 export {
   AuthenticationError,
   EncodeError,
@@ -48,14 +59,14 @@ export type { HostInfo, HostInfoMonitorOptions, ReadHostInfoOptions } from './cl
 export type { DownReason, Member, MemberStatus, MembershipEvents, MembershipOptions, MembershipStats } from './cluster/membership.js';
 
 // Tasks (Ray-style remote functions and refs) and the cluster pieces they stand on.
-export { DAEMON_PROCESS, offerOf, parseResources } from './cluster/daemon-offer.js';
+export { offerOf, parseResources } from './cluster/daemon-offer.js';
 export { CLUSTER_REQUEST, formatKillWorker, isClusterRequest, parseKillWorker } from './cluster/daemon-protocol.js';
 export type { ClusterAnswer, ClusterRequest, KillWorkerMessage } from './cluster/daemon-protocol.js';
 export { DaemonQueryView, MembershipView } from './cluster/cluster-view.js';
 export { LocalCluster, LocalClusterError } from './cluster/local-cluster.js';
 export { ObjectRef } from './task/object-ref.js';
 export { RemoteFunction, cancel, free, get, put, remote, wait } from './task/remote.js';
-export { TaskRuntime, OBJECTS_PROCESS } from './task/runtime.js';
+export { TaskRuntime } from './task/runtime.js';
 export { TaskExecutor, CANCEL_EXIT_CODE } from './task/executor.js';
 export { ObjectLostError, TaskCancelledError, UnschedulableError, WorkerCrashedError } from './task/task-errors.js';
 export { ModuleLoader, isShippedModule, shipModule } from './task/module-shipping.js';
@@ -73,7 +84,7 @@ export type { ShippedCode } from './task/shipped-code.js';
 export { init, shutdown } from './task/init.js';
 export type { InitOptions, Session } from './task/init.js';
 export { ActorClass, ActorDiedError, actor, getActor, kill } from './actor/actor.js';
-export { ActorHost, ACTOR_NAME_PREFIX } from './actor/actor-host.js';
+export { ActorHost } from './actor/actor-host.js';
 export type { ActorHandle, ActorOptions } from './actor/actor.js';
 
 // Job clusters (dispy-style batch jobs).
@@ -81,7 +92,7 @@ export { JobCluster, JobClusterError } from './jobs/job-cluster.js';
 export { Job } from './jobs/job.js';
 export { jobs } from './jobs/job-context.js';
 export { JobRunner, expandArgv } from './jobs/job-runner.js';
-export { JobStore, JOB_STORE_PROCESS, storedClusters, storedRecords } from './jobs/job-store.js';
+export { JobStore, storedClusters, storedRecords } from './jobs/job-store.js';
 export { ProgramKilledError } from './jobs/program.js';
 export { currentSession } from './task/init.js';
 export type { Computation, JobClusterConnection, JobClusterEvents, JobClusterOptions, JobClusterStats, NodeInfo, ProgramComputation } from './jobs/job-cluster.js';
@@ -109,7 +120,7 @@ export { defaultAdvertiseHost, isLoopbackHost, isWildcardHost, localAddressTowar
 export type { Emit, MapReduceEvents, MapReduceOptions, MapReduceProgress } from './mapreduce/map-reduce.js';
 
 // Streaming: channels, credit-controlled streams, pipelines.
-export { Channel, CHANNEL_PREFIX } from './stream/channel.js';
+export { Channel } from './stream/channel.js';
 export { DEFAULT_WINDOW, StreamBrokenError, StreamReader, StreamWriter } from './stream/stream.js';
 export { Pipeline, pipeline, stage } from './stream/pipeline.js';
 export { StageHost } from './stream/stage-host.js';
@@ -121,7 +132,7 @@ export { Comm } from './collective/comm.js';
 export { Group, group } from './collective/group.js';
 export { ANY_SOURCE, ANY_TAG } from './collective/inbox.js';
 export { RankError, RankFailedError } from './collective/collective-errors.js';
-export { RankHost, RANKS_PROCESS } from './collective/rank-host.js';
+export { RankHost } from './collective/rank-host.js';
 export type { Received, RecvOptions, SendOptions, SendrecvOptions } from './collective/comm.js';
 export type { GroupOptions } from './collective/group.js';
 export type { ReduceOp } from './collective/reduce-op.js';

@@ -4,12 +4,10 @@ import type { ProcessContext } from '../node/process-context.js';
 import { isShippedModule } from '../task/module-shipping.js';
 import { LocatedValue } from '../task/object-ref.js';
 import { FunctionCache, isShippedFunction } from '../task/remote-function.js';
-import { OBJECTS_PROCESS, type TaskRuntime } from '../task/runtime.js';
+import { type TaskRuntime } from '../task/runtime.js';
 import type { NodeId } from '../wire/address.js';
 import type { ShippedCode } from '../task/shipped-code.js';
-
-/** Actor processes are registered under this prefix plus the actor's name (named actors). */
-export const ACTOR_NAME_PREFIX = 'zerocos.actor:';
+import { ACTOR_NAME_PREFIX, OBJECTS_PROCESS } from '../common/service-names.js';
 
 /** What the creator asks of the actor's process. */
 export interface ActorSpawnOptions {

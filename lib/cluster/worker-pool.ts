@@ -5,12 +5,7 @@ import { InvalidArgumentError, ZerocosError } from '../common/errors.js';
 import { CallMessage } from '../node/messages.js';
 import { Node, type NodeOptions } from '../node/node.js';
 import type { NodeId, Pid } from '../wire/address.js';
-
-/** The name of the process on the daemon's node that workers announce themselves to. */
-export const WORKERS_PROCESS = 'zerocos.workers';
-
-/** The name of the process each worker registers on its own node. */
-export const WORKER_PROCESS = 'zerocos.worker';
+import { WORKERS_PROCESS, WORKER_PROCESS } from '../common/service-names.js';
 
 /** The longest wait before a slot is restarted, however often it crashed. */
 const MAX_RESTART_BACKOFF_MS = 5000;

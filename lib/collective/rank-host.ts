@@ -7,6 +7,7 @@ import { isPid, type Pid } from '../wire/address.js';
 import { RankFailedError } from './collective-errors.js';
 import { Comm, FAREWELL } from './comm.js';
 import { blobCount, decodeParts, encodeParts, isHeader } from './frames.js';
+import { RANKS_PROCESS } from '../common/service-names.js';
 
 /** What a group's driver asks a worker for: one rank, created but not started. */
 export interface RankSpawn {
@@ -32,9 +33,6 @@ export interface RankTable {
 
 /** A rank that is not started within this long after it was created ends (its driver is gone). */
 const START_TIMEOUT_MS = 60_000;
-
-/** The process each worker registers to take `['rank:new', spawn]` calls. */
-export const RANKS_PROCESS = 'zerocos.ranks';
 
 /** The largest group. */
 export const MAX_GROUP_SIZE = 1024;

@@ -4,12 +4,12 @@ import { InvalidArgumentError } from '../common/errors.js';
 import { CallMessage } from '../node/messages.js';
 import type { NodeId } from '../wire/address.js';
 import { LocatedValue } from './object-ref.js';
-import { OBJECTS_PROCESS } from './object-table.js';
 import { FunctionCache, isShippedFunction } from './remote-function.js';
 import type { TaskRuntime } from './runtime.js';
 import type { ShippedCode } from './shipped-code.js';
 import { TaskCancelledError } from './task-errors.js';
 import { isRunRequest, parseCancel, parseRun, type RunAnswer } from './worker-protocol.js';
+import { OBJECTS_PROCESS } from '../common/service-names.js';
 
 /** Queued synchronous tasks run back to back for at most this long before the worker yields to its event loop. */
 const TURN_SLICE_MS = 5;
