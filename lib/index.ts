@@ -26,7 +26,7 @@ export { connect, SeedUnreachableError } from './cluster/connect.js';
 export { CredentialError, defaultSecretPath, loadOrCreateSecret, readSecretFile, resolveSecret } from './cluster/credential.js';
 export type { CredentialOptions } from './cluster/credential.js';
 export { FreeVariableError, FunctionCache, HashMismatchError, compileShipped, isShippedFunction, shipFunction } from './task/remote-function.js';
-export { WorkerPool, WorkerStartError, startWorkerNode } from './cluster/worker-pool.js';
+export { WorkerPool, WorkerStartError } from './cluster/worker-pool.js';
 export {
   AuthenticationError,
   EncodeError,

@@ -7,6 +7,7 @@ import type { InvocationInfo, TaskExecutor } from '../task/executor.js';
 import { FunctionCache, type ShippedFunction } from '../task/remote-function.js';
 import { errorInfoOf } from '../common/errors.js';
 import { type TaskRuntime } from '../task/runtime.js';
+import type { WorkerService } from '../task/worker-service.js';
 import type { NodeId, Pid } from '../wire/address.js';
 import { currentJob, isAsyncFunction, runInJob, type RunningJob } from './job-context.js';
 import type { JobOutcome, JobRecord } from './job.js';
@@ -47,7 +48,7 @@ interface ClusterState {
  *
  * Requests: task runs with a `{kind: 'job'}` context; the message `['job:cleanup', cluster]`.
  */
-export class JobRunner {
+export class JobRunner implements WorkerService {
   private readonly clusters = new Map<string, ClusterState>();
   private readonly functions = new FunctionCache();
   private records: JobRecord[] = [];
