@@ -23,9 +23,11 @@ import {
   parseListenAddress,
   resolveSecret,
   parseResources,
+  DaemonHost,
+  DaemonStartError,
+  type DaemonHostOptions,
   type ListenAddress,
-} from 'zerocos';
-import { DaemonHost, DaemonStartError, type DaemonHostOptions } from 'zerocos/internal';
+} from 'zerocos/internal';
 import { parsePeers, parsePositive } from './cli-args.js';
 
 /** The port a daemon binds when none is given; 0 picks any free port. */

@@ -17,8 +17,7 @@
  * its workers itself. It exits 1 when the daemon does not take its ready call, 2 on bad usage.
  */
 import { parseArgs } from 'node:util';
-import * as zerocos from 'zerocos';
-import { WorkerHost, type WorkerConfig } from 'zerocos/internal';
+import * as zerocos from 'zerocos/internal';
 
 /** How long a stopping worker waits for its node to stop before it exits anyway. */
 const STOP_TIMEOUT_MS = 2000;
@@ -41,7 +40,7 @@ if (!process.send) {
   process.exit(2);
 }
 
-let host: WorkerHost | undefined;
+let host: zerocos.WorkerHost | undefined;
 let stopping = false;
 
 function stop(code: number): void {
@@ -57,18 +56,19 @@ if (!process.connected) stop(0);
 process.on('SIGTERM', () => stop(0));
 process.on('SIGINT', () => {});
 
-const config = await new Promise<WorkerConfig>((resolve) => process.once('message', (message) => resolve(message as WorkerConfig)));
+const config = await new Promise<zerocos.WorkerConfig>((resolve) => process.once('message', (message) => resolve(message as zerocos.WorkerConfig)));
 if (typeof config !== 'object' || config === null || (config.secret !== undefined && typeof config.secret !== 'string')) {
   console.error('worker: the first IPC message must be the configuration {secret?, network?}');
   process.exit(2);
 }
 
-// Shipped functions reach the API as the global `zerocos`, the name they would import it under.
+// Shipped functions reach the API as the global `zerocos`, the name they would import it under
+// (the internal namespace: the user API and more, as the worker always offered).
 (globalThis as { zerocos?: unknown }).zerocos = zerocos;
 
 // It listens on its daemon's interface, so that clients and workers on other hosts reach it.
 try {
-  host = await WorkerHost.start({
+  host = await zerocos.WorkerHost.start({
     index,
     daemon,
     config,

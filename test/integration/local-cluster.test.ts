@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import { LocalCluster, Node, loadOrCreateSecret } from '../../lib/index.js';
+import { LocalCluster, Node, loadOrCreateSecret } from '../../lib/internal.js';
 import { WORKER_PROCESS } from '../../lib/common/service-names.js';
 
 describe('LocalCluster', () => {

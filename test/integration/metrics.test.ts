@@ -5,7 +5,7 @@ import { fileURLToPath } from 'node:url';
 import parsePrometheusTextFormat, { type PrometheusFamily } from 'parse-prometheus-text-format';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { Dealer } from 'zeromq';
-import { Node, defaultSecretPath, loadOrCreateSecret } from '../../lib/index.js';
+import { Node, defaultSecretPath, loadOrCreateSecret } from '../../lib/internal.js';
 import { deriveCurveKeys } from '../../lib/transport/curve.js';
 import { startReadyChild, type ReadyChild } from '../support/child.js';
 import { allWorkersReady, type DaemonReady } from '../support/daemon.js';

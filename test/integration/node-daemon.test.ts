@@ -5,7 +5,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { mkdtempSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { AuthenticationError, Node, NodeDownError, defaultSecretPath, loadOrCreateSecret } from '../../lib/index.js';
+import { AuthenticationError, Node, NodeDownError, defaultSecretPath, loadOrCreateSecret } from '../../lib/internal.js';
 import { startReadyChild, type ReadyChild } from '../support/child.js';
 import type { DaemonReady } from '../support/daemon.js';
 import { eventually, nextLine } from '../support/eventually.js';

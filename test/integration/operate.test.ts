@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { JobCluster, Node, defaultSecretPath, loadOrCreateSecret, type ClusterStatus, type StopOutcome, type StoredCluster, type JobRecord } from '../../lib/index.js';
+import { JobCluster, Node, defaultSecretPath, loadOrCreateSecret, type ClusterStatus, type StopOutcome, type StoredCluster, type JobRecord } from '../../lib/internal.js';
 import { startReadyChild, type ReadyChild } from '../support/child.js';
 import { allWorkersReady, type DaemonReady } from '../support/daemon.js';
 import { eventually, nextLine } from '../support/eventually.js';

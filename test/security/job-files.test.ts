@@ -2,7 +2,7 @@ import { existsSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'nod
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { JobCluster, Node, resolveSecret, type Session } from '../../lib/index.js';
+import { JobCluster, Node, resolveSecret, type Session } from '../../lib/internal.js';
 import { eventually } from '../support/eventually.js';
 import { startSession, stopSession } from '../support/session.js';
 import { JOB_CLUSTER_PREFIX } from '../../lib/common/service-names.js';
