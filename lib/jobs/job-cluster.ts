@@ -4,11 +4,10 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
 import { connect } from '../cluster/connect.js';
-import { DAEMON_PROCESS, offerOf, type DaemonView } from '../cluster/daemon-offer.js';
+import { offerOf, type DaemonView } from '../cluster/daemon-offer.js';
 import { formatKillWorker } from '../cluster/daemon-protocol.js';
 import type { LocalClusterOptions } from '../cluster/local-cluster.js';
 import type { Member } from '../cluster/membership.js';
-import { WORKER_PROCESS } from '../cluster/worker-pool.js';
 import { InvalidArgumentError, NodeStoppedError, TimeoutError, ZerocosError } from '../common/errors.js';
 import { CallMessage, SentMessage } from '../node/messages.js';
 import { peekRuntime } from '../task/context.js';
@@ -19,13 +18,13 @@ import type { TaskOptions, TaskRuntime } from '../task/runtime.js';
 import type { ShippedCode } from '../task/shipped-code.js';
 import { TaskCancelledError, UnschedulableError, WorkerCrashedError } from '../task/task-errors.js';
 import { parseNodeId, type NodeId } from '../wire/address.js';
-import { JOB_CLUSTER_PREFIX } from './job-context.js';
 import type { JobRunContext } from './job-runner.js';
-import { JOB_STORE_PROCESS, storedRecords } from './job-store.js';
+import { storedRecords } from './job-store.js';
 import { shipComputation, type Computation, type ProgramComputation } from './computation.js';
 import type { ModuleFunction } from '../task/remote.js';
 import { Job, type JobOutcome, type JobStatus } from './job.js';
 import { nodeFilter, nodeInfoOf, type NodeInfo } from './node-filter.js';
+import { DAEMON_PROCESS, JOB_CLUSTER_PREFIX, JOB_STORE_PROCESS, WORKER_PROCESS } from '../common/service-names.js';
 
 export type { Computation, ProgramComputation } from './computation.js';
 export type { NodeInfo } from './node-filter.js';
@@ -81,7 +80,6 @@ export class JobClusterError extends ZerocosError {
 
 /** The session `JobCluster.create` started itself (no `init()` in this process), shared by every cluster. */
 let ownSession: { session: Promise<Session>; users: number } | undefined;
-
 
 /** `recover` listens this long after its seeds answer, so that daemons they know of are heard too (two heartbeats). */
 const RECOVER_SETTLE_MS = 1000;

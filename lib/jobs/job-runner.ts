@@ -7,13 +7,14 @@ import type { InvocationInfo, TaskExecutor } from '../task/executor.js';
 import { FunctionCache, type ShippedFunction } from '../task/remote-function.js';
 import { errorInfoOf } from '../common/errors.js';
 import { NO_TIMEOUT } from '../task/object-table.js';
-import { OBJECTS_PROCESS, type TaskRuntime } from '../task/runtime.js';
+import { type TaskRuntime } from '../task/runtime.js';
+import type { WorkerService } from '../task/worker-service.js';
 import { TaskCancelledError } from '../task/task-errors.js';
 import type { NodeId, Pid } from '../wire/address.js';
-import { JOB_CLUSTER_PREFIX, currentJob, isAsyncFunction, runInJob, type RunningJob } from './job-context.js';
+import { currentJob, isAsyncFunction, runInJob, type RunningJob } from './job-context.js';
 import type { JobOutcome, JobRecord } from './job.js';
 import { runProgram } from './program.js';
-import { JOB_STORE_PROCESS } from './job-store.js';
+import { JOB_CLUSTER_PREFIX, JOB_STORE_PROCESS, OBJECTS_PROCESS } from '../common/service-names.js';
 
 /** The context a job's run carries to the worker (the task's `context`). */
 export interface JobRunContext {
@@ -55,7 +56,7 @@ interface ClusterState {
  *
  * Requests: task runs with a `{kind: 'job'}` context; the message `['job:cleanup', cluster]`.
  */
-export class JobRunner {
+export class JobRunner implements WorkerService {
   private readonly clusters = new Map<string, ClusterState>();
   private readonly functions = new FunctionCache();
   private records: JobRecord[] = [];
