@@ -20,7 +20,7 @@ import type { ShippedCode } from '../task/shipped-code.js';
 import { TaskCancelledError, UnschedulableError, WorkerCrashedError } from '../task/task-errors.js';
 import { parseNodeId, type NodeId } from '../wire/address.js';
 import { JOB_CLUSTER_PREFIX } from './job-context.js';
-import type { JobRunContext } from './job-runner.js';
+import { formatForget, formatJobCleanup, parseJobReport, type JobRunContext } from './job-protocol.js';
 import { JOB_STORE_PROCESS, storedRecords } from './job-store.js';
 import { shipComputation, type Computation, type ProgramComputation } from './computation.js';
 import type { ModuleFunction } from '../task/remote.js';
@@ -327,8 +327,8 @@ export class JobCluster<A extends unknown[] = unknown[], R = unknown> extends Ev
     }
     this.offMembership?.();
     try {
-      for (const worker of this.workersUsed) this.runtime.node.send({ name: WORKER_PROCESS, node: worker }, ['job:cleanup', this.id]);
-      for (const daemon of this.daemonsUsed) this.runtime.node.send({ name: JOB_STORE_PROCESS, node: daemon }, ['forget', this.id]);
+      for (const worker of this.workersUsed) this.runtime.node.send({ name: WORKER_PROCESS, node: worker }, formatJobCleanup(this.id));
+      for (const daemon of this.daemonsUsed) this.runtime.node.send({ name: JOB_STORE_PROCESS, node: daemon }, formatForget(this.id));
       this.runtime.node.send({ name: JOB_CLUSTER_PREFIX + this.id, node: this.runtime.node.id }, 'stop');
     } catch (error) {
       if (!(error instanceof NodeStoppedError)) throw error;
@@ -434,9 +434,10 @@ export class JobCluster<A extends unknown[] = unknown[], R = unknown> extends Ev
    * the node the job was sent to (`sender`, as the transport saw it): another peer can neither
    * add files to a job's results nor report it started or provisional.
    */
-  private receive(sender: NodeId, message: unknown): void {
-    if (!Array.isArray(message)) return;
-    const job = typeof message[1] === 'number' ? this.all.get(message[1]) : undefined;
+  private receive(sender: NodeId, received: unknown): void {
+    const message = parseJobReport(received);
+    if (!message) return;
+    const job = this.all.get(message[1]);
     if (job === undefined || job.worker !== sender) return;
     // Cancelled while its start was on the way: it runs there now, so its worker goes.
     if (job.status === 'cancelled' && message[0] === 'started' && job.node) {
@@ -444,16 +445,16 @@ export class JobCluster<A extends unknown[] = unknown[], R = unknown> extends Ev
     }
     if (job.isDone) return;
     if (message[0] === 'started') {
-      this.startedOn(job, sender, typeof message[3] === 'number' ? message[3] : Date.now());
+      this.startedOn(job, sender, message[3]);
     } else if (message[0] === 'provisional') {
       job.provisional = message[2];
       this.options.onJobStatus?.(job);
       this.emit('provisional', job, message[2]);
-    } else if (message[0] === 'file' && typeof message[2] === 'string' && message[3] instanceof Uint8Array) {
+    } else {
       const name = basename(message[2]) || 'file';
       const path = join(this.filesDir, `${job.id}-${name}`);
       const writing = mkdir(this.filesDir, { recursive: true })
-        .then(() => writeFile(path, message[3] as Uint8Array))
+        .then(() => writeFile(path, message[3]))
         .then(() => void job.files.push(path))
         .catch((error: Error) => {
           const errors = this.fileErrors.get(job.id) ?? [];

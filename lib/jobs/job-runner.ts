@@ -2,29 +2,17 @@ import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { DownMessage } from '../node/messages.js';
 import type { ProcessContext } from '../node/process-context.js';
-import type { ShippedModule } from '../task/module-shipping.js';
 import type { InvocationInfo, TaskExecutor } from '../task/executor.js';
 import { FunctionCache, type ShippedFunction } from '../task/remote-function.js';
-import { errorInfoOf } from '../common/errors.js';
+import { InvalidArgumentError, errorInfoOf } from '../common/errors.js';
 import { OBJECTS_PROCESS, type TaskRuntime } from '../task/runtime.js';
 import type { NodeId, Pid } from '../wire/address.js';
 import { JOB_CLUSTER_PREFIX, currentJob, isAsyncFunction, runInJob, type RunningJob } from './job-context.js';
-import type { JobOutcome, JobRecord } from './job.js';
+import { formatRecord, parseJobContext, formatStarted, parseJobCleanup, type JobOutcome, type JobRecord, type JobRunContext } from './job-protocol.js';
 import { runProgram } from './program.js';
 import { JOB_STORE_PROCESS } from './job-store.js';
 
-/** The context a job's run carries to the worker (the task's `context`). */
-export interface JobRunContext {
-  kind: 'job';
-  cluster: string;
-  job: number;
-  setup?: { code: ShippedFunction; args: unknown[] };
-  cleanup?: ShippedFunction;
-  /** Files shipped to every worker of the cluster (dispy's `depends`). */
-  depends?: ShippedModule;
-  /** A program job: the program file (shipped) and its argv template. */
-  program?: { bundle: ShippedModule; argv: string[] };
-}
+export type { JobRunContext } from './job-protocol.js';
 
 /** Output kept per stream per job; beyond it the rest is dropped, with a note. */
 const MAX_CAPTURE_BYTES = 1024 * 1024;
@@ -60,14 +48,19 @@ export class JobRunner {
     /** The daemon whose job store keeps finished jobs. */
     private readonly daemon: NodeId,
   ) {
-    executor.setInvoker('job', (context, fn, args, info) => this.run(context as JobRunContext, fn, args, info));
+    executor.setInvoker('job', (context, fn, args, info) => {
+      const job = parseJobContext(context);
+      if (!job) return Promise.reject(new InvalidArgumentError('malformed job context: it needs cluster (str) and job (number)'));
+      return this.run(job, fn, args, info);
+    });
     installCapture();
   }
 
   /** Takes a job request from the worker's mailbox; false when `message` is none. */
   handle(message: unknown): boolean {
-    if (!Array.isArray(message) || message[0] !== 'job:cleanup' || typeof message[1] !== 'string') return false;
-    void this.cleanup(message[1]);
+    const cluster = parseJobCleanup(message);
+    if (cluster === undefined) return false;
+    void this.cleanup(cluster);
     return true;
   }
 
@@ -93,7 +86,7 @@ export class JobRunner {
     // The client counts the job as running from now (and its timeout): it may have waited here.
     // The report must leave before user code runs: a job spinning in synchronous code would hold
     // it back for good (a new connection to the client is only made while JavaScript runs).
-    job.send(['started', context.job, this.runtime.node.id, startTime]);
+    job.send(formatStarted(context.job, this.runtime.node.id, startTime));
     await handedOver(this.runtime.node.drained({ name: JOB_CLUSTER_PREFIX + context.cluster, node: info.owner }));
     let outcome: { result?: unknown; exception?: JobOutcome['exception'] };
     try {
@@ -117,7 +110,7 @@ export class JobRunner {
       host: this.host,
       worker: this.runtime.node.id,
     };
-    this.record({ cluster: context.cluster, job: context.job, args, outcome: full });
+    this.record({ cluster: context.cluster, job: context.job, args, outcome: full, owner: info.owner });
     return full;
   }
 
@@ -189,7 +182,7 @@ export class JobRunner {
       this.flushTimer = undefined;
       const batch = this.records;
       this.records = [];
-      this.runtime.node.send({ name: JOB_STORE_PROCESS, node: this.daemon }, ['record', batch]);
+      this.runtime.node.send({ name: JOB_STORE_PROCESS, node: this.daemon }, formatRecord(batch));
     }, RECORD_FLUSH_MS);
   }
 }

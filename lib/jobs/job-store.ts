@@ -1,7 +1,10 @@
 import type { Member } from '../cluster/membership.js';
-import { CallMessage } from '../node/messages.js';
+import { NotOwnerError } from '../common/errors.js';
+import { CallMessage, SentMessage } from '../node/messages.js';
 import type { Node } from '../node/node.js';
-import type { JobRecord } from './job.js';
+import { OBJECTS_PROCESS } from '../task/object-table.js';
+import type { NodeId } from '../wire/address.js';
+import { CLUSTERS_REQUEST, formatRecover, isJobRecord, parseStoreMessage, parseStoreRequest, type JobRecord } from './job-protocol.js';
 
 /** The name of the process on each daemon that keeps finished jobs for recovery. */
 export const JOB_STORE_PROCESS = 'zerocos.jobstore';
@@ -11,6 +14,23 @@ export interface JobStoreOptions {
   maxRecordsPerCluster?: number;
   /** A cluster not heard of for this long is forgotten. @default 3600000 (1 hour) */
   ttlMs?: number;
+  /**
+   * Records one sender (a worker node) may have in the store at once; beyond it, its new
+   * records are dropped and counted (`refused.records`). @default 100000
+   */
+  maxRecordsPerPeer?: number;
+  /** Records kept over all senders (forged sender ids cannot grow the store past it). @default 1000000 */
+  maxRecords?: number;
+}
+
+/** Requests the store refused, by kind: what a peer could not grow or erase. */
+export interface JobStoreRefusals {
+  /** Records dropped: malformed, owner differs from the cluster's, or over a per-peer or total bound. */
+  records: number;
+  /** `forget` from a node other than the cluster's owner. */
+  forgets: number;
+  /** `recover` from a node other than the owner while the owner is up. */
+  recovers: number;
 }
 
 /** What a job store holds of one cluster: the answer to `['clusters']`, summed over daemons by {@link storedClusters}. */
@@ -32,8 +52,18 @@ export interface StoreAnswers<T> {
 }
 
 interface ClusterRecords {
-  records: Map<number, JobRecord>;
+  /** The client that submitted the cluster's jobs: only it may forget them. */
+  owner: NodeId;
+  /** Each record with the node that sent it (counted against that sender's bound). */
+  records: Map<number, { record: JobRecord; sender: NodeId }>;
   touchedAt: number;
+}
+
+/** What the store knows of an owner: whether its objects process still runs, and its clusters here. */
+interface OwnerState {
+  up: boolean;
+  clusters: number;
+  monitor: number;
 }
 
 /**
@@ -42,48 +72,112 @@ interface ClusterRecords {
  * every daemon (dispy's `recover_jobs`). Requests: the message `['record', records]` (from
  * workers), the call `['recover', cluster]` → records, the call `['clusters']` →
  * {@link StoredCluster}[] (for `zerocos jobs`), the message `['forget', cluster]`.
+ *
+ * Who may do what (docs/security.md): a cluster's owner is the client named in its records
+ * (the `run`'s sender, as the worker saw it). Only the owner may `forget` it. `recover` is
+ * answered to the owner, and to anyone once the owner is gone (its `zerocos.objects` process
+ * ended, or its node was lost): that is what recovery is for. Each sender may have at most
+ * `maxRecordsPerPeer` records stored, and the store at most `maxRecords`.
  */
 export class JobStore {
   private readonly clusters = new Map<string, ClusterRecords>();
-  private readonly maxRecords: number;
+  private readonly owners = new Map<NodeId, OwnerState>();
+  /** Records stored per sender. */
+  private readonly bySender = new Map<NodeId, number>();
+  private total = 0;
+  private readonly maxPerCluster: number;
+  private readonly maxPerPeer: number;
+  private readonly maxTotal: number;
   private readonly ttlMs: number;
+  /** Requests refused so far. */
+  readonly refused: JobStoreRefusals = { records: 0, forgets: 0, recovers: 0 };
 
-  constructor(node: Node, options: JobStoreOptions = {}) {
-    this.maxRecords = options.maxRecordsPerCluster ?? 100_000;
+  constructor(
+    private readonly node: Node,
+    options: JobStoreOptions = {},
+  ) {
+    this.maxPerCluster = options.maxRecordsPerCluster ?? 100_000;
+    this.maxPerPeer = options.maxRecordsPerPeer ?? 100_000;
+    this.maxTotal = options.maxRecords ?? 1_000_000;
     this.ttlMs = options.ttlMs ?? 3_600_000;
     node.spawn(
       async (self) => {
         for await (const message of self) this.serve(message);
       },
-      { name: JOB_STORE_PROCESS },
+      { name: JOB_STORE_PROCESS, senders: true },
     );
   }
 
   /** Records kept for `cluster`. */
   recordsOf(cluster: string): JobRecord[] {
-    return [...(this.clusters.get(cluster)?.records.values() ?? [])];
+    return [...(this.clusters.get(cluster)?.records.values() ?? [])].map((kept) => kept.record);
+  }
+
+  /** Records kept over all clusters. */
+  get size(): number {
+    return this.total;
   }
 
   private serve(message: unknown): void {
     const now = Date.now();
-    for (const [id, cluster] of this.clusters) if (now - cluster.touchedAt > this.ttlMs) this.clusters.delete(id);
+    for (const [id, cluster] of this.clusters) if (now - cluster.touchedAt > this.ttlMs) this.drop(id);
     if (message instanceof CallMessage) {
-      const request = message.request as unknown[];
-      if (Array.isArray(request) && request[0] === 'recover' && typeof request[1] === 'string') message.reply(this.recordsOf(request[1]));
-      else if (Array.isArray(request) && request[0] === 'clusters') message.reply(this.summaries());
-      else message.fail(new Error(`${JOB_STORE_PROCESS} does not understand ${JSON.stringify(request)}`));
-      return;
+      const request = parseStoreRequest(message.request);
+      if (request?.[0] === 'clusters') return void message.reply(this.summaries());
+      if (!request) return void message.fail(new Error(`${JOB_STORE_PROCESS} does not understand ${JSON.stringify(message.request)}`));
+      const cluster = this.clusters.get(request[1]);
+      if (cluster && cluster.owner !== message.from.node && this.owners.get(cluster.owner)?.up) {
+        this.refused.recovers++;
+        return void message.fail(new NotOwnerError(`job cluster ${request[1]} is recovered by its client ${cluster.owner} only, while it runs`));
+      }
+      return void message.reply(this.recordsOf(request[1]));
     }
-    if (!Array.isArray(message)) return;
-    if (message[0] === 'forget' && typeof message[1] === 'string') this.clusters.delete(message[1]);
-    if (message[0] === 'record' && Array.isArray(message[1])) for (const record of message[1] as JobRecord[]) this.add(record, now);
+    if (!(message instanceof SentMessage)) return;
+    const request = parseStoreMessage(message.message);
+    const sender = message.from.node;
+    if (request?.[0] === 'forget') {
+      const cluster = this.clusters.get(request[1]);
+      if (cluster && cluster.owner !== sender) this.refused.forgets++;
+      else this.drop(request[1]);
+    } else if (request?.[0] === 'record') {
+      for (const record of request[1]) this.add(record, sender, now);
+    }
+  }
+
+  /** Forgets a cluster, giving its records back to their senders' bounds. */
+  private drop(id: string): void {
+    const cluster = this.clusters.get(id);
+    if (!cluster) return;
+    this.clusters.delete(id);
+    for (const { sender } of cluster.records.values()) this.release(sender);
+    const owner = this.owners.get(cluster.owner);
+    if (owner && --owner.clusters === 0) {
+      this.owners.delete(cluster.owner);
+      this.node.demonitor(owner.monitor);
+    }
+  }
+
+  private release(sender: NodeId): void {
+    this.total--;
+    const left = (this.bySender.get(sender) ?? 1) - 1;
+    if (left > 0) this.bySender.set(sender, left);
+    else this.bySender.delete(sender);
+  }
+
+  /** Watches a new owner: once its objects process ends, anyone may recover its clusters. */
+  private watchOwner(owner: NodeId): void {
+    const known = this.owners.get(owner);
+    if (known) return void known.clusters++;
+    const state: OwnerState = { up: true, clusters: 1, monitor: 0 };
+    this.owners.set(owner, state);
+    state.monitor = this.node.monitor({ name: OBJECTS_PROCESS, node: owner }, () => void (state.up = false));
   }
 
   /** What the store holds, by cluster (the answer to `['clusters']`). Walks every record: for queries, not hot paths. */
   summaries(): StoredCluster[] {
     return [...this.clusters].map(([cluster, { records, touchedAt }]) => {
       let terminated = 0;
-      for (const record of records.values()) if (record.outcome?.exception) terminated++;
+      for (const { record } of records.values()) if (record.outcome?.exception) terminated++;
       return { cluster, jobs: records.size, finished: records.size - terminated, terminated, touchedAt };
     });
   }
@@ -98,16 +192,29 @@ export class JobStore {
     return counts;
   }
 
-  private add(record: JobRecord, now: number): void {
-    if (typeof record?.cluster !== 'string' || typeof record.job !== 'number') return;
-    let cluster = this.clusters.get(record.cluster);
-    if (!cluster) {
-      cluster = { records: new Map(), touchedAt: now };
-      this.clusters.set(record.cluster, cluster);
+  private add(record: unknown, sender: NodeId, now: number): void {
+    const cluster = isJobRecord(record) ? this.clusters.get(record.cluster) : undefined;
+    if (!isJobRecord(record) || (cluster && cluster.owner !== record.owner)) return void this.refused.records++;
+    // A job run again replaces its record: that costs its sender nothing more.
+    const replaced = cluster?.records.get(record.job);
+    const held = (this.bySender.get(sender) ?? 0) - (replaced?.sender === sender ? 1 : 0);
+    if (held >= this.maxPerPeer || (!replaced && this.total >= this.maxTotal)) return void this.refused.records++;
+    if (replaced) this.release(replaced.sender);
+    let kept = cluster;
+    if (!kept) {
+      kept = { owner: record.owner, records: new Map(), touchedAt: now };
+      this.clusters.set(record.cluster, kept);
+      this.watchOwner(record.owner);
     }
-    cluster.touchedAt = now;
-    cluster.records.set(record.job, record);
-    if (cluster.records.size > this.maxRecords) cluster.records.delete(cluster.records.keys().next().value as number);
+    kept.touchedAt = now;
+    kept.records.set(record.job, { record, sender });
+    this.total++;
+    this.bySender.set(sender, (this.bySender.get(sender) ?? 0) + 1);
+    if (kept.records.size > this.maxPerCluster) {
+      const oldest = kept.records.keys().next().value as number;
+      this.release(kept.records.get(oldest)!.sender);
+      kept.records.delete(oldest);
+    }
   }
 }
 
@@ -116,7 +223,7 @@ export class JobStore {
  * daemons hold one), in job order.
  */
 export async function storedRecords(node: Node, daemons: Member[], cluster: string, timeoutMs: number): Promise<StoreAnswers<JobRecord[]>> {
-  const { value, failed } = await askStores<JobRecord[]>(node, daemons, ['recover', cluster], timeoutMs);
+  const { value, failed } = await askStores<JobRecord[]>(node, daemons, formatRecover(cluster), timeoutMs);
   const byJob = new Map<number, JobRecord>();
   for (const record of value.flat()) {
     const known = byJob.get(record.job);
@@ -127,7 +234,7 @@ export async function storedRecords(node: Node, daemons: Member[], cluster: stri
 
 /** The clusters every daemon's store holds records of, summed over daemons, newest first. */
 export async function storedClusters(node: Node, daemons: Member[], timeoutMs: number): Promise<StoreAnswers<StoredCluster[]>> {
-  const { value, failed } = await askStores<StoredCluster[]>(node, daemons, ['clusters'], timeoutMs);
+  const { value, failed } = await askStores<StoredCluster[]>(node, daemons, CLUSTERS_REQUEST, timeoutMs);
   const byId = new Map<string, StoredCluster>();
   for (const summary of value.flat()) {
     const known = byId.get(summary.cluster);
