@@ -132,14 +132,6 @@ export class NameTakenError extends ZerocosError {
 }
 
 /**
- * A request that only the owner of some state may make (`forget` a job cluster, `recover` it
- * while its client lives) came from another node. Counted and refused; the state is kept.
- */
-export class NotOwnerError extends ZerocosError {
-  override readonly code = 'ENOTOWNER';
-}
-
-/**
  * A peer reached the bound this node keeps on what one peer may hold here (remote monitors,
  * links and calls in progress on one process; job-store records). The request is refused and
  * counted; what the peer already holds is kept.

@@ -1,8 +1,7 @@
 import type { Member } from '../cluster/membership.js';
-import { NotOwnerError } from '../common/errors.js';
+import { InvalidArgumentError } from '../common/errors.js';
 import { CallMessage, SentMessage } from '../node/messages.js';
 import type { Node } from '../node/node.js';
-import { OBJECTS_PROCESS } from '../task/object-table.js';
 import type { NodeId } from '../wire/address.js';
 import { CLUSTERS_REQUEST, formatRecover, isJobRecord, parseStoreMessage, parseStoreRequest, type JobRecord } from './job-protocol.js';
 
@@ -29,8 +28,6 @@ export interface JobStoreRefusals {
   records: number;
   /** `forget` from a node other than the cluster's owner. */
   forgets: number;
-  /** `recover` from a node other than the owner while the owner is up. */
-  recovers: number;
 }
 
 /** What a job store holds of one cluster: the answer to `['clusters']`, summed over daemons by {@link storedClusters}. */
@@ -59,12 +56,6 @@ interface ClusterRecords {
   touchedAt: number;
 }
 
-/** What the store knows of an owner: whether its objects process still runs, and its clusters here. */
-interface OwnerState {
-  up: boolean;
-  clusters: number;
-  monitor: number;
-}
 
 /**
  * A daemon's memory of the jobs its workers finished, by cluster id: if a client dies, the
@@ -74,14 +65,13 @@ interface OwnerState {
  * {@link StoredCluster}[] (for `zerocos jobs`), the message `['forget', cluster]`.
  *
  * Who may do what (docs/security.md): a cluster's owner is the client named in its records
- * (the `run`'s sender, as the worker saw it). Only the owner may `forget` it. `recover` is
- * answered to the owner, and to anyone once the owner is gone (its `zerocos.objects` process
- * ended, or its node was lost): that is what recovery is for. Each sender may have at most
+ * (the `run`'s sender, as the worker saw it), and only the owner may `forget` it. `recover`
+ * and `clusters` only read, and are answered to any member: a new client recovering a dead
+ * one's jobs, and `zerocos jobs`, are not the owner. Each sender may have at most
  * `maxRecordsPerPeer` records stored, and the store at most `maxRecords`.
  */
 export class JobStore {
   private readonly clusters = new Map<string, ClusterRecords>();
-  private readonly owners = new Map<NodeId, OwnerState>();
   /** Records stored per sender. */
   private readonly bySender = new Map<NodeId, number>();
   private total = 0;
@@ -90,12 +80,9 @@ export class JobStore {
   private readonly maxTotal: number;
   private readonly ttlMs: number;
   /** Requests refused so far. */
-  readonly refused: JobStoreRefusals = { records: 0, forgets: 0, recovers: 0 };
+  readonly refused: JobStoreRefusals = { records: 0, forgets: 0 };
 
-  constructor(
-    private readonly node: Node,
-    options: JobStoreOptions = {},
-  ) {
+  constructor(node: Node, options: JobStoreOptions = {}) {
     this.maxPerCluster = options.maxRecordsPerCluster ?? 100_000;
     this.maxPerPeer = options.maxRecordsPerPeer ?? 100_000;
     this.maxTotal = options.maxRecords ?? 1_000_000;
@@ -124,12 +111,7 @@ export class JobStore {
     if (message instanceof CallMessage) {
       const request = parseStoreRequest(message.request);
       if (request?.[0] === 'clusters') return void message.reply(this.summaries());
-      if (!request) return void message.fail(new Error(`${JOB_STORE_PROCESS} does not understand ${JSON.stringify(message.request)}`));
-      const cluster = this.clusters.get(request[1]);
-      if (cluster && cluster.owner !== message.from.node && this.owners.get(cluster.owner)?.up) {
-        this.refused.recovers++;
-        return void message.fail(new NotOwnerError(`job cluster ${request[1]} is recovered by its client ${cluster.owner} only, while it runs`));
-      }
+      if (!request) return void message.fail(new InvalidArgumentError(`${JOB_STORE_PROCESS} does not understand ${JSON.stringify(message.request)}`));
       return void message.reply(this.recordsOf(request[1]));
     }
     if (!(message instanceof SentMessage)) return;
@@ -150,11 +132,6 @@ export class JobStore {
     if (!cluster) return;
     this.clusters.delete(id);
     for (const { sender } of cluster.records.values()) this.release(sender);
-    const owner = this.owners.get(cluster.owner);
-    if (owner && --owner.clusters === 0) {
-      this.owners.delete(cluster.owner);
-      this.node.demonitor(owner.monitor);
-    }
   }
 
   private release(sender: NodeId): void {
@@ -162,15 +139,6 @@ export class JobStore {
     const left = (this.bySender.get(sender) ?? 1) - 1;
     if (left > 0) this.bySender.set(sender, left);
     else this.bySender.delete(sender);
-  }
-
-  /** Watches a new owner: once its objects process ends, anyone may recover its clusters. */
-  private watchOwner(owner: NodeId): void {
-    const known = this.owners.get(owner);
-    if (known) return void known.clusters++;
-    const state: OwnerState = { up: true, clusters: 1, monitor: 0 };
-    this.owners.set(owner, state);
-    state.monitor = this.node.monitor({ name: OBJECTS_PROCESS, node: owner }, () => void (state.up = false));
   }
 
   /** What the store holds, by cluster (the answer to `['clusters']`). Walks every record: for queries, not hot paths. */
@@ -204,7 +172,6 @@ export class JobStore {
     if (!kept) {
       kept = { owner: record.owner, records: new Map(), touchedAt: now };
       this.clusters.set(record.cluster, kept);
-      this.watchOwner(record.owner);
     }
     kept.touchedAt = now;
     kept.records.set(record.job, { record, sender });
