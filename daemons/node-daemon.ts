@@ -151,6 +151,8 @@ const nodeOptions: NodeOptions = {
   ...(options.maxMessageBytes !== undefined ? { maxMessageBytes: options.maxMessageBytes } : {}),
   ...(options.mailboxCapacity !== undefined ? { mailboxCapacity: options.mailboxCapacity } : {}),
   ...(secret !== undefined ? { secret } : {}),
+  // The cluster name salts the key derivation: daemons, their workers and clients must agree on it.
+  cluster: options.cluster,
   connectTimeoutMs: options.connectTimeoutMs,
 };
 
@@ -274,6 +276,7 @@ const pool =
         script: fileURLToPath(new URL('./worker.js', import.meta.url)),
         readyTimeoutMs: options.workerStartTimeoutMs,
         ...(secret !== undefined ? { secret } : {}),
+        cluster: options.cluster,
         // Workers listen where the daemon does and advertise what it advertises: other hosts send them work.
         network: {
           host: options.host,
