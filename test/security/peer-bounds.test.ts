@@ -1,5 +1,6 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { CallMessage, DownMessage, ExitMessage, Node, RemoteError, type Pid } from '../../lib/index.js';
+import { StreamReader } from '../../lib/stream/stream.js';
 import { eventually } from '../support/eventually.js';
 
 /** Issue 16 item 9: what one peer can make a node hold has a bound per peer. */
@@ -82,5 +83,37 @@ describe('per-peer bounds on remote monitors, calls and links', () => {
     expect(host.stats().peerLimitRefusals).toBe(5);
     host.exit(target, 'kill');
     await eventually(() => expect(exits).toHaveLength(15));
+  });
+
+  it("buffers at most a stream's window from a writer that ignores its credit", async () => {
+    const host = await start('host');
+    const mallory = await start('mallory');
+    let reader: StreamReader | undefined;
+    const received: unknown[] = [];
+    const done = new Promise<void>((resolve, reject) => {
+      host.spawn(async (self) => {
+        reader = new StreamReader(self, { window: 4, stream: 's1' });
+        try {
+          for await (const item of reader) received.push(item);
+          resolve();
+        } catch (error) {
+          reject(error);
+        }
+      });
+    });
+    await eventually(() => expect(reader).toBeDefined());
+    const to = reader!.address.pid;
+    const writer = mallory.spawn(async (self) => {
+      self.send(to, ['zs:open', 's1', 'w1', self.pid]);
+      // One data message of 1,000 items where the reader granted 4.
+      self.send(to, ['zs:data', 's1', 'w1', Array.from({ length: 1000 }, (_, i) => i)]);
+      self.send(to, ['zs:end', 's1', 'w1']);
+      await self.receive(() => false, { timeoutMs: 60_000 }).catch(() => {});
+    });
+    await done;
+    // Before: all 1,000 were buffered and delivered. Now the 4 it granted; the rest are counted.
+    expect(received).toEqual([0, 1, 2, 3]);
+    expect(reader!.dropped).toBe(996);
+    mallory.exit(writer, 'kill');
   });
 });
