@@ -20,6 +20,12 @@ export interface JobRunContext {
   depends?: ShippedModule;
   /** A program job: the program file (shipped) and its argv template. */
   program?: { bundle: ShippedModule; argv: string[] };
+  /**
+   * The job may move to another worker if this one is lost before it starts (not reentrant, not
+   * pinned): it starts only once its cluster grants the start ({@link StartRequest}), so that it
+   * runs at most once even if this host is cut off.
+   */
+  grant?: true;
 }
 
 /** What a worker reports of one run of a job (the task's value). */
@@ -50,6 +56,12 @@ export interface JobRecord {
 
 /** Worker → `zerocos.jobs:<cluster>` on the client: the job starts now. */
 export type StartedMessage = ['started', job: number, worker: NodeId, startTime: number];
+/**
+ * Worker → `zerocos.jobs:<cluster>`, a call, for a job whose context has `grant`: may it start
+ * now? Answered `true` while the job is still this worker's; anything else means it was moved
+ * or cancelled, and it does not run.
+ */
+export type StartRequest = ['start', job: number, worker: NodeId, startTime: number];
 /** Worker → client: an intermediate result. */
 export type ProvisionalMessage = ['provisional', job: number, value: unknown];
 /** Worker → client: a file sent back (before the job's answer). */
@@ -71,6 +83,17 @@ export type ClustersRequest = ['clusters'];
 
 export function formatStarted(job: number, worker: NodeId, startTime: number): StartedMessage {
   return ['started', job, worker, startTime];
+}
+
+export function formatStart(job: number, worker: NodeId, startTime: number): StartRequest {
+  return ['start', job, worker, startTime];
+}
+
+/** A start request, or undefined when `request` is none. */
+export function parseStart(request: unknown): StartRequest | undefined {
+  return Array.isArray(request) && request[0] === 'start' && typeof request[1] === 'number' && typeof request[2] === 'string' && typeof request[3] === 'number'
+    ? ['start', request[1], request[2], request[3]]
+    : undefined;
 }
 
 export function formatProvisional(job: number, value: unknown): ProvisionalMessage {

@@ -5,12 +5,15 @@ import type { ProcessContext } from '../node/process-context.js';
 import type { InvocationInfo, TaskExecutor } from '../task/executor.js';
 import { FunctionCache, type ShippedFunction } from '../task/remote-function.js';
 import { InvalidArgumentError, errorInfoOf } from '../common/errors.js';
-import { OBJECTS_PROCESS, type TaskRuntime } from '../task/runtime.js';
+import { NO_TIMEOUT } from '../task/object-table.js';
+import { type TaskRuntime } from '../task/runtime.js';
+import type { WorkerService } from '../task/worker-service.js';
+import { TaskCancelledError } from '../task/task-errors.js';
 import type { NodeId, Pid } from '../wire/address.js';
-import { JOB_CLUSTER_PREFIX, currentJob, isAsyncFunction, runInJob, type RunningJob } from './job-context.js';
-import { formatRecord, parseJobContext, formatStarted, parseJobCleanup, type JobOutcome, type JobRecord, type JobRunContext } from './job-protocol.js';
+import { currentJob, isAsyncFunction, runInJob, type RunningJob } from './job-context.js';
+import { formatRecord, formatStart, formatStarted, parseJobCleanup, parseJobContext, type JobOutcome, type JobRecord, type JobRunContext } from './job-protocol.js';
 import { runProgram } from './program.js';
-import { JOB_STORE_PROCESS } from './job-store.js';
+import { JOB_CLUSTER_PREFIX, JOB_STORE_PROCESS, OBJECTS_PROCESS } from '../common/service-names.js';
 
 export type { JobRunContext } from './job-protocol.js';
 
@@ -35,7 +38,7 @@ interface ClusterState {
  *
  * Requests: task runs with a `{kind: 'job'}` context; the message `['job:cleanup', cluster]`.
  */
-export class JobRunner {
+export class JobRunner implements WorkerService {
   private readonly clusters = new Map<string, ClusterState>();
   private readonly functions = new FunctionCache();
   private records: JobRecord[] = [];
@@ -83,11 +86,20 @@ export class JobRunner {
       send: (message) => void this.runtime.node.send(clusterAddress, message),
       pending: [],
     };
-    // The client counts the job as running from now (and its timeout): it may have waited here.
-    // The report must leave before user code runs: a job spinning in synchronous code would hold
-    // it back for good (a new connection to the client is only made while JavaScript runs).
-    job.send(formatStarted(context.job, this.runtime.node.id, startTime));
-    await handedOver(this.runtime.node.drained({ name: JOB_CLUSTER_PREFIX + context.cluster, node: info.owner }));
+    if (context.grant) {
+      // At most once: the cluster grants the start only while the job is still this worker's. A
+      // cluster that has moved it (this host was cut off, then taken for lost) or cancelled it
+      // says no; an unreachable one fails the call when its node is declared down. Costs a round
+      // trip per job (trivial jobs: see bench jobs), which buys no double run after a partition.
+      const granted = await this.runtime.node.call<boolean>(clusterAddress, formatStart(context.job, this.runtime.node.id, startTime), { timeoutMs: NO_TIMEOUT });
+      if (granted !== true) throw new TaskCancelledError(`job ${context.job} of ${context.cluster} was not started: its cluster moved or cancelled it`);
+    } else {
+      // The client counts the job as running from now (and its timeout): it may have waited here.
+      // The report must leave before user code runs: a job spinning in synchronous code would hold
+      // it back for good (a new connection to the client is only made while JavaScript runs).
+      job.send(formatStarted(context.job, this.runtime.node.id, startTime));
+      await handedOver(this.runtime.node.drained(clusterAddress));
+    }
     let outcome: { result?: unknown; exception?: JobOutcome['exception'] };
     try {
       const state = await this.prepare(context, info.owner);
@@ -244,7 +256,7 @@ const REPORT_WAIT_MS = 5000;
 /**
  * Resolves once the report is in ZeroMQ's hands, and one turn later: its I/O thread writes it to
  * the socket meanwhile. A job that kills its process at once may still lose it, and is then
- * taken for not started (so it may run once more elsewhere, even if not reentrant).
+ * taken for not started (reentrant and pinned jobs only: the others wait for a granted start).
  */
 async function handedOver(drained: Promise<void>): Promise<void> {
   let timer: NodeJS.Timeout | undefined;

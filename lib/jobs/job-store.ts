@@ -4,9 +4,7 @@ import { CallMessage, SentMessage } from '../node/messages.js';
 import type { Node } from '../node/node.js';
 import type { NodeId } from '../wire/address.js';
 import { CLUSTERS_REQUEST, formatRecover, isJobRecord, parseStoreMessage, parseStoreRequest, type JobRecord } from './job-protocol.js';
-
-/** The name of the process on each daemon that keeps finished jobs for recovery. */
-export const JOB_STORE_PROCESS = 'zerocos.jobstore';
+import { JOB_STORE_PROCESS } from '../common/service-names.js';
 
 export interface JobStoreOptions {
   /** Records kept per cluster; the oldest are dropped beyond it. @default 100000 */

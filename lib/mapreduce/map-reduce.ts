@@ -1,7 +1,5 @@
 import { randomBytes } from 'node:crypto';
 import { EventEmitter } from 'node:events';
-import { WORKER_PROCESS } from '../cluster/worker-pool.js';
-import { OBJECTS_PROCESS } from '../task/runtime.js';
 import { RemoteError, InvalidArgumentError } from '../common/errors.js';
 import { peekRuntime } from '../task/context.js';
 import { init, type InitOptions, type Session } from '../task/init.js';
@@ -11,6 +9,7 @@ import type { TaskRuntime } from '../task/runtime.js';
 import type { NodeId } from '../wire/address.js';
 import { formatMapContext, formatReduceContext, mapOutputKey } from './mr-protocol.js';
 import { formatFree } from '../task/objects-protocol.js';
+import { OBJECTS_PROCESS, WORKER_PROCESS } from '../common/service-names.js';
 
 /** Emits one key/value pair from a map function (the second argument of `map`). */
 export type Emit<K, V> = (key: K, value: V) => void;

@@ -4,6 +4,7 @@ import { LocatedValue } from '../task/object-ref.js';
 import { InvalidArgumentError } from '../common/errors.js';
 import { FunctionCache } from '../task/remote-function.js';
 import type { TaskRuntime } from '../task/runtime.js';
+import type { WorkerService } from '../task/worker-service.js';
 import type { NodeId } from '../wire/address.js';
 import { partitionOf } from '../common/partition.js';
 import { mapOutputKey, parseMapContext, parseReduceContext, type MapContext, type MapShare, type ReduceContext } from './mr-protocol.js';
@@ -21,7 +22,7 @@ type Pairs = MapShare;
  * the number of keys per partition. A reduce task fetches its partition's shares from every map
  * worker, merges them by key and reduces each key.
  */
-export class MapReduceRunner {
+export class MapReduceRunner implements WorkerService {
   private readonly functions = new FunctionCache();
 
   constructor(
@@ -38,6 +39,11 @@ export class MapReduceRunner {
       if (!reduce) return Promise.reject(new InvalidArgumentError('malformed reduce task: see docs/protocol.md §11.6'));
       return this.reduce(reduce, fn);
     });
+  }
+
+  /** Takes no message of the worker's process: map and reduce tasks reach it through the executor's invokers. */
+  handle(): boolean {
+    return false;
   }
 
   private async map(context: MapContext, map: (...args: unknown[]) => unknown, records: unknown[], owner: NodeId): Promise<number[]> {

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { AuthenticationError, Node, WORKER_PROCESS, get, remote, resolveSecret, type Session } from '../../lib/index.js';
+import { AuthenticationError, Node, WORKER_PROCESS, get, remote, resolveSecret, type Session } from '../../lib/internal.js';
 import { startSession, stopSession } from '../support/session.js';
 
 /**

@@ -1,8 +1,9 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { Node } from '../../lib/index.js';
-import { JOB_STORE_PROCESS, JobStore } from '../../lib/jobs/job-store.js';
+import { JOB_STORE_PROCESS, OBJECTS_PROCESS } from '../../lib/common/service-names.js';
+import { JobStore } from '../../lib/jobs/job-store.js';
 import type { JobRecord } from '../../lib/jobs/job-protocol.js';
-import { OBJECTS_PROCESS, ObjectTable } from '../../lib/task/object-table.js';
+import { ObjectTable } from '../../lib/task/object-table.js';
 import { eventually } from '../support/eventually.js';
 
 /** Issue 16 item 9: only the owner may free or forget; a job store's records are bounded per sender. */
