@@ -71,10 +71,13 @@ describe('owner-only requests and per-sender store bounds', () => {
     const mallory = await start('mallory');
     const store = new JobStore(daemon);
     const jobstore = { name: JOB_STORE_PROCESS, node: daemon.id };
+    // Connected first, and a round trip every 10 batches: on a loaded machine, encoding the whole
+    // flood in one turn would hold the event loop past the connect timeout.
+    await mallory.call(jobstore, ['clusters'], { timeoutMs: 30_000 });
     for (let batch = 0; batch < 150; batch++) {
       mallory.send(jobstore, ['record', Array.from({ length: 1000 }, (_, i) => record(`flood-${batch}`, i, mallory.id))]);
+      if (batch % 10 === 9) await mallory.call(jobstore, ['clusters'], { timeoutMs: 30_000 });
     }
-    await mallory.call(jobstore, ['clusters'], { timeoutMs: 60_000 });
     // Before: 150,000 records in 150 clusters (only each cluster had a bound). Now 100,000.
     expect(store.size).toBe(100_000);
     expect(store.refused.records).toBe(50_000);

@@ -27,6 +27,11 @@ describe('per-peer bounds on remote monitors, calls and links', () => {
     const mallory = await start('mallory');
     const carol = await start('carol');
     const target = silent(host);
+    const echo = host.spawn(async (self) => {
+      for await (const message of self) if (message instanceof CallMessage) message.reply(message.request);
+    });
+    // Connected before the flood, so that a loaded machine's connect timeout is not part of it.
+    expect(await mallory.call(echo, 'ready', { timeoutMs: 30_000 })).toBe('ready');
     const refusals: DownMessage[] = [];
     const flood = 100_000;
     for (let i = 0; i < flood; i++) mallory.monitor(target, (down) => void refusals.push(down));
@@ -36,9 +41,6 @@ describe('per-peer bounds on remote monitors, calls and links', () => {
     expect((refusals[0]!.reason as { code: string }).code).toBe('EPEERLIMIT');
     // Carol's budget is her own: her monitor is held, and fires only when the target ends.
     const carolDown = new Promise<DownMessage>((resolve) => carol.monitor(target, resolve));
-    const echo = host.spawn(async (self) => {
-      for await (const message of self) if (message instanceof CallMessage) message.reply(message.request);
-    });
     expect(await carol.call(echo, 'still served')).toBe('still served');
     host.exit(target, 'kill');
     expect((await carolDown).reason).toBe('killed');
