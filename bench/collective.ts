@@ -9,7 +9,8 @@
  * ipc between ranks on one host would give. Also runs as `npm run bench -- collectives`.
  */
 import { Worker } from 'node:worker_threads';
-import { WORKER_PROCESS, group, init, type Comm } from '../lib/index.js';
+import { group, init, type Comm } from '../lib/index.js';
+import { WORKER_PROCESS } from '../lib/common/service-names.js';
 import { transportRoundTrips } from './collective-transports.js';
 
 const REPS = 400;

@@ -28,7 +28,7 @@ import {
   storedRecords,
   table,
   type ClusterClient,
-} from 'zerocos';
+} from 'zerocos/internal';
 import { parsePeers, parsePositive } from './cli-args.js';
 
 /** Where `node-daemon` listens when started without `--port`. */

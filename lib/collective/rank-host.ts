@@ -1,8 +1,10 @@
 import { InvalidArgumentError, describeReason, toErrorInfo } from '../common/errors.js';
+import { RANKS_PROCESS } from '../common/service-names.js';
 import { CallMessage, DownMessage } from '../node/messages.js';
 import type { ProcessContext } from '../node/process-context.js';
 import { FunctionCache, isShippedFunction, type ShippedFunction } from '../task/remote-function.js';
 import type { TaskRuntime } from '../task/runtime.js';
+import type { WorkerService } from '../task/worker-service.js';
 import { isPid, type Pid } from '../wire/address.js';
 import { RankFailedError } from './collective-errors.js';
 import { Comm } from './comm.js';
@@ -34,9 +36,6 @@ export interface RankTable {
 /** A rank that is not started within this long after it was created ends (its driver is gone). */
 const START_TIMEOUT_MS = 60_000;
 
-/** The process each worker registers to take `['rank:new', spawn]` calls. */
-export const RANKS_PROCESS = 'zerocos.ranks';
-
 /** The largest group. */
 export const MAX_GROUP_SIZE = 1024;
 
@@ -57,7 +56,7 @@ class WatchSource {
  * The port also monitors its source rank, so the loss is seen after the source's last message.
  * Ports are linked to their rank and end with it.
  */
-export class RankHost {
+export class RankHost implements WorkerService {
   private readonly functions = new FunctionCache();
 
   constructor(private readonly runtime: TaskRuntime) {
@@ -78,6 +77,11 @@ export class RankHost {
       },
       { name: RANKS_PROCESS },
     );
+  }
+
+  /** Takes no message of the worker's process: ranks are asked for at {@link RANKS_PROCESS}. */
+  handle(): boolean {
+    return false;
   }
 
   private async create(spec: unknown): Promise<RankCreated> {

@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { WORKER_PROCESS, group, type Comm, type Session } from '../../lib/index.js';
+import { group, type Comm, type Session } from '../../lib/index.js';
+import { WORKER_PROCESS } from '../../lib/common/service-names.js';
 import { eventually } from '../support/eventually.js';
 import { isAlive, startSession, stopSession } from '../support/session.js';
 
