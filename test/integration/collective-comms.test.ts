@@ -83,49 +83,64 @@ describe('communicators: split and shrink', () => {
     ]);
   });
 
-  it('after a rank’s worker is SIGKILLed mid-allreduce, the survivors get RankFailedError in time, shrink, and all-reduce among themselves', async () => {
+  it('after a rank’s worker is SIGKILLed mid-allreduce, the survivors get RankFailedError in time, shrink, and all-reduce among themselves; twice', async () => {
     const g = await group(
       async (comm: Comm) => {
-        await comm.allreduce(0, 'sum');
-        if (comm.rank === 0) {
-          // Once every other rank is about to enter the allreduce below, this rank's worker dies.
-          for (let i = 1; i < comm.size; i++) await comm.recv({ tag: 1 });
-          globalThis.process.kill(globalThis.process.pid, 'SIGKILL');
-          return comm.recv({ tag: 99 });
+        const history = [];
+        let current = comm;
+        for (let round = 0; round < 2; round++) {
+          await current.allreduce(0, 'sum');
+          if (current.rank === 0) {
+            // Once every other rank is about to enter the allreduce below, this rank's worker dies.
+            for (let i = 1; i < current.size; i++) await current.recv({ tag: 1 });
+            globalThis.process.kill(globalThis.process.pid, 'SIGKILL');
+            return current.recv({ tag: 99 });
+          }
+          await current.send(0, 'entering', { tag: 1 });
+          const entered = Date.now();
+          let failure;
+          try {
+            await current.allreduce(comm.rank, 'sum');
+          } catch (error: any) {
+            failure = { name: error.name, rank: error.rank, reason: error.reason, afterMs: Date.now() - entered };
+          }
+          current = await current.shrink();
+          const sum = await current.allreduce(comm.rank, 'sum');
+          const ranks = await current.allgather(comm.rank);
+          await current.barrier();
+          history.push({ failure, rank: current.rank, size: current.size, sum, ranks });
         }
-        await comm.send(0, 'entering', { tag: 1 });
-        const entered = Date.now();
-        let failure;
-        try {
-          await comm.allreduce(comm.rank, 'sum');
-        } catch (error: any) {
-          failure = { name: error.name, rank: error.rank, reason: error.reason, afterMs: Date.now() - entered };
-        }
-        const survivors = await comm.shrink();
-        const sum = await survivors.allreduce(comm.rank, 'sum');
-        const ranks = await survivors.allgather(comm.rank);
-        await survivors.barrier();
-        return { failure, rank: survivors.rank, size: survivors.size, sum, ranks };
+        return history;
       },
-      { size: 5 },
+      { size: 6 },
     );
-    const victim = g.ranks[0]!.node;
-    const { pid } = await session.client.node.call<{ pid: number }>({ name: WORKER_PROCESS, node: victim }, ['info']);
+    // Each round, the lowest rank left kills its own worker: first rank 0's, then the worker of the lowest rank elsewhere.
+    const nodeOf = (i: number) => g.ranks[i]!.node;
+    const victims = [nodeOf(0)];
+    const firstSurvivors = g.ranks.flatMap((_, i) => (nodeOf(i) === victims[0] ? [] : [i]));
+    victims.push(nodeOf(firstSurvivors[0]!));
+    const pids = await Promise.all(victims.map(async (node) => (await session.client.node.call<{ pid: number }>({ name: WORKER_PROCESS, node }, ['info'])).pid));
     const outcomes = await g.settled();
-    const lost = g.ranks.flatMap((rank, i) => (rank.node === victim ? [i] : []));
-    const survivors = g.ranks.flatMap((rank, i) => (rank.node === victim ? [] : [i]));
-    expect(survivors.length).toBeGreaterThan(1);
-    for (const i of lost) expect((outcomes[i] as PromiseRejectedResult).reason).toMatchObject({ name: 'RankFailedError', rank: i });
-    survivors.forEach((i, newRank) => {
-      const outcome = outcomes[i] as PromiseFulfilledResult<any>;
+    const survivorsAfter = [firstSurvivors, firstSurvivors.filter((i) => nodeOf(i) !== victims[1])];
+    expect(survivorsAfter[1]!.length).toBeGreaterThan(0);
+    g.ranks.forEach((_, i) => {
+      if (!survivorsAfter[1]!.includes(i)) {
+        expect((outcomes[i] as PromiseRejectedResult).reason).toMatchObject({ name: 'RankFailedError', rank: i });
+        return;
+      }
+      const outcome = outcomes[i] as PromiseFulfilledResult<any[]>;
       expect(outcome.status).toBe('fulfilled');
-      const { failure, ...after } = outcome.value;
-      expect(failure).toMatchObject({ name: 'RankFailedError', reason: 'nodedown' });
-      expect(lost).toContain(failure.rank);
-      expect(failure.afterMs).toBeLessThan(DETECTION_BOUND_MS);
-      console.log(`rank ${i}: lost rank ${failure.rank} seen ${failure.afterMs} ms after entering the allreduce`);
-      expect(after).toEqual({ rank: newRank, size: survivors.length, sum: survivors.reduce((a, b) => a + b, 0), ranks: survivors });
+      outcome.value.forEach(({ failure, ...after }, round) => {
+        const before = round === 0 ? g.ranks.map((_, r) => r) : survivorsAfter[0]!;
+        const survivors = survivorsAfter[round]!;
+        expect(failure).toMatchObject({ name: 'RankFailedError', reason: 'nodedown' });
+        // The lost rank as the communicator of that round numbers it.
+        expect(before.filter((r) => nodeOf(r) === victims[round]).map((r) => before.indexOf(r))).toContain(failure.rank);
+        expect(failure.afterMs).toBeLessThan(DETECTION_BOUND_MS);
+        console.log(`round ${round}, rank ${i}: lost rank ${failure.rank} seen ${failure.afterMs} ms after entering the allreduce`);
+        expect(after).toEqual({ rank: survivors.indexOf(i), size: survivors.length, sum: survivors.reduce((a, b) => a + b, 0), ranks: survivors });
+      });
     });
-    await eventually(() => expect(isAlive(pid)).toBe(false));
+    for (const pid of pids) await eventually(() => expect(isAlive(pid)).toBe(false));
   });
 });
