@@ -11,8 +11,9 @@
  * every other member the union of the sets it has heard of, and waits until it has heard round r
  * from each member, or seen that member lost. When the members it heard from in round r are the
  * members it heard from in round r - 1 (nobody failed in between), it decides the union and
- * sends the decision to all; a member that gets a decision from a member it has not seen lost
- * adopts it and passes it on. Every surviving member decides the same set.
+ * sends the decision to all; a member that gets a decision (delivered while its sender was not
+ * yet seen lost: see watchDecisions) adopts it and passes it on. Every surviving member decides
+ * the same set.
  *
  * The algorithm agrees on the sets proposed at its start: a member lost before `shrink` that no
  * survivor had seen lost yet, or one that fails during it, is missing from the decision. Every
@@ -119,12 +120,15 @@ async function flood(io: AgreementIo, instance: number, members: readonly number
   }
 }
 
-/** The first decision from a member not seen lost (one from a lost member may not be everybody's). */
+/**
+ * The first decision any member sends. The textbook adopts a decision only from a member not yet
+ * seen lost when it is delivered; here a port delivers everything a member sent before it
+ * reports the loss, so every decision that arrives qualifies, even one taken from the queue after
+ * the loss (a member that decided and then returned from `main` is still heard).
+ */
 async function watchDecisions(io: AgreementIo, instance: number, members: readonly number[]): Promise<Set<number>> {
-  for (;;) {
-    const { source, value } = await io.takeAny(instance, DECIDED);
-    if (!io.isLost(source)) return lostSet(value, members);
-  }
+  const { value } = await io.takeAny(instance, DECIDED);
+  return lostSet(value, members);
 }
 
 /** The members in a received set; anything else in it is ignored. */
