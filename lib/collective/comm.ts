@@ -51,7 +51,7 @@ export interface SendrecvOptions {
  * inside an object is not supported).
  *
  * Failure: when a rank is lost, operations that need it reject with `RankFailedError`
- * instead of waiting (see {@link Inbox}); a collective started after an abnormal loss rejects
+ * instead of waiting (see `Inbox`, lib/collective/inbox.ts); a collective started after an abnormal loss rejects
  * at once.
  * Point to point among the other ranks goes on, and {@link shrink} gives a communicator of the
  * survivors. {@link split} makes sub-communicators (MPI_Comm_split).
