@@ -143,7 +143,7 @@ export class DaemonHost {
     }
     if (options.discovery) await this.startDiscovery(node, membership);
     if (options.statsMs > 0) {
-      setInterval(() => this.emit({ event: 'stats', at: Date.now(), up: membership.up().length, membership: membership.stats(), node: node.stats() }), options.statsMs).unref();
+      setInterval(() => this.emit({ event: 'stats', at: Date.now(), up: membership.up().length, membership: membership.stats(), node: node.stats(), ...(this.discovery ? { discovery: this.discovery.stats() } : {}) }), options.statsMs).unref();
     }
     const pool = this.createPool(node);
     status = new DaemonStatusService({
