@@ -136,7 +136,7 @@ describe('a node fed 100,000 mutated frames', { timeout: 300_000 }, () => {
     expect(Object.keys(after.stats.framesDroppedByReason).length).toBeGreaterThanOrEqual(3);
     expect(after.stats.envelopesReceived).toBeGreaterThan(before.stats.envelopesReceived);
     // Memory is bounded: what 100 k frames leave behind after a full GC is small (measured: heap
-    // +20 MB, rss +71 MB at load 15; 100 k frames of ~200 bytes kept would be more than the bound).
+    // +20 MB, rss +71 MB at load 15; a leak of 500 bytes a frame would exceed the heap bound).
     expect(after.heapUsed - before.heapUsed).toBeLessThan(48 * 2 ** 20);
     expect(after.rss - before.rss).toBeLessThan(160 * 2 ** 20);
     // And the node still serves a peer that speaks the protocol.
