@@ -129,7 +129,7 @@ export class JobRunner implements WorkerService {
       const ready = (async () => {
         let dependsDir: string | undefined;
         if (context.depends) {
-          await this.runtime.modules.materialise(context.depends, (hash) => this.runtime.fetchFile(owner, hash));
+          await this.runtime.modules.materialise(context.depends, (hash) => this.runtime.worker.fetchFile(owner, hash));
           dependsDir = join(this.runtime.modules.modulesDir, context.depends.hash);
         }
         const setup = context.setup ? await this.functions.compile(context.setup.code)(...context.setup.args) : undefined;
@@ -146,7 +146,7 @@ export class JobRunner implements WorkerService {
   }
 
   private async program(program: NonNullable<JobRunContext['program']>, args: unknown[], job: RunningJob, owner: NodeId): Promise<number> {
-    const path = await this.runtime.modules.materialise(program.bundle, (hash) => this.runtime.fetchFile(owner, hash));
+    const path = await this.runtime.modules.materialise(program.bundle, (hash) => this.runtime.worker.fetchFile(owner, hash));
     return runProgram(path, expandArgv(program.argv, args), {
       signal: job.signal,
       onStdout: (chunk) => capture(job, 0, chunk),

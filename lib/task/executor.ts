@@ -194,8 +194,8 @@ export class TaskExecutor implements WorkerService {
 
   private async prepare(job: Job, code: ShippedCode, origin: NodeId): Promise<void> {
     const [fn, args] = await Promise.all([
-      isShippedFunction(code) ? this.functions.compile(code) : this.runtime.modules.load(code, (hash) => this.runtime.fetchFile(origin, hash)),
-      Promise.all(job.args.map((arg) => this.runtime.argumentValue(arg))),
+      isShippedFunction(code) ? this.functions.compile(code) : this.runtime.modules.load(code, (hash) => this.runtime.worker.fetchFile(origin, hash)),
+      Promise.all(job.args.map((arg) => this.runtime.worker.argumentValue(arg))),
     ]);
     job.fn = fn;
     job.args = args;
@@ -303,8 +303,8 @@ export class TaskExecutor implements WorkerService {
     else ended.failed++;
     if (!ok) {
       job.message.fail(value);
-    } else if (this.runtime.isLarge(value)) {
-      this.runtime.hold(job.key, value);
+    } else if (this.runtime.worker.isLarge(value)) {
+      this.runtime.worker.hold(job.key, value);
       job.message.reply([1] satisfies RunAnswer);
     } else {
       job.message.reply([0, value] satisfies RunAnswer);
