@@ -22,7 +22,7 @@ export type { EntryPoint } from './common/entry-points.js';
 
 // The plumbing of every layer, as lib/index.ts exported it before the user API was trimmed.
 export { formatAddress, formatPid, isPid, parseNodeId, pidEquals } from './wire/address.js';
-export { PROTOCOL_VERSION } from './wire/limits.js';
+export { PROTOCOL_VERSION } from './wire/header.js';
 export {
   ACTOR_NAME_PREFIX,
   CHANNEL_PREFIX,

@@ -1,6 +1,7 @@
 import type { CallMessage } from '../node/messages.js';
 import { WORKER_PROCESS } from '../common/service-names.js';
 import type { WorkerHost } from './worker-host.js';
+import { waitAtMost } from '../common/deadline.js';
 
 /** The exit status of the `['crash']` test hook (EX_SOFTWARE). */
 export const CRASH_EXIT_CODE = 70;
@@ -69,7 +70,7 @@ export class WorkerControl {
         // The reply reaches ZeroMQ only while JavaScript runs (on a new connection, once it is
         // up): wait until it has been handed over, at most the node's connect timeout, then block.
         message.reply('started');
-        await Promise.race([this.host.node.drained(message.from), new Promise((resolve) => setTimeout(resolve, REPLY_WAIT_MS))]);
+        await waitAtMost(this.host.node.drained(message.from), REPLY_WAIT_MS);
         burn(ms);
         return;
       }

@@ -25,6 +25,7 @@ import type { ModuleFunction } from '../task/remote.js';
 import { Job, type JobOutcome, type JobStatus } from './job.js';
 import { nodeFilter, nodeInfoOf, type NodeInfo } from './node-filter.js';
 import { DAEMON_PROCESS, JOB_CLUSTER_PREFIX, JOB_STORE_PROCESS, WORKER_PROCESS } from '../common/service-names.js';
+import { withDeadline } from '../common/deadline.js';
 
 export type { Computation, ProgramComputation } from './computation.js';
 export type { NodeInfo } from './node-filter.js';
@@ -310,19 +311,7 @@ export class JobCluster<A extends unknown[] = unknown[], R = unknown> extends Ev
   private async shutdown(options: { terminate?: boolean; timeoutMs?: number }): Promise<void> {
     if (options.terminate) for (const job of this.all.values()) this.cancel(job);
     const all = this.wait();
-    if (options.timeoutMs !== undefined) {
-      let timer: NodeJS.Timeout | undefined;
-      const late = new Promise<never>((_, reject) => {
-        timer = setTimeout(() => reject(new JobClusterError(`jobs still running after ${options.timeoutMs} ms`)), options.timeoutMs);
-      });
-      try {
-        await Promise.race([all, late]);
-      } finally {
-        clearTimeout(timer);
-      }
-    } else {
-      await all;
-    }
+    await withDeadline(all, options.timeoutMs, new JobClusterError(`jobs still running after ${options.timeoutMs} ms`));
     this.offMembership?.();
     try {
       for (const worker of this.workersUsed) this.runtime.node.send({ name: WORKER_PROCESS, node: worker }, ['job:cleanup', this.id]);

@@ -13,6 +13,7 @@ import { currentJob, isAsyncFunction, runInJob, type RunningJob } from './job-co
 import type { JobOutcome, JobRecord } from './job.js';
 import { runProgram } from './program.js';
 import { JOB_CLUSTER_PREFIX, JOB_STORE_PROCESS, OBJECTS_PROCESS } from '../common/service-names.js';
+import { waitAtMost } from '../common/deadline.js';
 
 /** The context a job's run carries to the worker (the task's `context`). */
 export interface JobRunContext {
@@ -255,7 +256,6 @@ const REPORT_WAIT_MS = 5000;
  * taken for not started (so it may run once more elsewhere, even if not reentrant).
  */
 async function handedOver(drained: Promise<void>): Promise<void> {
-  let timer: NodeJS.Timeout | undefined;
-  await Promise.race([drained, new Promise<void>((resolve) => (timer = setTimeout(resolve, REPORT_WAIT_MS)))]).finally(() => clearTimeout(timer));
+  await waitAtMost(drained, REPORT_WAIT_MS);
   await new Promise((resolve) => setImmediate(resolve));
 }

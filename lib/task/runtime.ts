@@ -12,6 +12,7 @@ import { RunQueue, type SubmitExtras } from './run-queue.js';
 import type { SchedulerOptions } from './scheduler.js';
 import type { TaskOptions } from './task-options.js';
 import { WorkerObjects } from './worker-objects.js';
+import { withDeadline } from '../common/deadline.js';
 
 export { NO_TIMEOUT } from './object-table.js';
 
@@ -148,8 +149,8 @@ export class TaskRuntime {
     const list = Array.isArray(refs) ? refs : [refs as ObjectRef];
     for (const ref of list) if (!(ref instanceof ObjectRef)) throw new InvalidArgumentError(`get expects ObjectRefs, got ${String(ref)}`);
     // Made only when asked for: a stack capture costs more than the rest of a local get.
-    const timeout = options.timeoutMs === undefined ? undefined : new TimeoutError(`get timed out after ${options.timeoutMs} ms`);
-    const values = await this.blocking(withTimeout(Promise.all(list.map((ref) => this.objects.valueOf(ref))), options.timeoutMs, timeout));
+    const all = Promise.all(list.map((ref) => this.objects.valueOf(ref)));
+    const values = await this.blocking(options.timeoutMs === undefined ? all : withDeadline(all, options.timeoutMs, new TimeoutError(`get timed out after ${options.timeoutMs} ms`)));
     return Array.isArray(refs) ? values : values[0];
   }
 
@@ -246,21 +247,4 @@ export class TaskRuntime {
   private assertRunning(): void {
     if (this.stopped) throw new NodeStoppedError('the task runtime was stopped');
   }
-}
-
-function withTimeout<T>(promise: Promise<T>, timeoutMs: number | undefined, error: Error | undefined): Promise<T> {
-  if (timeoutMs === undefined) return promise;
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(error), timeoutMs);
-    promise.then(
-      (value) => {
-        clearTimeout(timer);
-        resolve(value);
-      },
-      (reason) => {
-        clearTimeout(timer);
-        reject(reason);
-      },
-    );
-  });
 }
