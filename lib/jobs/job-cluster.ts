@@ -1,3 +1,5 @@
+// Over 400 lines: the client side of job clusters (submit, events, node filters, recovery,
+// close) shares one state table of jobs; candidates to split are recovery and file transfer.
 import { randomBytes } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import { mkdir, writeFile } from 'node:fs/promises';
