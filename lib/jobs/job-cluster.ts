@@ -11,7 +11,7 @@ import { formatKillWorker } from '../cluster/daemon-protocol.js';
 import type { LocalClusterOptions } from '../cluster/local-cluster.js';
 import type { Member } from '../cluster/membership.js';
 import { InvalidArgumentError, NodeStoppedError, TimeoutError, ZerocosError } from '../common/errors.js';
-import { SentMessage } from '../node/messages.js';
+import { CallMessage, SentMessage } from '../node/messages.js';
 import { peekRuntime } from '../task/context.js';
 import { currentSession, init, type Session } from '../task/init.js';
 import { shipFunction } from '../task/remote-function.js';
@@ -20,7 +20,7 @@ import type { TaskOptions, TaskRuntime } from '../task/runtime.js';
 import type { ShippedCode } from '../task/shipped-code.js';
 import { TaskCancelledError, UnschedulableError, WorkerCrashedError } from '../task/task-errors.js';
 import { parseNodeId, type NodeId } from '../wire/address.js';
-import type { JobRunContext } from './job-runner.js';
+import { formatForget, formatJobCleanup, parseJobReport, parseStart, type JobRunContext } from './job-protocol.js';
 import { storedRecords } from './job-store.js';
 import { shipComputation, type Computation, type ProgramComputation } from './computation.js';
 import type { ModuleFunction } from '../task/remote.js';
@@ -139,6 +139,7 @@ export class JobCluster<A extends unknown[] = unknown[], R = unknown> extends Ev
     runtime.node.spawn(
       async (self) => {
         for await (const sent of self) {
+          if (sent instanceof CallMessage) this.grant(sent);
           if (!(sent instanceof SentMessage)) continue;
           if (sent.message === 'stop' && sent.from.node === runtime.node.id) return;
           this.receive(sent.from.node, sent.message);
@@ -316,8 +317,8 @@ export class JobCluster<A extends unknown[] = unknown[], R = unknown> extends Ev
     await withDeadline(all, options.timeoutMs, new JobClusterError(`jobs still running after ${options.timeoutMs} ms`));
     this.offMembership?.();
     try {
-      for (const worker of this.workersUsed) this.runtime.node.send({ name: WORKER_PROCESS, node: worker }, ['job:cleanup', this.id]);
-      for (const daemon of this.daemonsUsed) this.runtime.node.send({ name: JOB_STORE_PROCESS, node: daemon }, ['forget', this.id]);
+      for (const worker of this.workersUsed) this.runtime.node.send({ name: WORKER_PROCESS, node: worker }, formatJobCleanup(this.id));
+      for (const daemon of this.daemonsUsed) this.runtime.node.send({ name: JOB_STORE_PROCESS, node: daemon }, formatForget(this.id));
       this.runtime.node.send({ name: JOB_CLUSTER_PREFIX + this.id, node: this.runtime.node.id }, 'stop');
     } catch (error) {
       if (!(error instanceof NodeStoppedError)) throw error;
@@ -339,13 +340,13 @@ export class JobCluster<A extends unknown[] = unknown[], R = unknown> extends Ev
       ...(placement ? { placement } : {}),
     };
     this.status(job);
+    const movable = !reentrant && !pinned;
     const ref = this.runtime.submit(this.code, args, options, {
-      context: { ...this.context, job: job.id } as JobRunContext,
-      // A job that is not reentrant is abandoned with a lost worker only if it had started there:
-      // one still queued behind others never ran, so it may go elsewhere (pinned ones stay).
-      ...(reentrant || pinned
-        ? {}
-        : { retryOnLoss: (worker: NodeId, attempts: number) => this.started.get(job.id)?.worker !== worker && attempts <= MAX_UNSTARTED_MOVES }),
+      context: { ...this.context, job: job.id, ...(movable ? { grant: true } : {}) } as JobRunContext,
+      // A job that is not reentrant is abandoned with a lost worker only if it had started there
+      // (its start was granted, see grant): one still queued behind others never ran, so it may
+      // go elsewhere (pinned ones stay). Once moved, the lost worker's late asks are refused.
+      ...(movable ? { retryOnLoss: (worker: NodeId, attempts: number) => this.moveOff(job, worker, attempts) } : {}),
       onStart: (worker, daemon) => {
         // Sent to a worker; it is 'running' once the worker says it started (see receive).
         this.unstart(job.id);
@@ -381,6 +382,28 @@ export class JobCluster<A extends unknown[] = unknown[], R = unknown> extends Ev
     this.endedWaiters = [];
     for (const wake of waiters) wake();
     this.status(job);
+  }
+
+  /**
+   * A worker asks to start a job that may move (`['start', job, worker, at]`, see JobRunContext's
+   * `grant`): yes while the job is still that worker's and not ended or cancelled; the job is
+   * 'running' from then. The answer decides, so a job runs at most once even when the worker's host
+   * is cut off and the job moved meanwhile.
+   */
+  private grant(call: CallMessage): void {
+    const request = parseStart(call.request);
+    const job = request ? this.all.get(request[1]) : undefined;
+    const worker = call.from.node;
+    if (request === undefined || job === undefined || job.isDone || job.worker !== worker || this.started.has(job.id)) return void call.reply(false);
+    this.startedOn(job, worker, request[3]);
+    call.reply(true);
+  }
+
+  /** Whether a job lost with `worker` may run elsewhere: only if that worker was never granted its start. */
+  private moveOff(job: Job<R>, worker: NodeId, attempts: number): boolean {
+    if (this.started.get(job.id)?.worker === worker || attempts > MAX_UNSTARTED_MOVES) return false;
+    job.worker = undefined; // the lost worker's start, asked late, is refused (see grant)
+    return true;
   }
 
   /** The worker running `job` said it started: it is 'running', and its timeout counts from now. */
@@ -423,9 +446,10 @@ export class JobCluster<A extends unknown[] = unknown[], R = unknown> extends Ev
    * the node the job was sent to (`sender`, as the transport saw it): another peer can neither
    * add files to a job's results nor report it started or provisional.
    */
-  private receive(sender: NodeId, message: unknown): void {
-    if (!Array.isArray(message)) return;
-    const job = typeof message[1] === 'number' ? this.all.get(message[1]) : undefined;
+  private receive(sender: NodeId, received: unknown): void {
+    const message = parseJobReport(received);
+    if (!message) return;
+    const job = this.all.get(message[1]);
     if (job === undefined || job.worker !== sender) return;
     // Cancelled while its start was on the way: it runs there now, so its worker goes.
     if (job.status === 'cancelled' && message[0] === 'started' && job.node) {
@@ -433,16 +457,16 @@ export class JobCluster<A extends unknown[] = unknown[], R = unknown> extends Ev
     }
     if (job.isDone) return;
     if (message[0] === 'started') {
-      this.startedOn(job, sender, typeof message[3] === 'number' ? message[3] : Date.now());
+      this.startedOn(job, sender, message[3]);
     } else if (message[0] === 'provisional') {
       job.provisional = message[2];
       this.options.onJobStatus?.(job);
       this.emit('provisional', job, message[2]);
-    } else if (message[0] === 'file' && typeof message[2] === 'string' && message[3] instanceof Uint8Array) {
+    } else {
       const name = basename(message[2]) || 'file';
       const path = join(this.filesDir, `${job.id}-${name}`);
       const writing = mkdir(this.filesDir, { recursive: true })
-        .then(() => writeFile(path, message[3] as Uint8Array))
+        .then(() => writeFile(path, message[3]))
         .then(() => void job.files.push(path))
         .catch((error: Error) => {
           const errors = this.fileErrors.get(job.id) ?? [];

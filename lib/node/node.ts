@@ -29,6 +29,14 @@ export interface NodeOptions {
   maxMessageBytes?: number;
   /** Default bound of each mailbox; messages beyond it become `mailbox_full` dead letters. @default 100000 */
   mailboxCapacity?: number;
+  /**
+   * How many monitors plus calls in progress, and (separately) how many links, one remote node
+   * may hold on one local process. Beyond it a Monitor is answered with a Down, a Link with an
+   * Exit and a Call with an error reply, each carrying `EPEERLIMIT`, and counted in
+   * `stats().peerLimitRefusals`. The default equals the default mailbox bound: a peer could
+   * already queue that many calls. @default 100000
+   */
+  maxPerPeerRefs?: number;
   /** Default timeout of `call`. @default 5000 (as OTP's gen_server:call) */
   callTimeoutMs?: number;
   /** A peer that does not accept a connection within this time is declared down. @default 5000 */
@@ -100,6 +108,8 @@ export interface NodeStats extends TransportStats {
   processes: number;
   deadLetters: number;
   crashes: number;
+  /** Remote monitor, link and call requests refused at the per-peer bound (`maxPerPeerRefs`). */
+  peerLimitRefusals: number;
 }
 
 /**
@@ -161,7 +171,7 @@ export class Node extends EventEmitter<NodeEvents> {
     const kernel = new Kernel(
       id,
       transport,
-      { mailboxCapacity: options.mailboxCapacity ?? 100_000, callTimeoutMs, maxMessageBytes },
+      { mailboxCapacity: options.mailboxCapacity ?? 100_000, maxPerPeerRefs: options.maxPerPeerRefs ?? 100_000, callTimeoutMs, maxMessageBytes },
       {
         deadLetter: (letter) => {
           node!.deadLetters++;
@@ -309,7 +319,7 @@ export class Node extends EventEmitter<NodeEvents> {
 
   /** Counters for observability: dead letters, crashes, frames received and dropped, batches sent. */
   stats(): NodeStats {
-    return { processes: this.kernel.processCount, deadLetters: this.deadLetters, crashes: this.crashes, ...this.transport.stats() };
+    return { processes: this.kernel.processCount, deadLetters: this.deadLetters, crashes: this.crashes, peerLimitRefusals: this.kernel.peerLimitRefusals, ...this.transport.stats() };
   }
 
   /**
