@@ -14,15 +14,16 @@ export * from './index.js';
 export { DaemonHost, DaemonStartError } from './host/daemon-host.js';
 export type { DaemonHostOptions, DaemonHostOutput } from './host/daemon-host.js';
 export { WorkerHost, WORKER_SERVICES, startWorkerNode } from './host/worker-host.js';
-export type { WorkerHostOptions } from './host/worker-host.js';
+export type { WorkerContext, WorkerHostOptions, WorkerServiceFactory } from './host/worker-host.js';
 export { WorkerControl, CRASH_EXIT_CODE, MAX_BURN_MS } from './host/worker-control.js';
-export type { WorkerContext, WorkerService, WorkerServiceFactory } from './task/worker-service.js';
+export type { WorkerControlOptions, WorkerFacts } from './host/worker-control.js';
+export type { WorkerService } from './task/worker-service.js';
 export { entryPointPath } from './common/entry-points.js';
 export type { EntryPoint } from './common/entry-points.js';
 
 // The plumbing of every layer, as lib/index.ts exported it before the user API was trimmed.
 export { formatAddress, formatPid, isPid, parseNodeId, pidEquals } from './wire/address.js';
-export { PROTOCOL_VERSION } from './wire/limits.js';
+export { PROTOCOL_VERSION } from './wire/header.js';
 export {
   ACTOR_NAME_PREFIX,
   CHANNEL_PREFIX,

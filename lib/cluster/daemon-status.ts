@@ -7,6 +7,7 @@ import type { HostInfo } from './host-info.js';
 import type { DownReason, Membership, MembershipStats, MemberStatus } from './membership.js';
 import { type WorkerInfo, type WorkerStatus } from './worker-pool.js';
 import { WORKER_PROCESS } from '../common/service-names.js';
+import { waitAtMost } from '../common/deadline.js';
 
 /** How long a status query waits for each worker's answer (a worker deep in synchronous user code answers late). @default 1000 */
 const DEFAULT_WORKER_TIMEOUT_MS = 1000;
@@ -215,7 +216,7 @@ export class DaemonStatusService {
     if (this.stopping) return;
     this.stopping = true;
     // The reply must leave before the node closes its sockets; a caller that vanished does not hold the stop up.
-    await Promise.race([this.options.node.drained(message.from), new Promise((resolve) => setTimeout(resolve, STOP_REPLY_WAIT_MS).unref())]);
+    await waitAtMost(this.options.node.drained(message.from), STOP_REPLY_WAIT_MS);
     this.options.stop();
   }
 }
