@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import { CallMessage, Node } from '../../lib/index.js';
+import { CallMessage, Node, NodeDownError } from '../../lib/index.js';
 
 describe('replies to a burst of calls', () => {
   const nodes: Node[] = [];
@@ -42,5 +42,32 @@ describe('replies to a burst of calls', () => {
       }
     });
     for (let i = 0; i < 50; i++) expect(await client.call(echo, i)).toBe(i);
+  });
+});
+
+describe('calls pending on a node that is lost', () => {
+  it('all fail at once with NodeDownError, and monitors on it fire', async () => {
+    const client = await Node.start({ name: 'client' });
+    const server = await Node.start({ name: 'server' });
+    try {
+      // Takes calls and never answers them.
+      const silent = server.spawn(async (self) => {
+        for (;;) await self.receive();
+      });
+      const calls = Array.from({ length: 50 }, (_, i) => client.call(silent, i, { timeoutMs: Infinity }).then(
+        () => 'answered',
+        (error: unknown) => error,
+      ));
+      const down = new Promise((resolve) => client.monitor(silent, resolve));
+      // Wait until the calls reached the server (its process holds them), then lose the node.
+      await client.call({ node: server.id, id: 0 }, ['hello']);
+      client.declareDown(server.id, 'timeout');
+      const outcomes = await Promise.all(calls);
+      for (const outcome of outcomes) expect(outcome).toBeInstanceOf(NodeDownError);
+      expect(outcomes.map((error) => (error as NodeDownError).reason)).toEqual(Array(50).fill('timeout'));
+      expect(await down).toMatchObject({ reason: 'nodedown' });
+    } finally {
+      await Promise.all([client.stop(), server.stop()]);
+    }
   });
 });
