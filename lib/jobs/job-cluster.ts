@@ -365,6 +365,10 @@ export class JobCluster<A extends unknown[] = unknown[], R = unknown> extends Ev
   }
 
   private async end(job: Job<R>, status: JobStatus, fields: { outcome?: JobOutcome; exception?: Error }): Promise<void> {
+    // Reports the job sent before its answer are in this cluster's mailbox already, but a burst
+    // handed up in one go (the transport drains what is readable) may not have been taken by
+    // its process yet: one macrotask lets it, so no provisional result is dropped as late.
+    await new Promise<void>((resolve) => setImmediate(resolve));
     // Files the job sent arrive before its answer; they are on disk before it counts as ended.
     await Promise.all(this.fileWrites.get(job.id) ?? []);
     this.fileWrites.delete(job.id);

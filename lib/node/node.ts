@@ -8,6 +8,7 @@ import { helloNodeId, ZmqTransport } from '../transport/zmq-transport.js';
 import { formatNodeId, isPid, type Address, type NodeId, type Pid } from '../wire/address.js';
 import { DEFAULT_MAX_MESSAGE_BYTES } from '../wire/limits.js';
 import type { ExitReason } from './exit-reason.js';
+import { Inbound } from './inbound.js';
 import { Kernel, type DeadLetter } from './kernel.js';
 import type { DownMessage } from './messages.js';
 import type { CallOptions, ProcessFunction, SpawnOptions } from './process-context.js';
@@ -188,6 +189,8 @@ export class Node extends EventEmitter<NodeEvents> {
       },
     );
     node = new Node(kernel, transport, endpoint, { callTimeoutMs, stopTimeoutMs: options.stopTimeoutMs ?? 1000 });
+    // What arrives goes to the kernel's rules through Inbound; the kernel itself only sends.
+    transport.start(id, new Inbound(kernel, transport).handlers());
     return node;
   }
 
@@ -221,7 +224,7 @@ export class Node extends EventEmitter<NodeEvents> {
 
   /** Calls from outside any process. See {@link ProcessContext.call}. */
   call<T = unknown>(to: Address, request: unknown, options?: CallOptions): Promise<T> {
-    return this.kernel.calls.call(undefined, to, request, options?.timeoutMs ?? this.options.callTimeoutMs) as Promise<T>;
+    return this.kernel.call(undefined, to, request, options?.timeoutMs ?? this.options.callTimeoutMs) as Promise<T>;
   }
 
   /**

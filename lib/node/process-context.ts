@@ -1,7 +1,6 @@
 import { ProcessExitedError, TimeoutError } from '../common/errors.js';
 import type { Address, Pid } from '../wire/address.js';
 import type { ExitReason } from './exit-reason.js';
-import type { Kernel } from './kernel.js';
 import type { LocalProcess } from './local-process.js';
 import { compileMatcher, type Matcher } from './matcher.js';
 import { DownMessage, type SentMessage } from './messages.js';
@@ -32,6 +31,21 @@ export interface ChildSpawnOptions extends SpawnOptions {
   link?: boolean;
 }
 
+/** What a process may do as itself on its node (the kernel provides it). */
+export interface ProcessPort {
+  send(from: Pid, to: Address, message: unknown): boolean;
+  drained(to: Address): Promise<void>;
+  call(owner: LocalProcess, to: Address, request: unknown, timeoutMs: number): Promise<unknown>;
+  spawnFunction(fn: ProcessFunction, options: SpawnOptions & { linkTo?: LocalProcess }): Pid;
+  monitor(watch: { kind: 'monitor'; owner: LocalProcess }, target: Address): number;
+  demonitor(ref: number): boolean;
+  link(process: LocalProcess, other: Pid): void;
+  unlink(process: LocalProcess, other: Pid): void;
+  register(name: string, id: number): void;
+  sendExit(from: Pid, to: Pid, reason: ExitReason): void;
+  exitProcess(process: LocalProcess, reason: ExitReason): void;
+}
+
 /** The body of a process: an async function given its own {@link ProcessContext}. It ends the process by returning (`'normal'`) or throwing (the error is the reason). */
 export type ProcessFunction = (self: ProcessContext) => unknown;
 
@@ -46,7 +60,7 @@ export type ProcessFunction = (self: ProcessContext) => unknown;
  */
 export class ProcessContext implements AsyncIterable<unknown> {
   constructor(
-    private readonly kernel: Kernel,
+    private readonly kernel: ProcessPort,
     private readonly process: LocalProcess,
     private readonly callTimeoutMs: number,
   ) {}
@@ -110,7 +124,7 @@ export class ProcessContext implements AsyncIterable<unknown> {
    */
   call<T = unknown>(to: Address, request: unknown, options?: CallOptions): Promise<T> {
     this.assertAlive();
-    return this.kernel.calls.call(this.process, to, request, options?.timeoutMs ?? this.callTimeoutMs) as Promise<T>;
+    return this.kernel.call(this.process, to, request, options?.timeoutMs ?? this.callTimeoutMs) as Promise<T>;
   }
 
   /** Spawns a process on this node; with `link: true` it is linked to this one. */
@@ -154,7 +168,7 @@ export class ProcessContext implements AsyncIterable<unknown> {
   /** Registers this process under `name` on its node. */
   register(name: string): void {
     this.assertAlive();
-    this.kernel.registry.register(name, this.process.pid.id);
+    this.kernel.register(name, this.process.pid.id);
   }
 
   /** Sends an exit signal to `pid` (`'kill'` cannot be trapped). */

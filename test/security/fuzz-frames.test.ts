@@ -4,7 +4,7 @@ import { Packr } from 'msgpackr';
 import { Dealer } from 'zeromq';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Kind } from '../../lib/wire/kinds.js';
-import { FRAME_TYPE_BATCH, MAGIC_0, MAGIC_1, PROTOCOL_VERSION } from '../../lib/wire/limits.js';
+import { FRAME_TYPE_BATCH, MAGIC_0, MAGIC_1, PROTOCOL_VERSION } from '../../lib/wire/header.js';
 import { Node, type Pid } from '../../lib/index.js';
 import { startReadyProcess, type ReadyChild } from '../support/child.js';
 import { eventuallyAsync } from '../support/session.js';
