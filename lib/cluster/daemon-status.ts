@@ -24,10 +24,26 @@ export interface RunCounts {
   failed: number;
 }
 
+/** One run a worker holds now, as its `['info']` answer lists it. */
+export interface RunNow {
+  /** `task`, `job`, ... */
+  kind: string;
+  state: 'queued' | 'running';
+  /** The node that submitted it. */
+  owner: NodeId;
+  /** When it started running (epoch ms); absent while queued. */
+  startedAt?: number;
+  /** For a job: its cluster id and number. */
+  cluster?: string;
+  job?: number;
+}
+
 /** What a worker runs now, as it answered `['info']`; absent when it did not answer in time. */
 export interface WorkerActivity extends RunCounts {
   /** The same counts by kind of run: `task`, `job`, ... */
   byKind: Record<string, RunCounts>;
+  /** Its first runs (at most 20), queued or running: what it runs now. Absent from older workers. */
+  runs?: RunNow[];
 }
 
 /** One worker slot of a daemon. */
@@ -56,6 +72,8 @@ export interface PeerReport {
   /** When the status last changed (epoch ms). */
   since: number;
   downReason?: DownReason;
+  /** The latest heartbeat round trip to it (ms), once measured. */
+  heartbeatRttMs?: number;
 }
 
 /** Everything `zerocos status` shows of one daemon: the answer to `['status']`. */
@@ -186,6 +204,7 @@ export class DaemonStatusService {
         status: member.status,
         since: member.since,
         ...(member.downReason ? { downReason: member.downReason } : {}),
+        ...(member.heartbeatRttMs !== undefined ? { heartbeatRttMs: member.heartbeatRttMs } : {}),
       })),
       stats: { node: node.stats(), membership: membership.stats() },
     };

@@ -43,7 +43,8 @@ type Sample = [Labels, number];
  * snapshot: the node and
  * membership counters, the pool's slots and one bounded `['info']` call per worker for what it
  * runs. Series (all prefixed `zerocos_`): messages sent/received, dead letters by reason,
- * protocol errors by reason, failed handshakes, channels, peers by status, workers by state,
+ * protocol errors by reason, failed handshakes, channels, peers by status, heartbeat round trip
+ * per peer, mailbox depth high-water, workers by state,
  * worker restarts, runs by kind and state, heartbeats (unverified ones too), host
  * load/memory/disk, stored jobs; plus prom-client's process metrics.
  *
@@ -123,6 +124,10 @@ export class MetricsServer {
     this.counter('heartbeats_unverified_total', [], 'Heartbeats dropped: their sender was not (yet) confirmed at its endpoint', () => [[{}, this.now().stats.membership.heartbeatsUnverified]]);
     this.counter('process_crashes_total', [], 'zerocos processes of the daemon that ended by throwing', () => [[{}, node(this.now()).crashes]]);
     this.gauge('processes', [], 'zerocos processes alive on the daemon', () => [[{}, node(this.now()).processes]]);
+    this.gauge('mailbox_depth_high_water', [], 'The most messages any mailbox of the daemon held at once since it started', () => [[{}, node(this.now()).mailboxHighWater]]);
+    this.gauge('heartbeat_rtt_seconds', ['peer'], 'Latest heartbeat round trip to each peer up (heartbeats echo the sender\'s clock)', () =>
+      this.now().peers.flatMap((peer): Sample[] => (peer.status === 'up' && peer.heartbeatRttMs !== undefined ? [[{ peer: `${peer.name}@${peer.endpoint.replace(/^tcp:\/\//, '')}` }, peer.heartbeatRttMs / 1000]] : [])),
+    );
     this.gauge('peers', ['status', 'kind'], 'Members of the daemon\'s view, by status and kind', () => {
       const counts = new Map<string, Sample>();
       for (const peer of this.now().peers) {

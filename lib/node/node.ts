@@ -100,6 +100,8 @@ export interface NodeStats extends TransportStats {
   processes: number;
   deadLetters: number;
   crashes: number;
+  /** The most messages any mailbox of this node held at once since it started. */
+  mailboxHighWater: number;
 }
 
 /**
@@ -309,7 +311,7 @@ export class Node extends EventEmitter<NodeEvents> {
 
   /** Counters for observability: dead letters, crashes, frames received and dropped, batches sent. */
   stats(): NodeStats {
-    return { processes: this.kernel.processCount, deadLetters: this.deadLetters, crashes: this.crashes, ...this.transport.stats() };
+    return { processes: this.kernel.processCount, mailboxHighWater: this.kernel.mailboxHighWater, deadLetters: this.deadLetters, crashes: this.crashes, ...this.transport.stats() };
   }
 
   /**
