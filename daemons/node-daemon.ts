@@ -15,6 +15,7 @@ import { Command, Option, InvalidArgumentError as CommanderArgumentError } from 
 import {
   CallMessage,
   DAEMON_PROCESS,
+  DEFAULT_DASHBOARD_PORT,
   DEFAULT_METRICS_PORT,
   DaemonStatusService,
   Discovery,
@@ -41,6 +42,8 @@ import {
   type ClusterAnswer,
 } from 'zerocos';
 import { parsePeers, parsePositive } from './cli-args.js';
+import { startDashboard } from './daemon-dashboard.js';
+import { LOG_LEVELS, daemonLogger } from './daemon-log.js';
 
 /** The port a daemon binds when none is given; 0 picks any free port. */
 export const DEFAULT_PORT = 9740;
@@ -55,8 +58,9 @@ const program = new Command()
   .option('--name <name>', 'node name, the first part of the node id ([A-Za-z0-9_.-], 1-64)', 'daemon')
   .option('--max-message-bytes <bytes>', 'largest message accepted or sent', parsePositive)
   .option('--mailbox-capacity <n>', 'default bound of each mailbox', parsePositive)
-  .option('--log-level <level>', 'silent | info | debug', 'info')
-  .option('--json', 'print log lines as JSON', false)
+  .option('--log-level <level>', `log level: ${LOG_LEVELS.join(' | ')}`, 'info')
+  .option('--log-file <path>', 'append the log (JSON lines) to this file (default: stderr)')
+  .option('--json', 'log JSON lines on a terminal too (elsewhere they always are)', false)
   .addOption(new Option('--peers <host:port,...>', 'seed daemons to join (for hosts discovery cannot reach)').argParser(parsePeers).default([], 'none'))
   .addOption(new Option('--discovery <on|off>', 'find peers by UDP multicast beacons on the advertised interface').argParser(parseOnOff).default(true, 'on'))
   .option('--discovery-port <port>', 'UDP port of the discovery group', parsePort, 9741)
@@ -77,6 +81,8 @@ const program = new Command()
   .option('--connect-timeout-ms <ms>', 'a peer that does not accept a connection this fast is down', parsePositive, 5000)
   .option('--insecure', 'run with no credential: anyone who reaches the port can run code here', false)
   .option('--metrics <[host:]port>', `serve GET /metrics (Prometheus text) at this address; a port alone is on 127.0.0.1, e.g. ${DEFAULT_METRICS_PORT} (default: off)`, parseMetrics)
+  .option('--dashboard <[host:]port>', `serve the live web dashboard (and /metrics) at this address; a port alone is on 127.0.0.1, e.g. ${DEFAULT_DASHBOARD_PORT} (default: off)`, parseMetrics)
+  .option('--dashboard-token-file <path>', 'viewers of the dashboard must give the token on this file\'s first line (?token=); required off loopback')
   .showHelpAfterError('(node-daemon --help lists the options)');
 
 program.parse();
@@ -88,6 +94,7 @@ const options = program.opts<{
   maxMessageBytes?: number;
   mailboxCapacity?: number;
   logLevel: string;
+  logFile?: string;
   json: boolean;
   insecure: boolean;
   peers: string[];
@@ -109,6 +116,8 @@ const options = program.opts<{
   cpus: number;
   resources: Record<string, number>;
   metrics?: ListenAddress;
+  dashboard?: ListenAddress;
+  dashboardTokenFile?: string;
 }>();
 
 if (options.secret !== undefined && options.secretFile !== undefined) program.error('error: give --secret or --secret-file, not both');
@@ -136,13 +145,13 @@ if (secret === undefined) {
   );
 }
 
-if (!['silent', 'info', 'debug'].includes(options.logLevel)) program.error(`error: --log-level must be silent, info or debug`);
-
-const log = (level: 'info' | 'debug', message: string, fields: Record<string, unknown> = {}) => {
-  if (options.logLevel === 'silent' || (level === 'debug' && options.logLevel !== 'debug')) return;
-  if (options.json) console.error(JSON.stringify({ level, message, ...fields }));
-  else console.error(`[${level}] ${message}${Object.keys(fields).length ? ' ' + JSON.stringify(fields) : ''}`);
-};
+let logger: ReturnType<typeof daemonLogger>;
+try {
+  logger = daemonLogger({ level: options.logLevel, json: options.json, ...(options.logFile !== undefined ? { file: options.logFile } : {}) });
+} catch (error) {
+  program.error(`error: ${(error as Error).message}`);
+}
+const log = (level: 'info' | 'debug', message: string, fields: Record<string, unknown> = {}) => logger[level](fields, message);
 
 const nodeOptions: NodeOptions = {
   name: options.name,
@@ -303,6 +312,7 @@ if (pool) {
   });
 }
 let metrics: MetricsServer | undefined;
+let dashboard: Awaited<ReturnType<typeof startDashboard>>['server'] | undefined;
 let stopping = false;
 const shutdown = (why: string) => {
   if (stopping) return;
@@ -310,7 +320,7 @@ const shutdown = (why: string) => {
   log('info', `${why}: stopping`);
   membership.stop();
   hostInfo.stop();
-  void Promise.all([discovery?.stop(), metrics?.stop()])
+  void Promise.all([discovery?.stop(), metrics?.stop(), dashboard?.stop()])
     .then(() => pool?.stop())
     .then(() => node.stop())
     .then(() => process.exit(0));
@@ -345,9 +355,23 @@ try {
 }
 
 let metricsUrl: string | undefined;
-if (options.metrics) {
+let dashboardUrl: string | undefined;
+// The dashboard serves the metrics page too: one registry, started only when either is asked for.
+if (options.metrics || options.dashboard) {
   const service = status;
   metrics = new MetricsServer({ node, status: () => service.status(), storedJobs: () => jobStore.countsByStatus() });
+}
+if (options.dashboard && metrics) {
+  try {
+    ({ server: dashboard, url: dashboardUrl } = await startDashboard({ node, membership, status, metrics, address: options.dashboard, clusterName: options.cluster, ...(options.dashboardTokenFile ? { tokenFile: options.dashboardTokenFile } : {}) }));
+  } catch (error) {
+    console.error(`node-daemon: cannot serve the dashboard at ${options.dashboard.host}:${options.dashboard.port}: ${(error as Error).message}`);
+    await pool?.stop();
+    await node.stop();
+    process.exit(1);
+  }
+}
+if (options.metrics && metrics) {
   try {
     metricsUrl = await metrics.start(options.metrics);
   } catch (error) {
@@ -366,6 +390,7 @@ emit({
     pid: process.pid,
     workers: workers.map((worker) => ({ index: worker.index, pid: worker.pid, node: worker.nodeId })),
     ...(metricsUrl ? { metrics: metricsUrl } : {}),
+    ...(dashboardUrl ? { dashboard: dashboardUrl } : {}),
   },
 });
 announced = true;

@@ -35,7 +35,7 @@ type Sample = [Labels, number];
 /**
  * Serves `GET /metrics` in the Prometheus text format (prom-client), for `node-daemon --metrics`.
  *
- * Costs nothing until started, and little after: no per-message work of its own (dead letters
+ * Costs nothing until constructed, and little after: no per-message work of its own (dead letters
  * are counted by reason through the node's `deadLetter` event, which a daemon with metrics off
  * does not listen to), and one timer, prom-client's event-loop delay sampler, at 100 ms rather
  * than its 10 ms default (measured on an idle daemon with one worker, 60 s: +1.3 ms of CPU per
@@ -61,6 +61,8 @@ export class MetricsServer {
   constructor(private readonly options: MetricsServerOptions) {
     this.deadLetters = new Counter({ name: 'zerocos_dead_letters_total', help: 'Messages that could not be delivered, by reason', labelNames: ['reason'], registers: [this.registry] });
     this.define();
+    // Counting starts here, not at start(): a dashboard serves this page without a server of its own.
+    options.node.on('deadLetter', this.onDeadLetter);
     if (options.processMetrics !== false) collectDefaultMetrics({ register: this.registry, eventLoopMonitoringPrecision: EVENT_LOOP_SAMPLE_MS });
   }
 
@@ -88,7 +90,6 @@ export class MetricsServer {
       });
     });
     this.server = server;
-    this.options.node.on('deadLetter', this.onDeadLetter);
     const { port } = server.address() as AddressInfo;
     return `http://${address.host.includes(':') ? `[${address.host}]` : address.host}:${port}/metrics`;
   }
@@ -97,6 +98,11 @@ export class MetricsServer {
   async render(): Promise<string> {
     this.snapshot = await this.options.status();
     return this.registry.metrics();
+  }
+
+  /** The page with its content type, for another server to serve (the dashboard's `/metrics`). */
+  async page(): Promise<{ contentType: string; text: string }> {
+    return { contentType: this.registry.contentType, text: await this.render() };
   }
 
   /** Stops listening (open scrapes are cut) and stops counting. Idempotent. */
