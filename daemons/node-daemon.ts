@@ -145,9 +145,10 @@ if (secret === undefined) {
   );
 }
 
-let logger: ReturnType<typeof daemonLogger>;
+let logger: ReturnType<typeof daemonLogger>['logger'];
+let recentLog: ReturnType<typeof daemonLogger>['recent'];
 try {
-  logger = daemonLogger({ level: options.logLevel, json: options.json, ...(options.logFile !== undefined ? { file: options.logFile } : {}) });
+  ({ logger, recent: recentLog } = daemonLogger({ level: options.logLevel, json: options.json, ...(options.logFile !== undefined ? { file: options.logFile } : {}) }));
 } catch (error) {
   program.error(`error: ${(error as Error).message}`);
 }
@@ -342,6 +343,7 @@ status = new DaemonStatusService({
   // Only a daemon with the cluster secret knows its callers proved they hold it too.
   allowStop: secret !== undefined,
   stop: () => shutdown('stop requested'),
+  logs: (after) => recentLog.since(after),
 });
 let workers;
 try {

@@ -130,6 +130,8 @@ export interface DaemonStatusOptions {
    * hold it too can reach it): only then is `['stop']` obeyed. @default false
    */
   allowStop?: boolean;
+  /** The daemon's recent log lines numbered above `after` (for `zerocos logs`). @default none: `['logs']` fails */
+  logs?: (after: number) => { lines: string[]; next: number };
 }
 
 /**
@@ -139,6 +141,8 @@ export interface DaemonStatusOptions {
  *   call ['status'] → {@link DaemonStatus}: built from state the daemon keeps anyway (membership,
  *                     host samples, pool slots, node counters), plus one bounded `['info']` call
  *                     to each ready worker for what it runs now, all at once;
+ *   call ['logs', after] → {lines, next}: its recent log lines (JSON) numbered above `after`, and the
+ *                     number to ask after next time (`zerocos logs --follow`);
  *   call ['stop']   → {stopping: true, pid}, then the daemon stops as on SIGTERM (workers ended first). Only
  *                     on a daemon that holds the cluster secret, whose every peer proved it
  *                     holds it too; else fails with StopRefusedError.
@@ -169,6 +173,12 @@ export class DaemonStatusService {
     }
     if (op === 'stop') {
       void this.stop(message);
+      return true;
+    }
+    if (op === 'logs') {
+      const after = (message.request as unknown[])[1];
+      if (!this.options.logs) message.fail(new InvalidArgumentError('this daemon keeps no log lines'));
+      else message.reply(this.options.logs(typeof after === 'number' && Number.isFinite(after) ? after : 0));
       return true;
     }
     return false;
