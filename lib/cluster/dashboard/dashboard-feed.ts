@@ -15,7 +15,7 @@ export interface DashboardJob {
   /** Epoch ms on the worker. */
   startTime?: number;
   endTime?: number;
-  /** The worker's host name (finished jobs) or its daemon's name (live ones). */
+  /** The worker's host name (its daemon's name while the host is not sampled yet). */
   host?: string;
   worker?: NodeId;
   /** The result, as short JSON. */
@@ -235,7 +235,7 @@ function liveJobs(daemons: DaemonStatus[]): DashboardJob[] {
     daemon.workers.flatMap((worker) =>
       (worker.tasks?.runs ?? []).flatMap((run): DashboardJob[] =>
         run.kind === 'job' && run.cluster !== undefined && run.job !== undefined
-          ? [{ cluster: run.cluster, job: run.job, status: run.state, host: daemon.name, ...(worker.node ? { worker: worker.node } : {}), ...(run.startedAt !== undefined ? { startTime: run.startedAt } : {}) }]
+          ? [{ cluster: run.cluster, job: run.job, status: run.state, host: daemon.host?.hostname ?? daemon.name, ...(worker.node ? { worker: worker.node } : {}), ...(run.startedAt !== undefined ? { startTime: run.startedAt } : {}) }]
           : [],
       ),
     ),
