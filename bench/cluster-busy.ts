@@ -22,7 +22,7 @@ import { readFileSync } from 'node:fs';
 import os from 'node:os';
 import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
-import { Node, WORKER_PROCESS, loadOrCreateSecret } from 'zerocos';
+import { Node, WORKER_PROCESS, loadOrCreateSecret } from 'zerocos/internal';
 import { startReadyChild } from '../test/support/child.js';
 import { cpuSeconds, DaemonWatcher, mean, round1, round2, sleep, sum, until, type DaemonReady, type PeerDown, type StatsLine } from './support.js';
 

@@ -7,7 +7,8 @@
  * and of the same 1 MB array, structured-cloned in memory).
  */
 import { Worker } from 'node:worker_threads';
-import { WORKER_PROCESS, group, init, type Comm } from '../lib/index.js';
+import { group, init, type Comm } from '../lib/index.js';
+import { WORKER_PROCESS } from '../lib/common/service-names.js';
 
 const REPS = 400;
 const BIG_REPS = 30;

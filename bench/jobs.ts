@@ -3,7 +3,8 @@
  * started by init(), so the task layer runs on the same workers for comparison.
  *
  * - `trivial_jobs_per_s`: 10 000 jobs of `(n) => n` submitted at once (a fresh JobCluster each
- *   round), then `cluster.wait()`. Every job must have finished with its own argument as its
+ *   round), then `cluster.wait()`; `trivial_reentrant_jobs_per_s` the same with `reentrant: true`
+ *   (those start without waiting for a granted start, so the pair shows what at-most-once costs). Every job must have finished with its own argument as its
  *   result, and the cluster's completion-order iteration must yield each job once, or the bench
  *   throws. In the same rounds, the same 10 000 calls go through the task layer (`remote(fn)`,
  *   submit all, then `get`) and through a plain pool of 2 worker_threads (the floor). The first
@@ -48,6 +49,8 @@ export interface JobsFigures {
   trivial_jobs_per_s: number;
   cpu_batch_efficiency: number;
   trivial_jobs_per_s_cold: number;
+  /** The same trivial jobs, reentrant: no granted start (see JobRunContext.grant). */
+  trivial_reentrant_jobs_per_s: number;
   /** How long submitting the 10 000 jobs took (the caller's own share), median. */
   trivial_submit_ms: number;
   tasks_per_s: number;
@@ -85,19 +88,21 @@ export async function runJobs(): Promise<JobsFigures> {
   try {
     // Trivial jobs, beside the task layer and the pool, round by round so that load shifts hit all three.
     const f = remote(identity);
-    const rounds: { jobs: number; submitMs: number; tasks: number; pool: number }[] = [];
+    const rounds: { jobs: number; reentrant: number; submitMs: number; tasks: number; pool: number }[] = [];
     console.log(`trivial: ${fmt(TRIVIAL_JOBS)} calls of (n) => n submitted at once, then all awaited; ${TRIVIAL_ROUNDS} rounds, the first one cold`);
     for (let round = 0; round < TRIVIAL_ROUNDS; round++) {
       const jobs = await trivialJobs(TRIVIAL_JOBS);
+      const reentrant = await trivialJobs(TRIVIAL_JOBS, true);
       const tasks = await trivialTasks(f, TRIVIAL_JOBS);
       const pool = await trivialOnPool(trivialPool, TRIVIAL_JOBS);
-      rounds.push({ jobs: jobs.perS, submitMs: jobs.submitMs, tasks, pool });
+      rounds.push({ jobs: jobs.perS, reentrant: reentrant.perS, submitMs: jobs.submitMs, tasks, pool });
       console.log(
-        `  round ${round}${round === 0 ? ' (cold)' : '       '}  jobs ${fmt(jobs.perS).padStart(6)}/s (submitting took ${fmt(jobs.submitMs)} ms)   tasks ${fmt(tasks).padStart(6)}/s   pool ${fmt(pool).padStart(7)}/s`,
+        `  round ${round}${round === 0 ? ' (cold)' : '       '}  jobs ${fmt(jobs.perS).padStart(6)}/s (submitting took ${fmt(jobs.submitMs)} ms)   reentrant jobs ${fmt(reentrant.perS).padStart(6)}/s   tasks ${fmt(tasks).padStart(6)}/s   pool ${fmt(pool).padStart(7)}/s`,
       );
     }
     const warm = rounds.slice(1);
     const jobsPerS = median(warm.map((r) => r.jobs));
+    const reentrantPerS = median(warm.map((r) => r.reentrant));
     const tasksPerS = median(warm.map((r) => r.tasks));
     const poolPerS = median(warm.map((r) => r.pool));
     console.log(
@@ -105,6 +110,10 @@ export async function runJobs(): Promise<JobsFigures> {
         `${ratio(jobsPerS / poolPerS)} pool of ${POOL_THREADS} worker_threads (${fmt(poolPerS)}/s)   ` +
         `${ratio(jobsPerS / DISPY_JOBS_PER_S[1])}–${ratio(jobsPerS / DISPY_JOBS_PER_S[0])} dispy (${DISPY_JOBS_PER_S.join('–')}/s)   ` +
         `target ≥ ${fmt(TARGET_JOBS_PER_S)} ${jobsPerS >= TARGET_JOBS_PER_S ? 'met' : 'MISSED'}`,
+    );
+    console.log(
+      `trivial_reentrant_jobs_per_s ${fmt(reentrantPerS)}: reentrant jobs start without asking their client (at-least-once); ` +
+        `the others wait a round trip for a granted start (at-most-once): ${ratio(jobsPerS / reentrantPerS)} of the reentrant rate`,
     );
 
     // The CPU batch.
@@ -142,6 +151,7 @@ export async function runJobs(): Promise<JobsFigures> {
       trivial_jobs_per_s: Math.round(jobsPerS),
       cpu_batch_efficiency: round3(efficiency),
       trivial_jobs_per_s_cold: Math.round(rounds[0]!.jobs),
+      trivial_reentrant_jobs_per_s: Math.round(reentrantPerS),
       trivial_submit_ms: Math.round(median(warm.map((r) => r.submitMs))),
       tasks_per_s: Math.round(tasksPerS),
       pool_per_s: Math.round(poolPerS),
@@ -159,8 +169,8 @@ export async function runJobs(): Promise<JobsFigures> {
 }
 
 /** One round of trivial jobs on a fresh cluster: jobs/s from the first submit until `wait()` resolved. */
-async function trivialJobs(n: number): Promise<{ perS: number; submitMs: number }> {
-  const cluster = await JobCluster.create<[number], number>(identity);
+async function trivialJobs(n: number, reentrant = false): Promise<{ perS: number; submitMs: number }> {
+  const cluster = await JobCluster.create<[number], number>(identity, reentrant ? { reentrant: true } : {});
   let ok = false;
   try {
     const start = performance.now();

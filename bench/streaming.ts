@@ -25,7 +25,7 @@ import { sleep } from './support.js';
 import { StreamReader, StreamWriter, get, init, pipeline, remote, shutdown, stage, type Node, type StreamAddress, type StreamWriterStats } from 'zerocos';
 
 /** Installed on workers by the task runtime: the API as shipped code reaches it. */
-declare const zerocos: typeof import('zerocos');
+declare const zerocos: typeof import('zerocos/internal');
 
 const DAEMONS = 2;
 const CPUS_PER_DAEMON = 1;

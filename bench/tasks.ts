@@ -22,10 +22,10 @@ import { loadavg } from 'node:os';
 import { performance } from 'node:perf_hooks';
 import { sum } from './support.js';
 import { ThreadPool } from './thread-pool.js';
-import { actor, currentRuntime, get, init, kill, put, remote, shutdown, type ActorHandle, type RemoteFunction } from 'zerocos';
+import { actor, currentRuntime, get, init, kill, put, remote, shutdown, type ActorHandle, type RemoteFunction } from 'zerocos/internal';
 
 /** Installed on workers by the task runtime: the API as shipped code reaches it. */
-declare const zerocos: typeof import('zerocos');
+declare const zerocos: typeof import('zerocos/internal');
 
 const DAEMONS = 2;
 const CPUS_PER_DAEMON = 1;

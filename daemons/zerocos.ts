@@ -30,7 +30,7 @@ import {
   storedRecords,
   table,
   type ClusterClient,
-} from 'zerocos';
+} from 'zerocos/internal';
 import { parsePeers, parsePositive } from './cli-args.js';
 import { readable } from './daemon-log.js';
 

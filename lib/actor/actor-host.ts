@@ -4,12 +4,11 @@ import type { ProcessContext } from '../node/process-context.js';
 import { isShippedModule } from '../task/module-shipping.js';
 import { LocatedValue } from '../task/object-ref.js';
 import { FunctionCache, isShippedFunction } from '../task/remote-function.js';
-import { OBJECTS_PROCESS, type TaskRuntime } from '../task/runtime.js';
+import { type TaskRuntime } from '../task/runtime.js';
 import type { NodeId } from '../wire/address.js';
 import type { ShippedCode } from '../task/shipped-code.js';
-
-/** Actor processes are registered under this prefix plus the actor's name (named actors). */
-export const ACTOR_NAME_PREFIX = 'zerocos.actor:';
+import type { WorkerService } from '../task/worker-service.js';
+import { ACTOR_NAME_PREFIX, OBJECTS_PROCESS } from '../common/service-names.js';
 
 /** What the creator asks of the actor's process. */
 export interface ActorSpawnOptions {
@@ -30,7 +29,7 @@ type Constructor = new (...args: unknown[]) => Instance;
  * caller's calls run in the order they were made; with `maxConcurrency` above 1, up to that
  * many async methods run at once (they still start in order).
  */
-export class ActorHost {
+export class ActorHost implements WorkerService {
   private readonly classes = new FunctionCache();
 
   constructor(private readonly runtime: TaskRuntime) {}

@@ -1,4 +1,3 @@
-import { WORKER_PROCESS } from '../cluster/worker-pool.js';
 import { InvalidArgumentError, NameTakenError, NodeDownError, NoProcError, ProcessExitError, ZerocosError } from '../common/errors.js';
 import type { DownMessage } from '../node/messages.js';
 import type { Pid } from '../wire/address.js';
@@ -10,7 +9,7 @@ import type { RemoteArgs } from '../task/remote.js';
 import { NO_TIMEOUT, type TaskOptions, type TaskRuntime } from '../task/runtime.js';
 import type { Demand, WorkerSlot } from '../task/scheduler.js';
 import type { ShippedCode } from '../task/shipped-code.js';
-import { ACTOR_NAME_PREFIX } from './actor-host.js';
+import { ACTOR_NAME_PREFIX, WORKER_PROCESS } from '../common/service-names.js';
 
 /** The actor is gone (killed, or lost with no restarts left), or a call was lost with it. */
 export class ActorDiedError extends ZerocosError {

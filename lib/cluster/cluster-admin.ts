@@ -5,9 +5,10 @@ import { isLoopbackHost, splitHostPort } from '../common/host-address.js';
 import type { Node } from '../node/node.js';
 import type { NodeId } from '../wire/address.js';
 import { SeedUnreachableError, type ClusterClient } from './connect.js';
-import { DAEMON_PROCESS, offerOf } from './daemon-offer.js';
+import { offerOf } from './daemon-offer.js';
 import type { DaemonStatus, RunCounts } from './daemon-status.js';
 import type { Member } from './membership.js';
+import { DAEMON_PROCESS } from '../common/service-names.js';
 
 /** A daemon known to the cluster that did not answer `['status']` (it is down, or did not answer in time). */
 export interface DaemonAbsent {

@@ -1,8 +1,9 @@
 import type { Node } from '../node/node.js';
 import type { NodeId } from '../wire/address.js';
-import { DAEMON_PROCESS, offerOf, type DaemonView } from './daemon-offer.js';
+import { offerOf, type DaemonView } from './daemon-offer.js';
 import { CLUSTER_REQUEST, type ClusterAnswer } from './daemon-protocol.js';
 import type { Membership } from './membership.js';
+import { DAEMON_PROCESS } from '../common/service-names.js';
 
 /**
  * Where work can run: the daemons up now, with their workers and resources. Schedulers read

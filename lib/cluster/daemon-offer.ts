@@ -1,9 +1,6 @@
 import { InvalidArgumentError } from '../common/errors.js';
 import type { NodeId } from '../wire/address.js';
 
-/** The name of the process on each daemon that answers questions about the cluster (see {@link DaemonQueryView}). */
-export const DAEMON_PROCESS = 'zerocos.daemon';
-
 /**
  * What a daemon offers for work: its ready workers and its resources. It travels in the
  * daemon's heartbeat info (beside the host facts), so every member learns it without asking.

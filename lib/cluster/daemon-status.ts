@@ -5,7 +5,8 @@ import { parseNodeId, type NodeId } from '../wire/address.js';
 import { offerOf } from './daemon-offer.js';
 import type { HostInfo } from './host-info.js';
 import type { DownReason, Membership, MembershipStats, MemberStatus } from './membership.js';
-import { WORKER_PROCESS, type WorkerInfo, type WorkerStatus } from './worker-pool.js';
+import { type WorkerInfo, type WorkerStatus } from './worker-pool.js';
+import { WORKER_PROCESS } from '../common/service-names.js';
 
 /** How long a status query waits for each worker's answer (a worker deep in synchronous user code answers late). @default 1000 */
 const DEFAULT_WORKER_TIMEOUT_MS = 1000;

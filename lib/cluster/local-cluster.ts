@@ -1,8 +1,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { createInterface } from 'node:readline';
-import { fileURLToPath } from 'node:url';
+import { entryPointPath } from '../common/entry-points.js';
 import { InvalidArgumentError, TimeoutError, ZerocosError } from '../common/errors.js';
 import type { NodeId } from '../wire/address.js';
 
@@ -46,14 +45,6 @@ export interface LocalDaemon {
 export class LocalClusterError extends ZerocosError {
   override readonly code = 'ELOCALCLUSTER';
 }
-
-/**
- * The compiled daemon: beside this file's compiled twin in dist/, or — when this file runs from
- * source (a test runner that compiles on the fly) — in the package's dist/.
- */
-const DAEMON_SCRIPT = [new URL('../../daemons/node-daemon.js', import.meta.url), new URL('../../dist/daemons/node-daemon.js', import.meta.url)]
-  .map((url) => fileURLToPath(url))
-  .find((path) => existsSync(path)) ?? fileURLToPath(new URL('../../daemons/node-daemon.js', import.meta.url));
 
 /**
  * A cluster of node-daemon processes on 127.0.0.1 that this process starts and stops: the
@@ -121,7 +112,7 @@ interface ReadyLine {
 function startDaemon(args: string[], timeoutMs: number, secret: string | undefined): Promise<LocalDaemon> {
   // A secret in argv would show in ps: it travels in the daemon's environment.
   const env = secret === undefined ? process.env : { ...process.env, ZEROCOS_SECRET: secret };
-  const child = spawn(process.execPath, [DAEMON_SCRIPT, ...args], { stdio: ['ignore', 'pipe', 'pipe', 'ipc'], env });
+  const child = spawn(process.execPath, [entryPointPath('node-daemon'), ...args], { stdio: ['ignore', 'pipe', 'pipe', 'ipc'], env });
   // The channel only ties the daemon's life to ours; neither side keeps the loop alive for it.
   child.unref();
   child.channel?.unref();

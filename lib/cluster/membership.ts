@@ -3,9 +3,7 @@ import { Packr } from 'msgpackr';
 import { SentMessage } from '../node/messages.js';
 import { Node } from '../node/node.js';
 import { parseNodeId, type NodeId } from '../wire/address.js';
-
-/** The name each node's membership process is registered under. */
-export const MEMBERSHIP_PROCESS = 'zerocos.membership';
+import { MEMBERSHIP_PROCESS } from '../common/service-names.js';
 
 export interface MembershipOptions {
   /** Mean time between heartbeats to each peer; each interval is jittered ±20%. @default 500 */

@@ -3,14 +3,9 @@ import { EventEmitter } from 'node:events';
 import { availableParallelism } from 'node:os';
 import { InvalidArgumentError, ZerocosError } from '../common/errors.js';
 import { CallMessage } from '../node/messages.js';
-import { Node, type NodeOptions } from '../node/node.js';
+import { Node } from '../node/node.js';
 import type { NodeId, Pid } from '../wire/address.js';
-
-/** The name of the process on the daemon's node that workers announce themselves to. */
-export const WORKERS_PROCESS = 'zerocos.workers';
-
-/** The name of the process each worker registers on its own node. */
-export const WORKER_PROCESS = 'zerocos.worker';
+import { WORKERS_PROCESS, WORKER_PROCESS } from '../common/service-names.js';
 
 /** The longest wait before a slot is restarted, however often it crashed. */
 const MAX_RESTART_BACKOFF_MS = 5000;
@@ -433,36 +428,4 @@ export class WorkerPool extends EventEmitter<WorkerPoolEvents> {
   private info(slot: Slot): WorkerInfo {
     return { index: slot.index, pid: slot.pid, nodeId: slot.nodeId, status: slot.status, restarts: slot.restarts };
   }
-}
-
-/**
- * Starts a worker's node as its configuration says: on its daemon's interface, advertising the
- * daemon's host, on a port from the configured range (the first free one, trying from
- * `range start + index` so that slots rarely contend) or any free port.
- * @throws the bind error when no port of the range is free (`EADDRINUSE`)
- */
-export async function startWorkerNode(index: number, config: WorkerConfig, options: Omit<NodeOptions, 'bind' | 'advertise' | 'secret'> = {}): Promise<Node> {
-  const network = config.network;
-  const base: NodeOptions = {
-    name: `worker-${index}`,
-    ...options,
-    ...(config.secret !== undefined ? { secret: config.secret } : {}),
-    ...(network?.advertise !== undefined ? { advertise: network.advertise } : {}),
-  };
-  const host = network?.host ?? '127.0.0.1';
-  const hostPart = host.includes(':') && !host.startsWith('[') ? `[${host}]` : host;
-  if (!network?.ports) return Node.start({ ...base, bind: `tcp://${hostPart}:*` });
-  const [first, last] = network.ports;
-  const count = last - first + 1;
-  let lastError: unknown;
-  for (let i = 0; i < count; i++) {
-    const port = first + ((index + i) % count);
-    try {
-      return await Node.start({ ...base, bind: `tcp://${hostPart}:${port}` });
-    } catch (error) {
-      if ((error as { code?: string }).code !== 'EADDRINUSE') throw error;
-      lastError = error;
-    }
-  }
-  throw lastError;
 }

@@ -9,7 +9,8 @@ import type { Pid } from '../wire/address.js';
 import { RankError, RankFailedError } from './collective-errors.js';
 import type { Comm } from './comm.js';
 import { decodeParts, isHeader, type Header } from './frames.js';
-import { MAX_GROUP_SIZE, RANKS_PROCESS, type RankCreated, type RankSpawn, type RankTable } from './rank-host.js';
+import { MAX_GROUP_SIZE, type RankCreated, type RankSpawn, type RankTable } from './rank-host.js';
+import { RANKS_PROCESS } from '../common/service-names.js';
 
 /** Options of {@link group}. */
 export interface GroupOptions<A extends unknown[]> {

@@ -3,10 +3,12 @@ import { CallMessage, DownMessage } from '../node/messages.js';
 import type { ProcessContext } from '../node/process-context.js';
 import { FunctionCache, isShippedFunction, type ShippedFunction } from '../task/remote-function.js';
 import type { TaskRuntime } from '../task/runtime.js';
+import type { WorkerService } from '../task/worker-service.js';
 import { isPid, type Pid } from '../wire/address.js';
 import { RankFailedError } from './collective-errors.js';
 import { Comm, FAREWELL } from './comm.js';
 import { blobCount, decodeParts, encodeParts, isHeader } from './frames.js';
+import { RANKS_PROCESS } from '../common/service-names.js';
 
 /** What a group's driver asks a worker for: one rank, created but not started. */
 export interface RankSpawn {
@@ -33,9 +35,6 @@ export interface RankTable {
 /** A rank that is not started within this long after it was created ends (its driver is gone). */
 const START_TIMEOUT_MS = 60_000;
 
-/** The process each worker registers to take `['rank:new', spawn]` calls. */
-export const RANKS_PROCESS = 'zerocos.ranks';
-
 /** The largest group. */
 export const MAX_GROUP_SIZE = 1024;
 
@@ -56,7 +55,7 @@ class WatchSource {
  * The port also monitors its source rank, so the loss is seen after the source's last message.
  * Ports are linked to their rank and end with it.
  */
-export class RankHost {
+export class RankHost implements WorkerService {
   private readonly functions = new FunctionCache();
 
   constructor(private readonly runtime: TaskRuntime) {
@@ -77,6 +76,11 @@ export class RankHost {
       },
       { name: RANKS_PROCESS },
     );
+  }
+
+  /** Takes no message of the worker's process: ranks are asked for at {@link RANKS_PROCESS}. */
+  handle(): boolean {
+    return false;
   }
 
   private async create(spec: unknown): Promise<RankCreated> {

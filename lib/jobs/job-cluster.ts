@@ -4,13 +4,12 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
 import { connect } from '../cluster/connect.js';
-import { DAEMON_PROCESS, offerOf, type DaemonView } from '../cluster/daemon-offer.js';
+import { offerOf, type DaemonView } from '../cluster/daemon-offer.js';
 import { formatKillWorker } from '../cluster/daemon-protocol.js';
 import type { LocalClusterOptions } from '../cluster/local-cluster.js';
 import type { Member } from '../cluster/membership.js';
-import { WORKER_PROCESS } from '../cluster/worker-pool.js';
 import { InvalidArgumentError, NodeStoppedError, TimeoutError, ZerocosError } from '../common/errors.js';
-import { SentMessage } from '../node/messages.js';
+import { CallMessage, SentMessage } from '../node/messages.js';
 import { peekRuntime } from '../task/context.js';
 import { currentSession, init, type Session } from '../task/init.js';
 import { shipFunction } from '../task/remote-function.js';
@@ -19,13 +18,13 @@ import type { TaskOptions, TaskRuntime } from '../task/runtime.js';
 import type { ShippedCode } from '../task/shipped-code.js';
 import { TaskCancelledError, UnschedulableError, WorkerCrashedError } from '../task/task-errors.js';
 import { parseNodeId, type NodeId } from '../wire/address.js';
-import { JOB_CLUSTER_PREFIX } from './job-context.js';
 import type { JobRunContext } from './job-runner.js';
-import { JOB_STORE_PROCESS, storedRecords } from './job-store.js';
+import { storedRecords } from './job-store.js';
 import { shipComputation, type Computation, type ProgramComputation } from './computation.js';
 import type { ModuleFunction } from '../task/remote.js';
 import { Job, type JobOutcome, type JobStatus } from './job.js';
 import { nodeFilter, nodeInfoOf, type NodeInfo } from './node-filter.js';
+import { DAEMON_PROCESS, JOB_CLUSTER_PREFIX, JOB_STORE_PROCESS, WORKER_PROCESS } from '../common/service-names.js';
 
 export type { Computation, ProgramComputation } from './computation.js';
 export type { NodeInfo } from './node-filter.js';
@@ -82,7 +81,6 @@ export class JobClusterError extends ZerocosError {
 /** The session `JobCluster.create` started itself (no `init()` in this process), shared by every cluster. */
 let ownSession: { session: Promise<Session>; users: number } | undefined;
 
-
 /** `recover` listens this long after its seeds answer, so that daemons they know of are heard too (two heartbeats). */
 const RECOVER_SETTLE_MS = 1000;
 
@@ -138,6 +136,7 @@ export class JobCluster<A extends unknown[] = unknown[], R = unknown> extends Ev
     runtime.node.spawn(
       async (self) => {
         for await (const sent of self) {
+          if (sent instanceof CallMessage) this.grant(sent);
           if (!(sent instanceof SentMessage)) continue;
           if (sent.message === 'stop' && sent.from.node === runtime.node.id) return;
           this.receive(sent.from.node, sent.message);
@@ -350,13 +349,13 @@ export class JobCluster<A extends unknown[] = unknown[], R = unknown> extends Ev
       ...(placement ? { placement } : {}),
     };
     this.status(job);
+    const movable = !reentrant && !pinned;
     const ref = this.runtime.submit(this.code, args, options, {
-      context: { ...this.context, job: job.id } as JobRunContext,
-      // A job that is not reentrant is abandoned with a lost worker only if it had started there:
-      // one still queued behind others never ran, so it may go elsewhere (pinned ones stay).
-      ...(reentrant || pinned
-        ? {}
-        : { retryOnLoss: (worker: NodeId, attempts: number) => this.started.get(job.id)?.worker !== worker && attempts <= MAX_UNSTARTED_MOVES }),
+      context: { ...this.context, job: job.id, ...(movable ? { grant: true } : {}) } as JobRunContext,
+      // A job that is not reentrant is abandoned with a lost worker only if it had started there
+      // (its start was granted, see grant): one still queued behind others never ran, so it may
+      // go elsewhere (pinned ones stay). Once moved, the lost worker's late asks are refused.
+      ...(movable ? { retryOnLoss: (worker: NodeId, attempts: number) => this.moveOff(job, worker, attempts) } : {}),
       onStart: (worker, daemon) => {
         // Sent to a worker; it is 'running' once the worker says it started (see receive).
         this.unstart(job.id);
@@ -392,6 +391,28 @@ export class JobCluster<A extends unknown[] = unknown[], R = unknown> extends Ev
     this.endedWaiters = [];
     for (const wake of waiters) wake();
     this.status(job);
+  }
+
+  /**
+   * A worker asks to start a job that may move (`['start', job, worker, at]`, see JobRunContext's
+   * `grant`): yes while the job is still that worker's and not ended or cancelled; the job is
+   * 'running' from then. The answer decides, so a job runs at most once even when the worker's host
+   * is cut off and the job moved meanwhile.
+   */
+  private grant(call: CallMessage): void {
+    const request = Array.isArray(call.request) ? (call.request as unknown[]) : [];
+    const job = typeof request[1] === 'number' ? this.all.get(request[1]) : undefined;
+    const worker = call.from.node;
+    if (job === undefined || job.isDone || job.worker !== worker || this.started.has(job.id)) return void call.reply(false);
+    this.startedOn(job, worker, typeof request[3] === 'number' ? request[3] : Date.now());
+    call.reply(true);
+  }
+
+  /** Whether a job lost with `worker` may run elsewhere: only if that worker was never granted its start. */
+  private moveOff(job: Job<R>, worker: NodeId, attempts: number): boolean {
+    if (this.started.get(job.id)?.worker === worker || attempts > MAX_UNSTARTED_MOVES) return false;
+    job.worker = undefined; // the lost worker's start, asked late, is refused (see grant)
+    return true;
   }
 
   /** The worker running `job` said it started: it is 'running', and its timeout counts from now. */

@@ -4,9 +4,6 @@ import { readFile } from 'node:fs/promises';
 import { InvalidArgumentError } from '../common/errors.js';
 import type { NodeId } from '../wire/address.js';
 
-/** The name prefix of a job cluster's process on its client: `zerocos.jobs:<cluster id>`. */
-export const JOB_CLUSTER_PREFIX = 'zerocos.jobs:';
-
 /** What a running job can reach: set by the job runner around each run, on the worker. */
 export interface RunningJob {
   cluster: string;

@@ -2,7 +2,8 @@ import type { DashboardJob } from '../cluster/dashboard/dashboard-feed.js';
 import type { Node } from '../node/node.js';
 import type { NodeId } from '../wire/address.js';
 import type { JobRecord } from './job.js';
-import { JOB_STORE_PROCESS, type RecentQuery } from './job-store.js';
+import { JOB_STORE_PROCESS } from '../common/service-names.js';
+import type { RecentQuery } from './job-store.js';
 
 /** What the dashboard asks each job store for: the 10 latest clusters, 50 jobs each, the last 2000 characters of output. */
 const DASHBOARD_QUERY: RecentQuery = { clusters: 10, jobsPerCluster: 50, outputChars: 2000 };

@@ -6,12 +6,15 @@ import type { ShippedModule } from '../task/module-shipping.js';
 import type { InvocationInfo, TaskExecutor } from '../task/executor.js';
 import { FunctionCache, type ShippedFunction } from '../task/remote-function.js';
 import { errorInfoOf } from '../common/errors.js';
-import { OBJECTS_PROCESS, type TaskRuntime } from '../task/runtime.js';
+import { NO_TIMEOUT } from '../task/object-table.js';
+import { type TaskRuntime } from '../task/runtime.js';
+import type { WorkerService } from '../task/worker-service.js';
+import { TaskCancelledError } from '../task/task-errors.js';
 import type { NodeId, Pid } from '../wire/address.js';
-import { JOB_CLUSTER_PREFIX, currentJob, isAsyncFunction, runInJob, type RunningJob } from './job-context.js';
+import { currentJob, isAsyncFunction, runInJob, type RunningJob } from './job-context.js';
 import type { JobOutcome, JobRecord } from './job.js';
 import { runProgram } from './program.js';
-import { JOB_STORE_PROCESS } from './job-store.js';
+import { JOB_CLUSTER_PREFIX, JOB_STORE_PROCESS, OBJECTS_PROCESS } from '../common/service-names.js';
 
 /** The context a job's run carries to the worker (the task's `context`). */
 export interface JobRunContext {
@@ -24,6 +27,12 @@ export interface JobRunContext {
   depends?: ShippedModule;
   /** A program job: the program file (shipped) and its argv template. */
   program?: { bundle: ShippedModule; argv: string[] };
+  /**
+   * The job may move to another worker if this one is lost before it starts (not reentrant, not
+   * pinned): it starts only once its cluster grants the start (`['start', ...]`, see
+   * docs/protocol.md), so that it runs at most once even if this host is cut off.
+   */
+  grant?: true;
 }
 
 /** Output kept per stream per job; beyond it the rest is dropped, with a note. */
@@ -47,7 +56,7 @@ interface ClusterState {
  *
  * Requests: task runs with a `{kind: 'job'}` context; the message `['job:cleanup', cluster]`.
  */
-export class JobRunner {
+export class JobRunner implements WorkerService {
   private readonly clusters = new Map<string, ClusterState>();
   private readonly functions = new FunctionCache();
   private records: JobRecord[] = [];
@@ -90,11 +99,20 @@ export class JobRunner {
       send: (message) => void this.runtime.node.send(clusterAddress, message),
       pending: [],
     };
-    // The client counts the job as running from now (and its timeout): it may have waited here.
-    // The report must leave before user code runs: a job spinning in synchronous code would hold
-    // it back for good (a new connection to the client is only made while JavaScript runs).
-    job.send(['started', context.job, this.runtime.node.id, startTime]);
-    await handedOver(this.runtime.node.drained({ name: JOB_CLUSTER_PREFIX + context.cluster, node: info.owner }));
+    if (context.grant) {
+      // At most once: the cluster grants the start only while the job is still this worker's. A
+      // cluster that has moved it (this host was cut off, then taken for lost) or cancelled it
+      // says no; an unreachable one fails the call when its node is declared down. Costs a round
+      // trip per job (trivial jobs: see bench jobs), which buys no double run after a partition.
+      const granted = await this.runtime.node.call<boolean>(clusterAddress, ['start', context.job, this.runtime.node.id, startTime], { timeoutMs: NO_TIMEOUT });
+      if (granted !== true) throw new TaskCancelledError(`job ${context.job} of ${context.cluster} was not started: its cluster moved or cancelled it`);
+    } else {
+      // The client counts the job as running from now (and its timeout): it may have waited here.
+      // The report must leave before user code runs: a job spinning in synchronous code would hold
+      // it back for good (a new connection to the client is only made while JavaScript runs).
+      job.send(['started', context.job, this.runtime.node.id, startTime]);
+      await handedOver(this.runtime.node.drained(clusterAddress));
+    }
     let outcome: { result?: unknown; exception?: JobOutcome['exception'] };
     try {
       const state = await this.prepare(context, info.owner);
@@ -251,7 +269,7 @@ const REPORT_WAIT_MS = 5000;
 /**
  * Resolves once the report is in ZeroMQ's hands, and one turn later: its I/O thread writes it to
  * the socket meanwhile. A job that kills its process at once may still lose it, and is then
- * taken for not started (so it may run once more elsewhere, even if not reentrant).
+ * taken for not started (reentrant and pinned jobs only: the others wait for a granted start).
  */
 async function handedOver(drained: Promise<void>): Promise<void> {
   let timer: NodeJS.Timeout | undefined;

@@ -2,9 +2,7 @@ import type { Member } from '../cluster/membership.js';
 import { CallMessage } from '../node/messages.js';
 import type { Node } from '../node/node.js';
 import type { JobRecord } from './job.js';
-
-/** The name of the process on each daemon that keeps finished jobs for recovery. */
-export const JOB_STORE_PROCESS = 'zerocos.jobstore';
+import { JOB_STORE_PROCESS } from '../common/service-names.js';
 
 export interface JobStoreOptions {
   /** Records kept per cluster; the oldest are dropped beyond it. @default 100000 */

@@ -1,7 +1,5 @@
 import { randomBytes } from 'node:crypto';
 import { EventEmitter } from 'node:events';
-import { WORKER_PROCESS } from '../cluster/worker-pool.js';
-import { OBJECTS_PROCESS } from '../task/runtime.js';
 import { RemoteError, InvalidArgumentError } from '../common/errors.js';
 import { peekRuntime } from '../task/context.js';
 import { init, type InitOptions, type Session } from '../task/init.js';
@@ -10,6 +8,7 @@ import type { ObjectRef } from '../task/object-ref.js';
 import type { TaskRuntime } from '../task/runtime.js';
 import type { NodeId } from '../wire/address.js';
 import { mapOutputKey, type MapContext, type ReduceContext } from './mr-runner.js';
+import { OBJECTS_PROCESS, WORKER_PROCESS } from '../common/service-names.js';
 
 /** Emits one key/value pair from a map function (the second argument of `map`). */
 export type Emit<K, V> = (key: K, value: V) => void;

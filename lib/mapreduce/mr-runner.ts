@@ -3,6 +3,7 @@ import type { TaskExecutor } from '../task/executor.js';
 import { LocatedValue } from '../task/object-ref.js';
 import { FunctionCache, type ShippedFunction } from '../task/remote-function.js';
 import type { TaskRuntime } from '../task/runtime.js';
+import type { WorkerService } from '../task/worker-service.js';
 import type { NodeId } from '../wire/address.js';
 import { partitionOf } from '../common/partition.js';
 
@@ -45,7 +46,7 @@ type Pairs = [unknown, unknown[]][];
  * the number of keys per partition. A reduce task fetches its partition's shares from every map
  * worker, merges them by key and reduces each key.
  */
-export class MapReduceRunner {
+export class MapReduceRunner implements WorkerService {
   private readonly functions = new FunctionCache();
 
   constructor(
@@ -54,6 +55,11 @@ export class MapReduceRunner {
   ) {
     executor.setInvoker('mr-map', (context, fn, args, info) => this.map(context as MapContext, fn, args[0] as unknown[], info.owner));
     executor.setInvoker('mr-reduce', (context, fn) => this.reduce(context as ReduceContext, fn));
+  }
+
+  /** Takes no message of the worker's process: map and reduce tasks reach it through the executor's invokers. */
+  handle(): boolean {
+    return false;
   }
 
   private async map(context: MapContext, map: (...args: unknown[]) => unknown, records: unknown[], owner: NodeId): Promise<number[]> {

@@ -3,9 +3,7 @@ import { CallMessage, DownMessage } from '../node/messages.js';
 import type { Node } from '../node/node.js';
 import type { ProcessContext } from '../node/process-context.js';
 import type { NodeId, Pid, RemoteName } from '../wire/address.js';
-
-/** Channel processes are registered under this prefix plus the channel's name. */
-export const CHANNEL_PREFIX = 'zerocos.channel:';
+import { CHANNEL_PREFIX } from '../common/service-names.js';
 
 /** Anything that can send and call: a process (sends as itself) or a node (sends as the node). */
 type Sender = Pick<ProcessContext, 'send' | 'call'> | Pick<Node, 'send' | 'call'>;

@@ -1,5 +1,4 @@
 import { randomBytes } from 'node:crypto';
-import { WORKER_PROCESS } from '../cluster/worker-pool.js';
 import { InvalidArgumentError } from '../common/errors.js';
 import type { ProcessContext } from '../node/process-context.js';
 import { partitionOf } from '../common/partition.js';
@@ -11,6 +10,7 @@ import type { Demand, WorkerSlot } from '../task/scheduler.js';
 import type { Pid } from '../wire/address.js';
 import type { StageSpawn } from './stage-host.js';
 import { DEFAULT_WINDOW, StreamReader, StreamWriter, type StreamAddress, type StreamWriterStats } from './stream.js';
+import { WORKER_PROCESS } from '../common/service-names.js';
 
 /** Emits one item downstream from a stage function. */
 export type StageEmit<O> = (item: O) => void;

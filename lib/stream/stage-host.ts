@@ -4,6 +4,7 @@ import type { ProcessContext } from '../node/process-context.js';
 import { partitionOf } from '../common/partition.js';
 import { FunctionCache, isShippedFunction, type ShippedFunction } from '../task/remote-function.js';
 import type { TaskRuntime } from '../task/runtime.js';
+import type { WorkerService } from '../task/worker-service.js';
 import { StreamReader, StreamWriter, type StreamAddress } from './stream.js';
 
 /** What a pipeline's driver asks a worker to run: one instance of one stage. */
@@ -28,7 +29,7 @@ type Fn = (...args: unknown[]) => unknown;
  * returns, unless undefined, and whatever it emits go downstream), calls `flush(state, emit)` at
  * the end, and ends its output streams; an error ends them with the error instead.
  */
-export class StageHost {
+export class StageHost implements WorkerService {
   private readonly functions = new FunctionCache();
 
   constructor(private readonly runtime: TaskRuntime) {}

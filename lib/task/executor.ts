@@ -4,12 +4,13 @@ import { InvalidArgumentError } from '../common/errors.js';
 import { CallMessage } from '../node/messages.js';
 import type { NodeId } from '../wire/address.js';
 import { LocatedValue } from './object-ref.js';
-import { OBJECTS_PROCESS } from './object-table.js';
 import { FunctionCache, isShippedFunction } from './remote-function.js';
 import type { TaskRuntime } from './runtime.js';
+import type { WorkerService } from './worker-service.js';
 import type { ShippedCode } from './shipped-code.js';
 import { TaskCancelledError } from './task-errors.js';
 import { isRunRequest, parseCancel, parseRun, type RunAnswer } from './worker-protocol.js';
+import { OBJECTS_PROCESS } from '../common/service-names.js';
 
 /** Queued synchronous tasks run back to back for at most this long before the worker yields to its event loop. */
 const TURN_SLICE_MS = 5;
@@ -76,7 +77,7 @@ export interface TaskExecutorOptions {
  * `[0, value]` (the result) or `[1]` (a large result, kept here under `owner|id`), or failed with
  * the task's error; the message `['cancel', owner, id, force]`.
  */
-export class TaskExecutor {
+export class TaskExecutor implements WorkerService {
   private readonly queue = new Fifo<Job>();
   private readonly jobs = new Map<string, Job>();
   private readonly functions = new FunctionCache();

@@ -5,9 +5,7 @@ import type { Node } from '../node/node.js';
 import type { NodeId } from '../wire/address.js';
 import { ObjectRef, setRefEscapeHook } from './object-ref.js';
 import { ObjectLostError } from './task-errors.js';
-
-/** The name of the process on every node with a task runtime that serves its objects (see docs/protocol.md §11.3). */
-export const OBJECTS_PROCESS = 'zerocos.objects';
+import { OBJECTS_PROCESS } from '../common/service-names.js';
 
 /** "No timeout" for calls that end by their reply or by failure detection (the call monitors its target). */
 export const NO_TIMEOUT = Infinity;

@@ -1,8 +1,6 @@
 import { pack } from 'msgpackr';
 import type { ClusterView } from '../cluster/cluster-view.js';
-import { DAEMON_PROCESS } from '../cluster/daemon-offer.js';
 import { formatKillWorker } from '../cluster/daemon-protocol.js';
-import { WORKER_PROCESS } from '../cluster/worker-pool.js';
 import { Fifo } from '../common/fifo.js';
 import {
   InvalidArgumentError,
@@ -25,8 +23,9 @@ import type { Demand, SchedulerOptions, WorkerSlot } from './scheduler.js';
 import { demandOf, unschedulable, type TaskOptions } from './task-options.js';
 import { TaskCancelledError, UnschedulableError, WorkerCrashedError } from './task-errors.js';
 import { formatCancel, formatRun, parseRunAnswer, type TaskContext } from './worker-protocol.js';
+import { DAEMON_PROCESS, WORKER_PROCESS } from '../common/service-names.js';
 
-export { NO_TIMEOUT, OBJECTS_PROCESS } from './object-table.js';
+export { NO_TIMEOUT } from './object-table.js';
 
 export type { TaskOptions } from './task-options.js';
 

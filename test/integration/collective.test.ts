@@ -1,9 +1,10 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { RankError, RankFailedError, RemoteError, WORKER_PROCESS, group, type Comm, type Pid, type Session } from '../../lib/index.js';
+import { RankError, RankFailedError, RemoteError, group, type Comm, type Pid, type Session } from '../../lib/index.js';
 import { fileURLToPath } from 'node:url';
 import { startReadyChild } from '../support/child.js';
 import { isAlive, startSession, stopSession } from '../support/session.js';
 import { eventually } from '../support/eventually.js';
+import { WORKER_PROCESS } from '../../lib/common/service-names.js';
 
 declare const zerocos: typeof import('../../lib/index.js');
 

@@ -6,7 +6,7 @@ import { fileURLToPath } from 'node:url';
 import parsePrometheusTextFormat from 'parse-prometheus-text-format';
 import puppeteer, { type Browser, type Page } from 'puppeteer-core';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { JobCluster, defaultSecretPath, loadOrCreateSecret } from '../../lib/index.js';
+import { JobCluster, defaultSecretPath, loadOrCreateSecret } from '../../lib/internal.js';
 import { startReadyChild, type ReadyChild } from '../support/child.js';
 import { allWorkersReady, type DaemonReady } from '../support/daemon.js';
 import { eventually, nextLine } from '../support/eventually.js';

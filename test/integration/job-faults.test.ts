@@ -3,10 +3,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { JOB_STORE_PROCESS, Job, JobCluster, WorkerCrashedError, type JobRecord, type Session } from '../../lib/index.js';
+import { Job, JobCluster, WorkerCrashedError, type JobRecord, type Session } from '../../lib/index.js';
 import { startReadyChild } from '../support/child.js';
 import { eventually, nextLine } from '../support/eventually.js';
 import { childPids, currentWorkerPids, eventuallyAsync, isAlive, startSession, stopSession } from '../support/session.js';
+import { JOB_STORE_PROCESS } from '../../lib/common/service-names.js';
 
 const CLIENT = fileURLToPath(new URL('../../dist/test/fixtures/job-client.js', import.meta.url));
 

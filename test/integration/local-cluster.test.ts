@@ -1,5 +1,6 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import { LocalCluster, Node, WORKER_PROCESS, loadOrCreateSecret } from '../../lib/index.js';
+import { LocalCluster, Node, loadOrCreateSecret } from '../../lib/internal.js';
+import { WORKER_PROCESS } from '../../lib/common/service-names.js';
 
 describe('LocalCluster', () => {
   let cluster: LocalCluster | undefined;

@@ -2,7 +2,7 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { RemoteError, currentSession, mapReduce, type MapReduceProgress, type Session } from '../../lib/index.js';
+import { RemoteError, currentSession, mapReduce, type MapReduceProgress, type Session } from '../../lib/internal.js';
 import { addCounts, countWords, ensureCorpus, mapWords, sumCounts, type Corpus } from '../../examples/wordcount/corpus.js';
 import { eventually } from '../support/eventually.js';
 import { childPids, isAlive, startSession, stopSession } from '../support/session.js';

@@ -5,12 +5,13 @@ import { fileURLToPath } from 'node:url';
 import parsePrometheusTextFormat, { type PrometheusFamily } from 'parse-prometheus-text-format';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { Dealer } from 'zeromq';
-import { MEMBERSHIP_PROCESS, Node, defaultSecretPath, loadOrCreateSecret } from '../../lib/index.js';
+import { Node, defaultSecretPath, loadOrCreateSecret } from '../../lib/internal.js';
 import { deriveCurveKeys } from '../../lib/transport/curve.js';
 import { startReadyChild, type ReadyChild } from '../support/child.js';
 import { allWorkersReady, type DaemonReady } from '../support/daemon.js';
 import { eventually, nextLine } from '../support/eventually.js';
 import { eventuallyAsync, isAlive } from '../support/session.js';
+import { MEMBERSHIP_PROCESS } from '../../lib/common/service-names.js';
 
 const DAEMON = fileURLToPath(new URL('../../dist/daemons/node-daemon.js', import.meta.url));
 

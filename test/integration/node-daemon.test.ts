@@ -5,13 +5,13 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { mkdtempSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { AuthenticationError, Node, NodeDownError, WORKER_PROCESS, defaultSecretPath, loadOrCreateSecret } from '../../lib/index.js';
+import { AuthenticationError, Node, NodeDownError, defaultSecretPath, loadOrCreateSecret } from '../../lib/internal.js';
 import { startReadyChild, type ReadyChild } from '../support/child.js';
 import type { DaemonReady } from '../support/daemon.js';
 import { eventually, nextLine } from '../support/eventually.js';
+import { WORKER_PROCESS } from '../../lib/common/service-names.js';
 
 const DAEMON = fileURLToPath(new URL('../../dist/daemons/node-daemon.js', import.meta.url));
-
 
 /** Runs the daemon to completion and returns its exit code and stderr. */
 async function runToExit(args: string[]): Promise<{ code: number | null; stderr: string }> {

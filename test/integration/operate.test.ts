@@ -6,11 +6,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { JobCluster, Node, WORKER_PROCESS, defaultSecretPath, loadOrCreateSecret, type ClusterStatus, type StopOutcome, type StoredCluster, type JobRecord } from '../../lib/index.js';
+import { JobCluster, Node, defaultSecretPath, loadOrCreateSecret, type ClusterStatus, type StopOutcome, type StoredCluster, type JobRecord } from '../../lib/internal.js';
 import { startReadyChild, type ReadyChild } from '../support/child.js';
 import { allWorkersReady, type DaemonReady } from '../support/daemon.js';
 import { eventually, nextLine } from '../support/eventually.js';
 import { isAlive } from '../support/session.js';
+import { WORKER_PROCESS } from '../../lib/common/service-names.js';
 
 const DAEMON = fileURLToPath(new URL('../../dist/daemons/node-daemon.js', import.meta.url));
 const CLI = fileURLToPath(new URL('../../dist/daemons/zerocos.js', import.meta.url));

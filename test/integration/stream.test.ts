@@ -1,9 +1,10 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Channel, RemoteError, WORKER_PROCESS, actor, get, pipeline, stage, type ProcessContext, type RemoteName, type Session } from '../../lib/index.js';
+import { Channel, RemoteError, actor, get, pipeline, stage, type ProcessContext, type RemoteName, type Session } from '../../lib/internal.js';
 import { eventuallyAsync, startSession, stopSession } from '../support/session.js';
+import { WORKER_PROCESS } from '../../lib/common/service-names.js';
 
 // Workers install the API as a global for shipped code (it cannot import it).
-declare const zerocos: typeof import('../../lib/index.js');
+declare const zerocos: typeof import('../../lib/internal.js');
 
 let session: Session;
 

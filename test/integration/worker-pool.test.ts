@@ -4,8 +4,6 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { CallMessage, Node, NodeDownError } from '../../lib/index.js';
 import { isAlive } from '../support/session.js';
 import {
-  WORKER_PROCESS,
-  WORKERS_PROCESS,
   WorkerPool,
   WorkerStartError,
   type WorkerExit,
@@ -13,6 +11,7 @@ import {
   type WorkerPoolEvents,
   type WorkerPoolOptions,
 } from '../../lib/cluster/worker-pool.js';
+import { WORKERS_PROCESS, WORKER_PROCESS } from '../../lib/common/service-names.js';
 
 // Workers run compiled code: `npm test` builds first.
 const WORKER = fileURLToPath(new URL('../../dist/daemons/worker.js', import.meta.url));
@@ -50,7 +49,6 @@ function exitOf(child: ChildProcess, timeoutMs = 5000): Promise<number | string>
     });
   });
 }
-
 
 describe('WorkerPool', () => {
   let node: Node;

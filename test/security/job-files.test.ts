@@ -2,10 +2,10 @@ import { existsSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'nod
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { JobCluster, Node, resolveSecret, type Session } from '../../lib/index.js';
-import { JOB_CLUSTER_PREFIX } from '../../lib/jobs/job-context.js';
+import { JobCluster, Node, resolveSecret, type Session } from '../../lib/internal.js';
 import { eventually } from '../support/eventually.js';
 import { startSession, stopSession } from '../support/session.js';
+import { JOB_CLUSTER_PREFIX } from '../../lib/common/service-names.js';
 
 // Workers install the API as a global for shipped functions (they cannot import it).
 declare const zerocos: typeof import('../../lib/index.js');

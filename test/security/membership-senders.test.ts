@@ -1,11 +1,12 @@
 import { Dealer } from 'zeromq';
 import { afterEach, describe, expect, it } from 'vitest';
 import { MembershipView } from '../../lib/cluster/cluster-view.js';
-import { Membership, MEMBERSHIP_PROCESS, type Member } from '../../lib/cluster/membership.js';
+import { Membership, type Member } from '../../lib/cluster/membership.js';
 import { Node } from '../../lib/index.js';
 import { BatchEncoder } from '../../lib/wire/codec.js';
 import { Kind } from '../../lib/wire/kinds.js';
 import { eventually } from '../support/eventually.js';
+import { MEMBERSHIP_PROCESS } from '../../lib/common/service-names.js';
 
 describe('membership takes a heartbeat sender from the connection, not the body', () => {
   const nodes: Node[] = [];

@@ -1,8 +1,9 @@
 import { fileURLToPath } from 'node:url';
 import { afterEach, describe, expect, it } from 'vitest';
-import { Node, RemoteError, WORKER_PROCESS } from '../../lib/index.js';
+import { Node, RemoteError } from '../../lib/index.js';
 import { startReadyChild, type ReadyChild } from '../support/child.js';
 import type { DaemonReady } from '../support/daemon.js';
+import { WORKER_PROCESS } from '../../lib/common/service-names.js';
 
 const DAEMON = fileURLToPath(new URL('../../dist/daemons/node-daemon.js', import.meta.url));
 

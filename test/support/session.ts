@@ -1,6 +1,7 @@
 import { readdirSync, readFileSync } from 'node:fs';
-import { WORKER_PROCESS, init, type InitOptions, type Session } from '../../lib/index.js';
+import { init, type InitOptions, type Session } from '../../lib/index.js';
 import { EVENT_TIMEOUT_MS } from './eventually.js';
+import { WORKER_PROCESS } from '../../lib/common/service-names.js';
 
 /** Every process whose parent is `pid` (Linux /proc; none elsewhere). */
 export function childPids(pid: number): number[] {

@@ -2,7 +2,7 @@ import { chmodSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync }
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { CredentialError, InvalidArgumentError, defaultSecretPath, loadOrCreateSecret, readSecretFile, resolveSecret } from '../../lib/index.js';
+import { CredentialError, InvalidArgumentError, defaultSecretPath, loadOrCreateSecret, readSecretFile, resolveSecret } from '../../lib/internal.js';
 
 let home: string;
 beforeEach(() => {

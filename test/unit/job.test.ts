@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { Job, RemoteError, TaskCancelledError, WorkerCrashedError, expandArgv, type JobOutcome, type JobRecord } from '../../lib/index.js';
+import { Job, RemoteError, TaskCancelledError, WorkerCrashedError, expandArgv, type JobOutcome, type JobRecord } from '../../lib/internal.js';
 
 function outcome(fields: Partial<JobOutcome> = {}): JobOutcome {
   return { stdout: 'out\n', stderr: 'err\n', startTime: 1000, endTime: 1500, host: 'h1', worker: 'worker-0@127.0.0.1:1/abc', ...fields };

@@ -191,7 +191,7 @@ describe('ModuleLoader', () => {
 
   it('loads a .js module importing zerocos and an installed package from a cache outside the package', async () => {
     const [main] = writeFiles({
-      'uses-packages.js': `import * as zerocos from 'zerocos';\nimport { pack } from 'msgpackr';\nexport function probe() { return [typeof zerocos.shipFunction, pack(1).length]; }\n`,
+      'uses-packages.js': `import * as zerocos from 'zerocos';\nimport { pack } from 'msgpackr';\nexport function probe() { return [typeof zerocos.remote, pack(1).length]; }\n`,
     });
     const { shipped, contents } = shipModule(main!, 'probe');
     const loader = new ModuleLoader({ cacheDir });

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { bytes, duration, formatClusterStatus, parseListenAddress, type ClusterStatus, type DaemonStatus } from '../../lib/index.js';
+import { bytes, duration, formatClusterStatus, parseListenAddress, type ClusterStatus, type DaemonStatus } from '../../lib/internal.js';
 
 const daemon: DaemonStatus = {
   name: 'alpha',

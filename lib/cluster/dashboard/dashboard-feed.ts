@@ -3,7 +3,8 @@ import type { DeadLetter } from '../../node/kernel.js';
 import type { Node } from '../../node/node.js';
 import type { Address, NodeId } from '../../wire/address.js';
 import type { DaemonAbsent } from '../cluster-admin.js';
-import { DAEMON_PROCESS, offerOf } from '../daemon-offer.js';
+import { DAEMON_PROCESS } from '../../common/service-names.js';
+import { offerOf } from '../daemon-offer.js';
 import type { DaemonStatus } from '../daemon-status.js';
 import type { Member, Membership } from '../membership.js';
 

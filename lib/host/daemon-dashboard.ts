@@ -1,5 +1,12 @@
 import { readFileSync } from 'node:fs';
-import { DashboardFeed, DashboardServer, recentJobs, type DaemonStatusService, type ListenAddress, type Membership, type MetricsServer, type Node } from 'zerocos';
+import { DashboardFeed } from '../cluster/dashboard/dashboard-feed.js';
+import { DashboardServer } from '../cluster/dashboard/dashboard-server.js';
+import type { DaemonStatusService } from '../cluster/daemon-status.js';
+import type { Membership } from '../cluster/membership.js';
+import type { ListenAddress, MetricsServer } from '../cluster/metrics-server.js';
+import { InvalidArgumentError } from '../common/errors.js';
+import { recentJobs } from '../jobs/job-digest.js';
+import type { Node } from '../node/node.js';
 
 /** A dashboard token file's first line must be at least this long: it stands between the network and the cluster's state. */
 const MIN_TOKEN_CHARS = 16;
@@ -25,7 +32,7 @@ export async function startDashboard(options: DaemonDashboardOptions): Promise<{
   let token: string | undefined;
   if (options.tokenFile !== undefined) {
     token = readFileSync(options.tokenFile, 'utf8').split('\n')[0]!.trim();
-    if (token.length < MIN_TOKEN_CHARS) throw new Error(`the token in ${options.tokenFile} is shorter than ${MIN_TOKEN_CHARS} characters`);
+    if (token.length < MIN_TOKEN_CHARS) throw new InvalidArgumentError(`the token in ${options.tokenFile} is shorter than ${MIN_TOKEN_CHARS} characters`);
   }
   const { node, membership, status, metrics } = options;
   const feed = new DashboardFeed({ node, membership, status: () => status.status(), jobs: (daemons) => recentJobs(node, daemons) });
