@@ -146,8 +146,12 @@ export class DashboardFeed {
     return () => void this.subscribers.delete(listener);
   }
 
-  /** Gathers one snapshot now (also what `/api/snapshot` answers). Never rejects for one daemon's failure. */
-  async collect(): Promise<DashboardSnapshot> {
+  /**
+   * Gathers one snapshot now (also what `/api/snapshot` answers). Never rejects for one daemon's
+   * failure. Its rates are since the last snapshot of the feed; only the feed's own ticks
+   * (`advance`) move that mark, so a script asking does not skew the charts.
+   */
+  async collect({ advance = false } = {}): Promise<DashboardSnapshot> {
     const { node, membership } = this.options;
     const self = await this.options.status();
     const others = membership.up().filter((member) => offerOf(member.info) !== undefined);
@@ -166,7 +170,7 @@ export class DashboardFeed {
     }
     const stored = (await this.options.jobs?.(daemons.map((daemon) => daemon.node)).catch(() => [])) ?? [];
     const at = Date.now();
-    return { at, self: node.id, daemons, absent, jobs: [...stored, ...liveJobs(daemons)], events: [...this.recent], point: this.point(at, daemons) };
+    return { at, self: node.id, daemons, absent, jobs: [...stored, ...liveJobs(daemons)], events: [...this.recent], point: this.point(at, daemons, advance) };
   }
 
   private async tick(): Promise<void> {
@@ -174,7 +178,7 @@ export class DashboardFeed {
     if (this.subscribers.size === 0 || !this.started) return;
     this.collecting = true;
     try {
-      const snapshot = await this.collect();
+      const snapshot = await this.collect({ advance: true });
       this.latest = snapshot;
       this.history.push(snapshot.point);
       if (this.history.length > (this.options.historyPoints ?? 300)) this.history.shift();
@@ -188,7 +192,7 @@ export class DashboardFeed {
   }
 
   /** Chart point: rates from the counters' growth since the previous snapshot (a restarted worker's reset counts as 0). */
-  private point(at: number, daemons: DaemonStatus[]): HistoryPoint {
+  private point(at: number, daemons: DaemonStatus[], advance: boolean): HistoryPoint {
     const load: Record<string, number> = {};
     const cpu: Record<string, number> = {};
     let messages = 0;
@@ -209,7 +213,7 @@ export class DashboardFeed {
       }
     }
     const before = this.previous;
-    this.previous = { at, messages, runs, byKind };
+    if (advance) this.previous = { at, messages, runs, byKind };
     const seconds = before ? Math.max(0.001, (at - before.at) / 1000) : 1;
     const rate = (now: number, then: number | undefined) => (before === undefined || then === undefined ? 0 : Math.max(0, now - then) / seconds);
     const runsPerSecByKind: Record<string, number> = {};
