@@ -6,8 +6,9 @@
  * what it offers for work (its ready workers and resources), runs user work in supervised worker
  * processes, prints one machine-readable ready line, and stops cleanly on SIGINT/SIGTERM (or when
  * the parent that started it with an IPC channel goes away: see LocalCluster, or when an
- * authenticated peer asks: `zerocos stop`). It answers `zerocos status` (DaemonStatusService) and,
- * with `--metrics`, serves Prometheus metrics (MetricsServer).
+ * authenticated peer asks: `zerocos stop`). It answers `zerocos status` and `zerocos logs`
+ * (DaemonStatusService), with `--metrics` serves Prometheus metrics (MetricsServer), and with
+ * `--dashboard` the live web page of the cluster (DashboardServer). Its log goes through pino.
  *
  * The services themselves are composed by DaemonHost (lib/host/daemon-host.ts); this file holds
  * only what belongs to the process: argv, the secret, where lines and logs go, signals and the

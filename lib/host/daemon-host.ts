@@ -1,6 +1,6 @@
 /**
  * The composition of a node-daemon: its node, host facts, membership, discovery, worker pool,
- * job store, status and metrics services, and the daemon's own process (`zerocos.daemon`:
+ * job store, status, metrics and dashboard services, and the daemon's own process (`zerocos.daemon`:
  * `['cluster']` for its workers, `['kill-worker', node]` for owners). daemons/node-daemon.ts
  * only parses argv, resolves the secret, prints what this host reports, and handles signals and
  * its parent's IPC channel.
