@@ -15,8 +15,8 @@ export interface DaemonDashboardOptions {
   node: Node;
   membership: Membership;
   status: DaemonStatusService;
-  /** Its page is served at /metrics too. */
-  metrics: MetricsServer;
+  /** Its page is served at /metrics too (made when first asked for). */
+  metrics: () => MetricsServer;
   address: ListenAddress;
   /** `--dashboard-token-file`: its first line is the token. */
   tokenFile?: string;
@@ -36,6 +36,6 @@ export async function startDashboard(options: DaemonDashboardOptions): Promise<{
   }
   const { node, membership, status, metrics } = options;
   const feed = new DashboardFeed({ node, membership, status: () => status.status(), jobs: (daemons) => recentJobs(node, daemons) });
-  const server = new DashboardServer({ feed, metrics: () => metrics.page(), clusterName: options.clusterName, ...(token !== undefined ? { token } : {}) });
+  const server = new DashboardServer({ feed, metrics: () => metrics().page(), clusterName: options.clusterName, ...(token !== undefined ? { token } : {}) });
   return { server, url: await server.start(options.address) };
 }

@@ -175,22 +175,21 @@ export class DaemonHost {
     }
     let metricsUrl: string | undefined;
     let dashboardUrl: string | undefined;
-    // One registry for both: the dashboard serves the metrics page too.
-    if (options.metrics || options.dashboard) {
-      const service = status;
-      this.metrics = new MetricsServer({ node, status: () => service.status(), storedJobs: () => jobStore.countsByStatus() });
-    }
-    if (options.dashboard && this.metrics) {
+    // One registry for both: the dashboard serves the metrics page too. With the dashboard alone it
+    // is made at the first scrape, since its process metrics sample the event loop every 100 ms.
+    const service = status;
+    const metrics = () => (this.metrics ??= new MetricsServer({ node, status: () => service.status(), storedJobs: () => jobStore.countsByStatus() }));
+    if (options.dashboard) {
       try {
-        const dashboard = { node, membership, status, metrics: this.metrics, address: options.dashboard, clusterName: options.cluster };
+        const dashboard = { node, membership, status, metrics, address: options.dashboard, clusterName: options.cluster };
         ({ server: this.dashboard, url: dashboardUrl } = await startDashboard({ ...dashboard, ...(options.dashboardTokenFile !== undefined ? { tokenFile: options.dashboardTokenFile } : {}) }));
       } catch (error) {
         throw new DaemonStartError(`cannot serve the dashboard at ${options.dashboard.host}:${options.dashboard.port}: ${(error as Error).message}`);
       }
     }
-    if (options.metrics && this.metrics) {
+    if (options.metrics) {
       try {
-        metricsUrl = await this.metrics.start(options.metrics);
+        metricsUrl = await metrics().start(options.metrics);
       } catch (error) {
         throw new DaemonStartError(`cannot serve metrics at ${options.metrics.host}:${options.metrics.port}: ${(error as Error).message}`);
       }
