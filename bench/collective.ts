@@ -4,11 +4,14 @@
  * number and of a 1 MB Float64Array, bcast of 1 KB, barrier; each p50 in µs, and in units of the
  * same run's raw zerocos round trip (a call from this process to a worker's `zerocos.worker`
  * process, ['ping'] → 'pong'), beside a worker_threads floor (a MessagePort echo of a number
- * and of the same 1 MB array, structured-cloned in memory).
+ * and of the same 1 MB array, structured-cloned in memory). Then zerocos send/receive and raw
+ * zeromq.js round trips over loopback TCP and over ipc sockets (collective-transports.ts): what
+ * ipc between ranks on one host would give. Also runs as `npm run bench -- collectives`.
  */
 import { Worker } from 'node:worker_threads';
 import { group, init, type Comm } from '../lib/index.js';
 import { WORKER_PROCESS } from '../lib/common/service-names.js';
+import { transportRoundTrips } from './collective-transports.js';
 
 const REPS = 400;
 const BIG_REPS = 30;
@@ -92,6 +95,12 @@ export async function runCollective(): Promise<object[]> {
       );
       rows.push({ ranks: size, rawRoundTripUs: raw, threadEchoUs: floor.echo, threadEcho1MBUs: floor.echo1MB, ...Object.fromEntries(Object.entries(m).map(([k, v]) => [`${k}Us`, v])) });
     }
+    const { tcp, ipc } = await transportRoundTrips(REPS);
+    console.log(
+      `one host, another OS process (p50): zerocos send + receive over tcp ${tcp.zerocosUs} µs, over ipc ${ipc.zerocosUs} µs; ` +
+        `raw zeromq.js DEALER/ROUTER echo over tcp ${tcp.rawUs} µs, over ipc ${ipc.rawUs} µs (ranks cannot use ipc yet: workers bind tcp)`,
+    );
+    rows.push({ transport: 'one host', zerocosTcpUs: tcp.zerocosUs, zerocosIpcUs: ipc.zerocosUs, rawTcpUs: tcp.rawUs, rawIpcUs: ipc.rawUs });
     return rows;
   } finally {
     await session.shutdown();

@@ -18,6 +18,11 @@ export interface ConnectOptions {
   /** Connect with no credential (only to daemons started with `--insecure`). @default false */
   insecure?: boolean;
   /**
+   * The cluster's name (the daemons' `--cluster`): it salts the key derivation from the secret
+   * and names the cluster in discovery beacons. @default 'zerocos'
+   */
+  cluster?: string;
+  /**
    * The host daemons and workers reach this client at, when it is not the address this host
    * sends from (NAT, containers). @default the local address on the route to the first seed
    */
@@ -83,6 +88,7 @@ export async function connect(options: ConnectOptions = {}): Promise<ClusterClie
     bind,
     ...(options.advertise !== undefined ? { advertise: options.advertise } : {}),
     ...(secret !== undefined ? { secret } : {}),
+    ...(options.cluster !== undefined ? { cluster: options.cluster } : {}),
   });
   const membership = new Membership(node, options.membership).start();
   let discovery: Discovery | undefined;
@@ -93,7 +99,11 @@ export async function connect(options: ConnectOptions = {}): Promise<ClusterClie
   };
   try {
     if (options.discovery) {
-      const discoveryOptions = { ...(secret !== undefined ? { secret } : {}), ...(options.discovery === true ? {} : options.discovery) };
+      const discoveryOptions = {
+        ...(secret !== undefined ? { secret } : {}),
+        ...(options.cluster !== undefined ? { cluster: options.cluster } : {}),
+        ...(options.discovery === true ? {} : options.discovery),
+      };
       discovery = new Discovery(() => ({ nodeId: node.id, cluster: discoveryOptions.cluster ?? 'zerocos' }), discoveryOptions);
       discovery.on('discovered', (beacon) => membership.discovered(beacon.nodeId));
       await discovery.start();

@@ -18,6 +18,8 @@ export interface LocalClusterOptions {
   secretFile?: string;
   /** Daemons with no credential (`--insecure`). @default false */
   insecure?: boolean;
+  /** The cluster name (`--cluster`), which salts the key derivation. @default 'zerocos' */
+  cluster?: string;
   /** More node-daemon flags for every daemon. @default [] */
   args?: string[];
   /**
@@ -71,6 +73,7 @@ export class LocalCluster {
         if (i > 0) args.push('--peers', cluster.daemons[0]!.address);
         if (options.secretFile !== undefined) args.push('--secret-file', options.secretFile);
         else if (options.insecure && options.secret === undefined) args.push('--insecure');
+        if (options.cluster !== undefined) args.push('--cluster', options.cluster);
         args.push(...(options.args ?? []));
         cluster.daemons.push(await startDaemon(args, options.startTimeoutMs ?? 60_000, options.secret));
       }

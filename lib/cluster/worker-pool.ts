@@ -35,6 +35,8 @@ export interface WorkerPoolOptions {
    * over the IPC channel, never in argv or the environment. @default none
    */
   secret?: string;
+  /** The cluster name that salts the key derivation (NodeOptions.cluster): the daemon's. @default 'zerocos' */
+  cluster?: string;
   /**
    * Where workers listen: the daemon's interface, so that other hosts reach them (a worker bound
    * to loopback cannot run work for another host). @default loopback, any free port
@@ -55,6 +57,7 @@ export interface WorkerNetwork {
 /** The first (and so far only) IPC message a worker receives: its configuration. */
 export interface WorkerConfig {
   secret?: string;
+  cluster?: string;
   network?: WorkerNetwork;
 }
 
@@ -173,6 +176,7 @@ export class WorkerPool extends EventEmitter<WorkerPoolEvents> {
     this.readyTimeoutMs = options.readyTimeoutMs ?? 10_000;
     this.config = {
       ...(options.secret !== undefined ? { secret: options.secret } : {}),
+      ...(options.cluster !== undefined ? { cluster: options.cluster } : {}),
       ...(options.network !== undefined ? { network: options.network } : {}),
     };
     this.slots = Array.from({ length: size }, (_, index) => ({

@@ -1,13 +1,11 @@
 import { InvalidArgumentError } from '../common/errors.js';
-import type { ProcessContext } from '../node/process-context.js';
-import type { Pid } from '../wire/address.js';
+import { agreeOnLost } from './agreement.js';
+import { RankFailedError } from './collective-errors.js';
 import * as algorithms from './collectives.js';
-import { encodeParts, type Channel } from './frames.js';
-import { ANY_SOURCE, ANY_TAG, Inbox, type Arrival } from './inbox.js';
+import type { Endpoint } from './endpoint.js';
+import { MAX_CONTEXT_LENGTH, type Channel } from './frames.js';
+import { ANY_SOURCE, ANY_TAG, type Arrival, type Scope } from './inbox.js';
 import { combiner, type ReduceOp } from './reduce-op.js';
-
-/** The first element of the message a leaving rank sends its peers' ports: `[FAREWELL, reason, abnormal]`. */
-export const FAREWELL = 'zerocos.farewell';
 
 /** Options of {@link Comm.send}. */
 export interface SendOptions {
@@ -55,30 +53,35 @@ export interface SendrecvOptions {
  * Failure: when a rank is lost, operations that need it reject with `RankFailedError`
  * instead of waiting (see {@link Inbox}); a collective started after an abnormal loss rejects
  * at once.
- * Point to point among the other ranks goes on.
+ * Point to point among the other ranks goes on, and {@link shrink} gives a communicator of the
+ * survivors. {@link split} makes sub-communicators (MPI_Comm_split).
  */
 export class Comm {
-  /** Messages dropped at this rank's ports because they were malformed. */
-  dropped = 0;
-  /** @internal */
-  readonly inbox: Inbox;
-  private self: ProcessContext | undefined;
-  private routes: readonly (Pid | null)[] = [];
+  /** This process's rank, 0 ≤ rank < size. */
+  readonly rank: number;
+  /** The number of ranks in this communicator. */
+  readonly size: number;
+  private readonly scope: Scope;
   private collectives = 0;
+  private shrinks = 0;
 
+  /**
+   * @internal A communicator over `endpoint`: `members[r]` is the group rank of its rank r, and
+   * its messages carry `context` (unique per communicator: '' for the group's own).
+   */
   constructor(
-    /** This process's rank, 0 ≤ rank < size. */
-    readonly rank: number,
-    /** The number of ranks in the group. */
-    readonly size: number,
+    private readonly endpoint: Endpoint,
+    context: string,
+    private readonly members: readonly number[],
   ) {
-    this.inbox = new Inbox(rank, size);
+    this.rank = members.indexOf(endpoint.rank);
+    this.size = members.length;
+    this.scope = { context, ranks: new Map(members.map((member, rank) => [member, rank])) };
   }
 
-  /** @internal Wires the rank to its process and to the ports of its peers (`routes[dest]`). */
-  attach(self: ProcessContext, routes: readonly (Pid | null)[]): void {
-    this.self = self;
-    this.routes = routes;
+  /** Messages dropped at this rank's ports because they were malformed (every communicator of the rank). */
+  get dropped(): number {
+    return this.endpoint.dropped;
   }
 
   /**
@@ -90,7 +93,7 @@ export class Comm {
   async send(dest: number, value: unknown, options: SendOptions = {}): Promise<void> {
     const tag = options.tag ?? 0;
     if (!Number.isInteger(tag) || tag < 0) throw new InvalidArgumentError(`a tag is a whole number >= 0, not ${tag}`);
-    if (!this.post(dest, 0, tag, 0, [value])) await this.self!.drained(this.routes[dest]!);
+    if (!this.post(dest, 0, tag, 0, [value])) await this.endpoint.drained(this.members[dest]!);
   }
 
   /**
@@ -108,8 +111,8 @@ export class Comm {
     const tag = options.tag ?? ANY_TAG;
     if (source !== ANY_SOURCE) this.checkRank(source);
     if (!Number.isInteger(tag) || tag < ANY_TAG) throw new InvalidArgumentError(`a tag is a whole number >= 0 or ANY_TAG, not ${tag}`);
-    const arrival: Arrival = await this.inbox.take({ source, channel: 0, tag, step: 0 });
-    return { value: arrival.parts[0] as T, source: arrival.source, tag: arrival.tag };
+    const arrival: Arrival = await this.endpoint.inbox.take({ scope: this.scope, source: source === ANY_SOURCE ? source : this.members[source]!, channel: 0, tag, step: 0 });
+    return { value: arrival.parts[0] as T, source: this.scope.ranks.get(arrival.source)!, tag: arrival.tag };
   }
 
   /** Sends `value` to `dest` and receives from `options.source` (default `dest`): a halo exchange in one call. */
@@ -158,45 +161,86 @@ export class Comm {
     return this.collective((round) => algorithms.barrier(round)) as Promise<void>;
   }
 
+  /**
+   * MPI_Comm_split: every rank of this communicator calls it; those with the same `color` (a
+   * whole number >= 0) form a new communicator, ranked by `key` (default: this rank), ties by
+   * rank here. A rank passing `null` (MPI_UNDEFINED) joins none and gets null. The new
+   * communicator has its own context: its messages and collectives never match this one's, even
+   * with the same tags. An allgather of the colors and keys here, then no messages.
+   * @throws InvalidArgumentError on every rank when any rank's color or key is not valid
+   */
+  async split(color: number | null, key: number = this.rank): Promise<Comm | null> {
+    // The tag the allgather below gets: the same on every rank, so the new context is too.
+    const seq = this.collectives;
+    const all = await this.allgather([color, key]);
+    const bad = all.findIndex(([c, k]) => !(c === null || (Number.isInteger(c) && c >= 0)) || !Number.isInteger(k));
+    if (bad >= 0) throw new InvalidArgumentError(`split needs a color that is a whole number >= 0 or null, and a whole-number key: rank ${bad} gave ${JSON.stringify(all[bad])}`);
+    if (color === null) return null;
+    const members = all
+      .map(([c, k], rank) => ({ c, k: k as number, rank }))
+      .filter(({ c }) => c === color)
+      .sort((a, b) => a.k - b.k || a.rank - b.rank)
+      .map(({ rank }) => this.members[rank]!);
+    return new Comm(this.endpoint, this.childContext(`${seq}.${color}`), members);
+  }
+
+  /**
+   * ULFM's MPI_Comm_shrink: a communicator of the members of this one that are still there, ranked
+   * in the order they have here (dense ranks from 0). Every surviving member calls it (after a
+   * RankFailedError, typically); they agree on the lost set even if their ports saw the losses at
+   * different times, or more ranks fail meanwhile (see agreement.ts), so they all get the same
+   * communicator. A rank that fails during the agreement may still be in it: the next collective
+   * there then fails, and another shrink leaves it out. Works on a communicator with no loss too.
+   * A collective may have completed on some ranks and failed on others before the shrink: agree
+   * on where to resume (an allreduce of an iteration count with 'min', say).
+   * @throws RankFailedError naming this rank when the others saw it lost and left it out
+   */
+  async shrink(): Promise<Comm> {
+    const context = this.childContext(`s${this.shrinks++}`);
+    const inbox = this.endpoint.inbox;
+    // Each instance of the agreement has a context of its own (what ends in '#' is never a communicator's).
+    const scope = (instance: number): Scope => ({ context: `${context}#${instance}`, ranks: this.scope.ranks });
+    const lost = await agreeOnLost({
+      me: this.endpoint.rank,
+      members: this.members,
+      isLost: (rank) => inbox.isLost(rank),
+      send: (instance, dest, tag, value) => this.endpoint.post(dest, scope(instance).context, 2, tag, 0, [value]),
+      take: async (instance, source, tag) => (await inbox.take({ scope: scope(instance), source, channel: 2, tag, step: 0 })).parts[0],
+      takeAny: async (instance, tag) => {
+        const arrival = await inbox.take({ scope: scope(instance), source: ANY_SOURCE, channel: 2, tag, step: 0 });
+        return { source: arrival.source, value: arrival.parts[0] };
+      },
+      close: (instance) => inbox.close(scope(instance).context),
+    });
+    if (lost.has(this.endpoint.rank)) throw new RankFailedError(this.rank, 'the other ranks saw it lost and shrank without it');
+    return new Comm(this.endpoint, context, this.members.filter((member) => !lost.has(member)));
+  }
+
+  private childContext(suffix: string): string {
+    const context = `${this.scope.context}/${suffix}`;
+    if (context.length > MAX_CONTEXT_LENGTH) throw new InvalidArgumentError(`communicators nested too deep (context ${context.length} > ${MAX_CONTEXT_LENGTH} characters)`);
+    return context;
+  }
+
   private async collective(run: (round: algorithms.Round) => Promise<unknown>): Promise<unknown> {
     // Counted before anything can throw, so that every rank gives its n-th collective the same tag.
     const tag = this.collectives++;
-    const lost = this.inbox.firstFailure();
+    const lost = this.endpoint.inbox.firstFailure(this.scope);
     if (lost) throw lost;
     return run({
       rank: this.rank,
       size: this.size,
       post: (dest, step, parts) => void this.post(dest, 1, tag, step, parts),
-      take: async (source, step) => (await this.inbox.take({ source, channel: 1, tag, step })).parts,
+      take: async (source, step) => (await this.endpoint.inbox.take({ scope: this.scope, source: this.members[source]!, channel: 1, tag, step })).parts,
     });
   }
 
-  /** Sends one message: to itself directly, to others through their port for this rank. @returns false above the high-water mark */
+  /** Sends one message to rank `dest` of this communicator. @returns false above the high-water mark */
   private post(dest: number, channel: Channel, tag: number, step: number, parts: unknown[]): boolean {
-    this.checkRank(dest);
-    if (dest === this.rank) {
-      this.inbox.put({ source: dest, channel, tag, step, parts });
-      return true;
-    }
-    const lost = this.inbox.lossOf(dest);
+    const member = this.members[this.checkRank(dest)]!;
+    const lost = member === this.endpoint.rank ? undefined : this.endpoint.inbox.lossOf(member, this.scope);
     if (lost) throw lost;
-    const route = this.routes[dest];
-    if (!this.self || !route) throw new InvalidArgumentError('this communicator is not attached to its group yet');
-    const { header, blobs } = encodeParts(channel, tag, step, parts);
-    let ok = this.self.send(route, header);
-    // The binary parts follow their header at once: nothing else from this process can come between.
-    for (const blob of blobs) ok = this.self.send(route, blob) && ok;
-    return ok;
-  }
-
-  /**
-   * @internal Tells every peer this rank is leaving and why, after everything it sent: a peer
-   * that had not started watching it yet would otherwise only learn `'noproc'`.
-   */
-  farewell(reason: string, abnormal: boolean): void {
-    this.routes.forEach((route) => {
-      if (route && this.self) this.self.send(route, [FAREWELL, reason, abnormal]);
-    });
+    return this.endpoint.post(member, this.scope.context, channel, tag, step, parts);
   }
 
   private checkRank(rank: number): number {

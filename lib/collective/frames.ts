@@ -14,18 +14,23 @@ export interface TypedArray extends ArrayBufferView {
   [index: number]: number | bigint;
 }
 
-/** 0: a point-to-point message; 1: a step of a collective. */
-export type Channel = 0 | 1;
+/** 0: a point-to-point message; 1: a step of a collective; 2: a step of `shrink`'s agreement. */
+export type Channel = 0 | 1 | 2;
+
+/** The longest communicator context (see {@link Header}): nesting `split`s deeper than this is refused. */
+export const MAX_CONTEXT_LENGTH = 512;
 
 /**
- * The header message: `[channel, tag, step, types, parts]`. Every typed array in the parts, at
+ * The header message: `[channel, tag, step, types, parts]`, then `context` when the message
+ * belongs to a communicator made by `split` or `shrink` (the group's own communicator has the
+ * context '' and leaves it out). Every typed array in the parts, at
  * the top or nested in plain arrays and objects, is replaced by a marker `{"~zcbin": i}` and
  * travels as the i-th binary message after the header, of class `types[i]`.
  *
  * Why not msgpack: the wire codec packs a typed array other than Uint8Array as bytes it does not
  * own (msgpackr with `moreTypes: false`), so none may reach it.
  */
-export type Header = [channel: Channel, tag: number, step: number, types: string[], parts: unknown[]];
+export type Header = [channel: Channel, tag: number, step: number, types: string[], parts: unknown[], context?: string];
 
 const MARKER = '~zcbin';
 
@@ -43,7 +48,7 @@ export function isTypedArray(value: unknown): value is TypedArray {
 }
 
 /** The header for `parts` and the binary messages that follow it. */
-export function encodeParts(channel: Channel, tag: number, step: number, parts: readonly unknown[]): { header: Header; blobs: Uint8Array[] } {
+export function encodeParts(channel: Channel, tag: number, step: number, parts: readonly unknown[], context = ''): { header: Header; blobs: Uint8Array[] } {
   const types: string[] = [];
   const blobs: Uint8Array[] = [];
   const extract = (value: unknown, depth: number): unknown => {
@@ -72,17 +77,25 @@ export function encodeParts(channel: Channel, tag: number, step: number, parts: 
     }
     return copy ?? value;
   };
-  return { header: [channel, tag, step, types, parts.map((part) => extract(part, 0))], blobs };
+  const header: Header = [channel, tag, step, types, parts.map((part) => extract(part, 0))];
+  if (context !== '') header.push(context);
+  return { header, blobs };
 }
 
 /** True when `value` has the shape of a {@link Header} (what a port accepts). */
 export function isHeader(value: unknown): value is Header {
-  if (!Array.isArray(value) || value.length !== 5) return false;
-  const [channel, tag, step, types, parts] = value as unknown[];
+  if (!Array.isArray(value) || (value.length !== 5 && value.length !== 6)) return false;
+  const [channel, tag, step, types, parts, context] = value as unknown[];
   return (
-    (channel === 0 || channel === 1) && Number.isInteger(tag) && Number.isInteger(step) &&
+    (channel === 0 || channel === 1 || channel === 2) && Number.isInteger(tag) && Number.isInteger(step) &&
+    (value.length === 5 || (typeof context === 'string' && context !== '' && context.length <= MAX_CONTEXT_LENGTH)) &&
     Array.isArray(types) && Array.isArray(parts) && types.every((type) => typeof type === 'string' && BY_NAME.has(type))
   );
+}
+
+/** The communicator context of `header` ('' for the group's own communicator). */
+export function contextOf(header: Header): string {
+  return header[5] ?? '';
 }
 
 /** How many binary messages follow `header`. */

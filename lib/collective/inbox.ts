@@ -6,9 +6,20 @@ export const ANY_SOURCE = -1;
 /** `recv({tag: ANY_TAG})`: a message with any tag (the default). */
 export const ANY_TAG = -1;
 
-/** A message that reached this rank, decoded. */
+/**
+ * The communicator a receive belongs to: its context (what its messages carry, '' for the group's
+ * own) and its members, the communicator's rank of each by group rank. Errors name ranks as the
+ * communicator numbers them.
+ */
+export interface Scope {
+  readonly context: string;
+  readonly ranks: ReadonlyMap<number, number>;
+}
+
+/** A message that reached this rank, decoded. `source` is the sender's rank in the group. */
 export interface Arrival {
   source: number;
+  context: string;
   channel: Channel;
   tag: number;
   /** The round of a collective that sent it (0 for point-to-point). */
@@ -16,8 +27,9 @@ export interface Arrival {
   parts: unknown[];
 }
 
-/** What a receive waits for; `source` and `tag` may be the ANY_ wildcards. */
+/** What a receive waits for; `source` (a rank in the group) and `tag` may be the ANY_ wildcards. */
 export interface Want {
+  scope: Scope;
   source: number;
   channel: Channel;
   tag: number;
@@ -37,7 +49,8 @@ interface Loss {
 }
 
 /**
- * One rank's matching engine, MPI's "unexpected message queue" and "posted receives": messages
+ * One rank's matching engine, MPI's "unexpected message queue" and "posted receives", shared by
+ * every communicator of the rank (a receive matches only its own communicator's context): messages
  * that arrived and no receive wanted yet are kept in arrival order; receives that found nothing
  * wait in the order they were posted. An arrival goes to the first waiting receive that matches
  * it, else to the queue; a receive takes the oldest matching message. So two messages from one
@@ -45,25 +58,26 @@ interface Loss {
  *
  * Losses come from the ports, in order after the lost rank's last message, so a receive still
  * gets what a rank sent before it died. Then a receive that names the lost rank fails with
- * {@link RankFailedError}, at once or when posted later; an abnormal loss also fails every
- * waiting collective step (a peer that needed the lost rank will never send its part either) and
- * every waiting ANY_SOURCE receive (the message it waited for may have been the lost rank's, as in
- * ULFM). A receive posted later with ANY_SOURCE waits for the ranks still alive.
+ * {@link RankFailedError}, at once or when posted later; an abnormal loss of a member of a
+ * communicator also fails every waiting collective step of it (a peer that needed the lost rank
+ * will never send its part either) and every waiting ANY_SOURCE receive of it (the message it
+ * waited for may have been the lost rank's, as in ULFM). A receive posted later with ANY_SOURCE
+ * waits for the members still alive. Agreement steps (channel 2) fail only when they name the
+ * lost rank: `shrink` runs after losses, and handles them itself.
  */
 export class Inbox {
   private readonly arrived: Arrival[] = [];
   private readonly waiters: Waiter[] = [];
   private readonly losses = new Map<number, Loss>();
+  private readonly closed = new Set<string>();
   private revokedWith: unknown;
 
-  constructor(
-    private readonly rank: number,
-    private readonly size: number,
-  ) {}
+  /** @param rank this rank, in the group */
+  constructor(private readonly rank: number) {}
 
   /** Hands an arrival to the first matching receive, or queues it. */
   put(arrival: Arrival): void {
-    if (this.revokedWith !== undefined) return;
+    if (this.revokedWith !== undefined || (arrival.channel === 2 && this.closed.has(arrival.context))) return;
     const i = this.waiters.findIndex((want) => matches(want, arrival));
     if (i < 0) {
       this.arrived.push(arrival);
@@ -83,7 +97,7 @@ export class Inbox {
     return new Promise((resolve, reject) => this.waiters.push({ ...want, resolve, reject }));
   }
 
-  /** `rank` has left the group: fail the receives that can no longer complete. */
+  /** `rank` (in the group) has left: fail the receives that can no longer complete. */
   lost(rank: number, reason: string, abnormal: boolean): void {
     if (this.losses.has(rank)) return;
     this.losses.set(rank, { reason, abnormal });
@@ -97,20 +111,42 @@ export class Inbox {
     }
   }
 
-  /** Why `rank` left, if it did. */
-  lossOf(rank: number): RankFailedError | undefined {
+  /** True once group rank `rank` has left. */
+  isLost(rank: number): boolean {
+    return this.losses.has(rank);
+  }
+
+  /** Why group rank `rank` left, if it did, naming it as `scope` numbers it. */
+  lossOf(rank: number, scope: Scope): RankFailedError | undefined {
     const loss = this.losses.get(rank);
-    return loss && new RankFailedError(rank, loss.reason);
+    return loss && new RankFailedError(scope.ranks.get(rank) ?? rank, loss.reason);
   }
 
   /**
-   * The lowest rank lost abnormally, if any: a collective started after that cannot complete. A
-   * rank that returned is not counted: it may have done its part of this collective already
-   * (what it sent is queued here), and a step that still needs it names it and fails then.
+   * The lowest member of `scope` lost abnormally, if any: a collective started after that cannot
+   * complete. A rank that returned is not counted: it may have done its part of this collective
+   * already (what it sent is queued here), and a step that still needs it names it and fails then.
    */
-  firstFailure(): RankFailedError | undefined {
-    const ranks = [...this.losses].filter(([, loss]) => loss.abnormal).map(([rank]) => rank).sort((a, b) => a - b);
-    return ranks.length > 0 ? this.lossOf(ranks[0]!) : undefined;
+  firstFailure(scope: Scope): RankFailedError | undefined {
+    let first: number | undefined;
+    for (const [rank, loss] of this.losses) {
+      const member = scope.ranks.get(rank);
+      if (loss.abnormal && member !== undefined && (first === undefined || member < scope.ranks.get(first)!)) first = rank;
+    }
+    return first === undefined ? undefined : this.lossOf(first, scope);
+  }
+
+  /**
+   * An agreement is over: drops its queued and later messages (of channel 2 in `context`) and
+   * forgets its waiting receives (they never settle; nothing awaits them any more).
+   */
+  close(context: string): void {
+    this.closed.add(context);
+    const ours = (channel: Channel, of: string) => channel === 2 && of === context;
+    const arrived = this.arrived.filter((a) => !ours(a.channel, a.context));
+    this.arrived.splice(0, this.arrived.length, ...arrived);
+    const waiters = this.waiters.filter((w) => !ours(w.channel, w.scope.context));
+    this.waiters.splice(0, this.waiters.length, ...waiters);
   }
 
   /** This rank itself is done for (killed, or its group's driver lost): every receive fails with `error`. */
@@ -126,13 +162,23 @@ export class Inbox {
    * when `justLost` left (the ULFM rules above); false for one being posted now.
    */
   private blocker(want: Want, pending: boolean, justLost?: number): RankFailedError | undefined {
-    const named = want.source === ANY_SOURCE ? undefined : this.lossOf(want.source);
-    if (named) return named;
-    const lostNow = justLost === undefined ? undefined : this.losses.get(justLost);
-    if (pending && lostNow?.abnormal && (want.channel === 1 || want.source === ANY_SOURCE)) return this.lossOf(justLost!);
-    // ANY_SOURCE with no other rank left to send.
-    if (want.source === ANY_SOURCE && this.losses.size >= this.size - 1 && !this.losses.has(this.rank)) return this.lossOf(this.losses.keys().next().value!);
-    return undefined;
+    const { scope } = want;
+    const named = want.source === ANY_SOURCE ? undefined : this.lossOf(want.source, scope);
+    if (named || want.channel === 2) return named;
+    if (pending && this.losses.get(justLost!)?.abnormal && scope.ranks.has(justLost!) && (want.channel === 1 || want.source === ANY_SOURCE)) {
+      return this.lossOf(justLost!, scope);
+    }
+    if (want.source !== ANY_SOURCE) return undefined;
+    // ANY_SOURCE with no other member left to send.
+    let firstLost: number | undefined;
+    let others = 0;
+    for (const rank of scope.ranks.keys()) {
+      if (rank === this.rank) continue;
+      others++;
+      if (this.losses.has(rank)) firstLost ??= rank;
+      else return undefined;
+    }
+    return others > 0 ? this.lossOf(firstLost!, scope) : undefined;
   }
 }
 
@@ -141,6 +187,7 @@ function matches(want: Want, arrival: Arrival): boolean {
     want.channel === arrival.channel &&
     (want.source === ANY_SOURCE || want.source === arrival.source) &&
     (want.tag === ANY_TAG || want.tag === arrival.tag) &&
-    want.step === arrival.step
+    want.step === arrival.step &&
+    want.scope.context === arrival.context
   );
 }

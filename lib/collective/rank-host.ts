@@ -1,4 +1,5 @@
 import { InvalidArgumentError, describeReason, toErrorInfo } from '../common/errors.js';
+import { RANKS_PROCESS } from '../common/service-names.js';
 import { CallMessage, DownMessage } from '../node/messages.js';
 import type { ProcessContext } from '../node/process-context.js';
 import { FunctionCache, isShippedFunction, type ShippedFunction } from '../task/remote-function.js';
@@ -6,9 +7,9 @@ import type { TaskRuntime } from '../task/runtime.js';
 import type { WorkerService } from '../task/worker-service.js';
 import { isPid, type Pid } from '../wire/address.js';
 import { RankFailedError } from './collective-errors.js';
-import { Comm, FAREWELL } from './comm.js';
-import { blobCount, decodeParts, encodeParts, isHeader } from './frames.js';
-import { RANKS_PROCESS } from '../common/service-names.js';
+import { Comm } from './comm.js';
+import { Endpoint, FAREWELL } from './endpoint.js';
+import { blobCount, contextOf, decodeParts, encodeParts, isHeader } from './frames.js';
 
 /** What a group's driver asks a worker for: one rank, created but not started. */
 export interface RankSpawn {
@@ -88,50 +89,51 @@ export class RankHost implements WorkerService {
     const main = this.functions.compile(spec.code);
     const args = await Promise.all(spec.args.map((arg) => this.runtime.argumentValue(arg)));
     const node = this.runtime.node;
-    const comm = new Comm(spec.rank, spec.size);
+    const endpoint = new Endpoint(spec.rank, spec.size);
     const ports: (Pid | null)[] = [];
-    const pid = node.spawn((self) => runRank(self, comm, main, args, ports));
+    const pid = node.spawn((self) => runRank(self, endpoint, main, args, ports));
     for (let source = 0; source < spec.size; source++) {
-      ports.push(source === spec.rank ? null : node.spawn((self) => runPort(self, comm, source, pid)));
+      ports.push(source === spec.rank ? null : node.spawn((self) => runPort(self, endpoint, source, pid)));
     }
     return { pid: pid.id, ports: ports.map((port) => port?.id ?? null) };
   }
 }
 
-async function runRank(self: ProcessContext, comm: Comm, main: (...args: unknown[]) => unknown, args: unknown[], ports: (Pid | null)[]): Promise<void> {
+async function runRank(self: ProcessContext, endpoint: Endpoint, main: (...args: unknown[]) => unknown, args: unknown[], ports: (Pid | null)[]): Promise<void> {
   const start = await self.receive<CallMessage>(
     (m) => m instanceof CallMessage && Array.isArray(m.request) && m.request[0] === 'rank:start',
     { timeoutMs: START_TIMEOUT_MS },
   );
   const table = (start.request as [string, RankTable])[1];
-  if (!isRankTable(table, comm.size)) {
+  if (!isRankTable(table, endpoint.size)) {
     start.fail(new InvalidArgumentError(`malformed 'rank:start' table`));
     return;
   }
-  comm.attach(self, table.routes);
+  endpoint.attach(self, table.routes);
+  const comm = new Comm(endpoint, '', Array.from({ length: endpoint.size }, (_, rank) => rank));
   ports.forEach((port, source) => port && self.send(port, new WatchSource(table.ranks[source]!)));
   // The driver (the caller) gone means nobody wants the result: this rank ends. This rank
   // killed means its main must not go on as if it were still in the group.
   const driver = self.monitor(start.from);
   self.receive<DownMessage>((m) => m instanceof DownMessage && m.ref === driver).then(
     (down: DownMessage) => {
-      comm.inbox.revoke(new RankFailedError(comm.rank, `its group's driver is gone (${describeReason(down.reason)})`));
+      endpoint.inbox.revoke(new RankFailedError(endpoint.rank, `its group's driver is gone (${describeReason(down.reason)})`));
       self.exitOther(self.pid, 'kill');
     },
-    (error: unknown) => comm.inbox.revoke(error),
+    (error: unknown) => endpoint.inbox.revoke(error),
   );
   let value: unknown;
   try {
     value = await main(comm, ...args);
   } catch (error) {
     start.fail(error);
-    comm.farewell(describeReason(toErrorInfo(error)), true);
+    endpoint.farewell(describeReason(toErrorInfo(error)), true);
     // Ending with the error: the ports (linked) end too, and the peers see an abnormal loss.
     throw error;
   }
   const { header, blobs } = encodeParts(0, 0, 0, [value]);
   start.reply([header, blobs]);
-  comm.farewell('normal', false);
+  endpoint.farewell('normal', false);
   for (const port of ports) {
     if (!port) continue;
     self.unlink(port);
@@ -139,9 +141,9 @@ async function runRank(self: ProcessContext, comm: Comm, main: (...args: unknown
   }
 }
 
-async function runPort(self: ProcessContext, comm: Comm, source: number, rank: Pid): Promise<void> {
+async function runPort(self: ProcessContext, endpoint: Endpoint, source: number, rank: Pid): Promise<void> {
   self.link(rank);
-  const lost = (down: DownMessage) => comm.inbox.lost(source, describeReason(down.reason), down.reason !== 'normal');
+  const lost = (down: DownMessage) => endpoint.inbox.lost(source, describeReason(down.reason), down.reason !== 'normal');
   for (;;) {
     const message: unknown = await self.receive();
     if (message instanceof DownMessage) return lost(message);
@@ -150,10 +152,10 @@ async function runPort(self: ProcessContext, comm: Comm, source: number, rank: P
       continue;
     }
     if (Array.isArray(message) && message[0] === FAREWELL && typeof message[1] === 'string') {
-      return comm.inbox.lost(source, message[1], message[2] !== false);
+      return endpoint.inbox.lost(source, message[1], message[2] !== false);
     }
     if (!isHeader(message)) {
-      comm.dropped++;
+      endpoint.dropped++;
       continue;
     }
     const blobs: Uint8Array[] = [];
@@ -163,9 +165,9 @@ async function runPort(self: ProcessContext, comm: Comm, source: number, rank: P
       blobs.push(next as Uint8Array);
     }
     try {
-      comm.inbox.put({ source, channel: message[0], tag: message[1], step: message[2], parts: decodeParts(message, blobs) });
+      endpoint.inbox.put({ source, context: contextOf(message), channel: message[0], tag: message[1], step: message[2], parts: decodeParts(message, blobs) });
     } catch {
-      comm.dropped++;
+      endpoint.dropped++;
     }
   }
 }

@@ -132,6 +132,15 @@ export class NameTakenError extends ZerocosError {
 }
 
 /**
+ * A peer reached the bound this node keeps on what one peer may hold here (remote monitors,
+ * links and calls in progress on one process; job-store records). The request is refused and
+ * counted; what the peer already holds is kept.
+ */
+export class PeerLimitError extends ZerocosError {
+  override readonly code = 'EPEERLIMIT';
+}
+
+/**
  * An error thrown on another node (or reported by a remote process with `fail`), rebuilt
  * locally. `name`, `message` and `remoteStack` are the original's; `stack` is where it surfaced.
  */

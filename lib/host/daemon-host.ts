@@ -236,6 +236,8 @@ export class DaemonHost {
       ...(options.maxMessageBytes !== undefined ? { maxMessageBytes: options.maxMessageBytes } : {}),
       ...(options.mailboxCapacity !== undefined ? { mailboxCapacity: options.mailboxCapacity } : {}),
       ...(options.secret !== undefined ? { secret: options.secret } : {}),
+      // The cluster name salts the key derivation: daemons, their workers and clients must agree on it.
+      cluster: options.cluster,
       connectTimeoutMs: options.connectTimeoutMs,
     };
     let node: Node;
@@ -317,6 +319,7 @@ export class DaemonHost {
       script: entryPointPath('worker'),
       readyTimeoutMs: options.workerStartTimeoutMs,
       ...(options.secret !== undefined ? { secret: options.secret } : {}),
+      cluster: options.cluster,
       // Workers listen where the daemon does and advertise what it advertises: other hosts send them work.
       network: {
         host: options.host,

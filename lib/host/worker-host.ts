@@ -125,6 +125,7 @@ export async function startWorkerNode(index: number, config: WorkerConfig, optio
     name: `worker-${index}`,
     ...options,
     ...(config.secret !== undefined ? { secret: config.secret } : {}),
+    ...(typeof config.cluster === 'string' ? { cluster: config.cluster } : {}),
     ...(network?.advertise !== undefined ? { advertise: network.advertise } : {}),
   };
   const host = network?.host ?? '127.0.0.1';

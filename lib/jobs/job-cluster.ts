@@ -18,7 +18,7 @@ import type { TaskOptions, TaskRuntime } from '../task/runtime.js';
 import type { ShippedCode } from '../task/shipped-code.js';
 import { TaskCancelledError, UnschedulableError, WorkerCrashedError } from '../task/task-errors.js';
 import { parseNodeId, type NodeId } from '../wire/address.js';
-import type { JobRunContext } from './job-runner.js';
+import { formatForget, formatJobCleanup, parseJobReport, parseStart, type JobRunContext } from './job-protocol.js';
 import { storedRecords } from './job-store.js';
 import { shipComputation, type Computation, type ProgramComputation } from './computation.js';
 import type { ModuleFunction } from '../task/remote.js';
@@ -326,8 +326,8 @@ export class JobCluster<A extends unknown[] = unknown[], R = unknown> extends Ev
     }
     this.offMembership?.();
     try {
-      for (const worker of this.workersUsed) this.runtime.node.send({ name: WORKER_PROCESS, node: worker }, ['job:cleanup', this.id]);
-      for (const daemon of this.daemonsUsed) this.runtime.node.send({ name: JOB_STORE_PROCESS, node: daemon }, ['forget', this.id]);
+      for (const worker of this.workersUsed) this.runtime.node.send({ name: WORKER_PROCESS, node: worker }, formatJobCleanup(this.id));
+      for (const daemon of this.daemonsUsed) this.runtime.node.send({ name: JOB_STORE_PROCESS, node: daemon }, formatForget(this.id));
       this.runtime.node.send({ name: JOB_CLUSTER_PREFIX + this.id, node: this.runtime.node.id }, 'stop');
     } catch (error) {
       if (!(error instanceof NodeStoppedError)) throw error;
@@ -400,11 +400,11 @@ export class JobCluster<A extends unknown[] = unknown[], R = unknown> extends Ev
    * is cut off and the job moved meanwhile.
    */
   private grant(call: CallMessage): void {
-    const request = Array.isArray(call.request) ? (call.request as unknown[]) : [];
-    const job = typeof request[1] === 'number' ? this.all.get(request[1]) : undefined;
+    const request = parseStart(call.request);
+    const job = request ? this.all.get(request[1]) : undefined;
     const worker = call.from.node;
-    if (job === undefined || job.isDone || job.worker !== worker || this.started.has(job.id)) return void call.reply(false);
-    this.startedOn(job, worker, typeof request[3] === 'number' ? request[3] : Date.now());
+    if (request === undefined || job === undefined || job.isDone || job.worker !== worker || this.started.has(job.id)) return void call.reply(false);
+    this.startedOn(job, worker, request[3]);
     call.reply(true);
   }
 
@@ -455,9 +455,10 @@ export class JobCluster<A extends unknown[] = unknown[], R = unknown> extends Ev
    * the node the job was sent to (`sender`, as the transport saw it): another peer can neither
    * add files to a job's results nor report it started or provisional.
    */
-  private receive(sender: NodeId, message: unknown): void {
-    if (!Array.isArray(message)) return;
-    const job = typeof message[1] === 'number' ? this.all.get(message[1]) : undefined;
+  private receive(sender: NodeId, received: unknown): void {
+    const message = parseJobReport(received);
+    if (!message) return;
+    const job = this.all.get(message[1]);
     if (job === undefined || job.worker !== sender) return;
     // Cancelled while its start was on the way: it runs there now, so its worker goes.
     if (job.status === 'cancelled' && message[0] === 'started' && job.node) {
@@ -465,16 +466,16 @@ export class JobCluster<A extends unknown[] = unknown[], R = unknown> extends Ev
     }
     if (job.isDone) return;
     if (message[0] === 'started') {
-      this.startedOn(job, sender, typeof message[3] === 'number' ? message[3] : Date.now());
+      this.startedOn(job, sender, message[3]);
     } else if (message[0] === 'provisional') {
       job.provisional = message[2];
       this.options.onJobStatus?.(job);
       this.emit('provisional', job, message[2]);
-    } else if (message[0] === 'file' && typeof message[2] === 'string' && message[3] instanceof Uint8Array) {
+    } else {
       const name = basename(message[2]) || 'file';
       const path = join(this.filesDir, `${job.id}-${name}`);
       const writing = mkdir(this.filesDir, { recursive: true })
-        .then(() => writeFile(path, message[3] as Uint8Array))
+        .then(() => writeFile(path, message[3]))
         .then(() => void job.files.push(path))
         .catch((error: Error) => {
           const errors = this.fileErrors.get(job.id) ?? [];

@@ -3,6 +3,7 @@ import { basename } from 'node:path';
 import { readFile } from 'node:fs/promises';
 import { InvalidArgumentError } from '../common/errors.js';
 import type { NodeId } from '../wire/address.js';
+import { formatFileBack, formatProvisional } from './job-protocol.js';
 
 /** What a running job can reach: set by the job runner around each run, on the worker. */
 export interface RunningJob {
@@ -72,13 +73,13 @@ export const jobs = {
   /** Sends an intermediate result to the client; the job runs on (`job.provisional`, a 'provisional' event). */
   provisional(value: unknown): void {
     const job = current('provisional');
-    job.send(['provisional', job.job, value]);
+    job.send(formatProvisional(job.job, value));
   },
 
   /** Sends a file back to the client, which writes it into the cluster's `filesDir` (`job.files`). */
   async sendFile(path: string): Promise<void> {
     const job = current('sendFile');
-    const sending = readFile(path).then((bytes) => job.send(['file', job.job, basename(path), bytes]));
+    const sending = readFile(path).then((bytes) => job.send(formatFileBack(job.job, basename(path), bytes)));
     job.pending.push(sending.catch(() => {}));
     await sending;
   },

@@ -2,38 +2,20 @@ import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { DownMessage } from '../node/messages.js';
 import type { ProcessContext } from '../node/process-context.js';
-import type { ShippedModule } from '../task/module-shipping.js';
 import type { InvocationInfo, TaskExecutor } from '../task/executor.js';
 import { FunctionCache, type ShippedFunction } from '../task/remote-function.js';
-import { errorInfoOf } from '../common/errors.js';
+import { InvalidArgumentError, errorInfoOf } from '../common/errors.js';
 import { NO_TIMEOUT } from '../task/object-table.js';
 import { type TaskRuntime } from '../task/runtime.js';
 import type { WorkerService } from '../task/worker-service.js';
 import { TaskCancelledError } from '../task/task-errors.js';
 import type { NodeId, Pid } from '../wire/address.js';
 import { currentJob, isAsyncFunction, runInJob, type RunningJob } from './job-context.js';
-import type { JobOutcome, JobRecord } from './job.js';
+import { formatRecord, formatStart, formatStarted, parseJobCleanup, parseJobContext, type JobOutcome, type JobRecord, type JobRunContext } from './job-protocol.js';
 import { runProgram } from './program.js';
 import { JOB_CLUSTER_PREFIX, JOB_STORE_PROCESS, OBJECTS_PROCESS } from '../common/service-names.js';
 
-/** The context a job's run carries to the worker (the task's `context`). */
-export interface JobRunContext {
-  kind: 'job';
-  cluster: string;
-  job: number;
-  setup?: { code: ShippedFunction; args: unknown[] };
-  cleanup?: ShippedFunction;
-  /** Files shipped to every worker of the cluster (dispy's `depends`). */
-  depends?: ShippedModule;
-  /** A program job: the program file (shipped) and its argv template. */
-  program?: { bundle: ShippedModule; argv: string[] };
-  /**
-   * The job may move to another worker if this one is lost before it starts (not reentrant, not
-   * pinned): it starts only once its cluster grants the start (`['start', ...]`, see
-   * docs/protocol.md), so that it runs at most once even if this host is cut off.
-   */
-  grant?: true;
-}
+export type { JobRunContext } from './job-protocol.js';
 
 /** Output kept per stream per job; beyond it the rest is dropped, with a note. */
 const MAX_CAPTURE_BYTES = 1024 * 1024;
@@ -69,14 +51,19 @@ export class JobRunner implements WorkerService {
     /** The daemon whose job store keeps finished jobs. */
     private readonly daemon: NodeId,
   ) {
-    executor.setInvoker('job', (context, fn, args, info) => this.run(context as JobRunContext, fn, args, info));
+    executor.setInvoker('job', (context, fn, args, info) => {
+      const job = parseJobContext(context);
+      if (!job) return Promise.reject(new InvalidArgumentError('malformed job context: it needs cluster (str) and job (number)'));
+      return this.run(job, fn, args, info);
+    });
     installCapture();
   }
 
   /** Takes a job request from the worker's mailbox; false when `message` is none. */
   handle(message: unknown): boolean {
-    if (!Array.isArray(message) || message[0] !== 'job:cleanup' || typeof message[1] !== 'string') return false;
-    void this.cleanup(message[1]);
+    const cluster = parseJobCleanup(message);
+    if (cluster === undefined) return false;
+    void this.cleanup(cluster);
     return true;
   }
 
@@ -104,13 +91,13 @@ export class JobRunner implements WorkerService {
       // cluster that has moved it (this host was cut off, then taken for lost) or cancelled it
       // says no; an unreachable one fails the call when its node is declared down. Costs a round
       // trip per job (trivial jobs: see bench jobs), which buys no double run after a partition.
-      const granted = await this.runtime.node.call<boolean>(clusterAddress, ['start', context.job, this.runtime.node.id, startTime], { timeoutMs: NO_TIMEOUT });
+      const granted = await this.runtime.node.call<boolean>(clusterAddress, formatStart(context.job, this.runtime.node.id, startTime), { timeoutMs: NO_TIMEOUT });
       if (granted !== true) throw new TaskCancelledError(`job ${context.job} of ${context.cluster} was not started: its cluster moved or cancelled it`);
     } else {
       // The client counts the job as running from now (and its timeout): it may have waited here.
       // The report must leave before user code runs: a job spinning in synchronous code would hold
       // it back for good (a new connection to the client is only made while JavaScript runs).
-      job.send(['started', context.job, this.runtime.node.id, startTime]);
+      job.send(formatStarted(context.job, this.runtime.node.id, startTime));
       await handedOver(this.runtime.node.drained(clusterAddress));
     }
     let outcome: { result?: unknown; exception?: JobOutcome['exception'] };
@@ -135,7 +122,7 @@ export class JobRunner implements WorkerService {
       host: this.host,
       worker: this.runtime.node.id,
     };
-    this.record({ cluster: context.cluster, job: context.job, args, outcome: full });
+    this.record({ cluster: context.cluster, job: context.job, args, outcome: full, owner: info.owner });
     return full;
   }
 
@@ -207,7 +194,7 @@ export class JobRunner implements WorkerService {
       this.flushTimer = undefined;
       const batch = this.records;
       this.records = [];
-      this.runtime.node.send({ name: JOB_STORE_PROCESS, node: this.daemon }, ['record', batch]);
+      this.runtime.node.send({ name: JOB_STORE_PROCESS, node: this.daemon }, formatRecord(batch));
     }, RECORD_FLUSH_MS);
   }
 }

@@ -1,7 +1,9 @@
 import type { Member } from '../cluster/membership.js';
-import { CallMessage } from '../node/messages.js';
+import { InvalidArgumentError } from '../common/errors.js';
+import { CallMessage, SentMessage } from '../node/messages.js';
 import type { Node } from '../node/node.js';
-import type { JobRecord } from './job.js';
+import type { NodeId } from '../wire/address.js';
+import { CLUSTERS_REQUEST, formatRecover, isJobRecord, parseStoreMessage, parseStoreRequest, type JobRecord } from './job-protocol.js';
 import { JOB_STORE_PROCESS } from '../common/service-names.js';
 
 export interface JobStoreOptions {
@@ -9,6 +11,21 @@ export interface JobStoreOptions {
   maxRecordsPerCluster?: number;
   /** A cluster not heard of for this long is forgotten. @default 3600000 (1 hour) */
   ttlMs?: number;
+  /**
+   * Records one sender (a worker node) may have in the store at once; beyond it, its new
+   * records are dropped and counted (`refused.records`). @default 100000
+   */
+  maxRecordsPerPeer?: number;
+  /** Records kept over all senders (forged sender ids cannot grow the store past it). @default 1000000 */
+  maxRecords?: number;
+}
+
+/** Requests the store refused, by kind: what a peer could not grow or erase. */
+export interface JobStoreRefusals {
+  /** Records dropped: malformed, owner differs from the cluster's, or over a per-peer or total bound. */
+  records: number;
+  /** `forget` from a node other than the cluster's owner. */
+  forgets: number;
 }
 
 /** What a job store holds of one cluster: the answer to `['clusters']`, summed over daemons by {@link storedClusters}. */
@@ -30,9 +47,13 @@ export interface StoreAnswers<T> {
 }
 
 interface ClusterRecords {
-  records: Map<number, JobRecord>;
+  /** The client that submitted the cluster's jobs: only it may forget them. */
+  owner: NodeId;
+  /** Each record with the node that sent it (counted against that sender's bound). */
+  records: Map<number, { record: JobRecord; sender: NodeId }>;
   touchedAt: number;
 }
+
 
 /**
  * A daemon's memory of the jobs its workers finished, by cluster id: if a client dies, the
@@ -40,49 +61,91 @@ interface ClusterRecords {
  * every daemon (dispy's `recover_jobs`). Requests: the message `['record', records]` (from
  * workers), the call `['recover', cluster]` → records, the call `['clusters']` →
  * {@link StoredCluster}[] (for `zerocos jobs`), the message `['forget', cluster]`.
+ *
+ * Who may do what (docs/security.md): a cluster's owner is the client named in its records
+ * (the `run`'s sender, as the worker saw it), and only the owner may `forget` it. `recover`
+ * and `clusters` only read, and are answered to any member: a new client recovering a dead
+ * one's jobs, and `zerocos jobs`, are not the owner. Each sender may have at most
+ * `maxRecordsPerPeer` records stored, and the store at most `maxRecords`.
  */
 export class JobStore {
   private readonly clusters = new Map<string, ClusterRecords>();
-  private readonly maxRecords: number;
+  /** Records stored per sender. */
+  private readonly bySender = new Map<NodeId, number>();
+  private total = 0;
+  private readonly maxPerCluster: number;
+  private readonly maxPerPeer: number;
+  private readonly maxTotal: number;
   private readonly ttlMs: number;
+  /** Requests refused so far. */
+  readonly refused: JobStoreRefusals = { records: 0, forgets: 0 };
 
   constructor(node: Node, options: JobStoreOptions = {}) {
-    this.maxRecords = options.maxRecordsPerCluster ?? 100_000;
+    this.maxPerCluster = options.maxRecordsPerCluster ?? 100_000;
+    this.maxPerPeer = options.maxRecordsPerPeer ?? 100_000;
+    this.maxTotal = options.maxRecords ?? 1_000_000;
     this.ttlMs = options.ttlMs ?? 3_600_000;
     node.spawn(
       async (self) => {
         for await (const message of self) this.serve(message);
       },
-      { name: JOB_STORE_PROCESS },
+      { name: JOB_STORE_PROCESS, senders: true },
     );
   }
 
   /** Records kept for `cluster`. */
   recordsOf(cluster: string): JobRecord[] {
-    return [...(this.clusters.get(cluster)?.records.values() ?? [])];
+    return [...(this.clusters.get(cluster)?.records.values() ?? [])].map((kept) => kept.record);
+  }
+
+  /** Records kept over all clusters. */
+  get size(): number {
+    return this.total;
   }
 
   private serve(message: unknown): void {
     const now = Date.now();
-    for (const [id, cluster] of this.clusters) if (now - cluster.touchedAt > this.ttlMs) this.clusters.delete(id);
+    for (const [id, cluster] of this.clusters) if (now - cluster.touchedAt > this.ttlMs) this.drop(id);
     if (message instanceof CallMessage) {
-      const request = message.request as unknown[];
-      if (Array.isArray(request) && request[0] === 'recover' && typeof request[1] === 'string') message.reply(this.recordsOf(request[1]));
-      else if (Array.isArray(request) && request[0] === 'clusters') message.reply(this.summaries());
-      else if (Array.isArray(request) && request[0] === 'recent') message.reply(this.recent(parseRecentQuery(request)));
-      else message.fail(new Error(`${JOB_STORE_PROCESS} does not understand ${JSON.stringify(request)}`));
-      return;
+      const request = parseStoreRequest(message.request);
+      if (request?.[0] === 'clusters') return void message.reply(this.summaries());
+      // ['recent', clusters, jobsPerCluster, outputChars]: for the dashboard (lib/jobs/job-digest.ts).
+      if (Array.isArray(message.request) && message.request[0] === 'recent') return void message.reply(this.recent(parseRecentQuery(message.request)));
+      if (!request) return void message.fail(new InvalidArgumentError(`${JOB_STORE_PROCESS} does not understand ${JSON.stringify(message.request)}`));
+      return void message.reply(this.recordsOf(request[1]));
     }
-    if (!Array.isArray(message)) return;
-    if (message[0] === 'forget' && typeof message[1] === 'string') this.clusters.delete(message[1]);
-    if (message[0] === 'record' && Array.isArray(message[1])) for (const record of message[1] as JobRecord[]) this.add(record, now);
+    if (!(message instanceof SentMessage)) return;
+    const request = parseStoreMessage(message.message);
+    const sender = message.from.node;
+    if (request?.[0] === 'forget') {
+      const cluster = this.clusters.get(request[1]);
+      if (cluster && cluster.owner !== sender) this.refused.forgets++;
+      else this.drop(request[1]);
+    } else if (request?.[0] === 'record') {
+      for (const record of request[1]) this.add(record, sender, now);
+    }
+  }
+
+  /** Forgets a cluster, giving its records back to their senders' bounds. */
+  private drop(id: string): void {
+    const cluster = this.clusters.get(id);
+    if (!cluster) return;
+    this.clusters.delete(id);
+    for (const { sender } of cluster.records.values()) this.release(sender);
+  }
+
+  private release(sender: NodeId): void {
+    this.total--;
+    const left = (this.bySender.get(sender) ?? 1) - 1;
+    if (left > 0) this.bySender.set(sender, left);
+    else this.bySender.delete(sender);
   }
 
   /** What the store holds, by cluster (the answer to `['clusters']`). Walks every record: for queries, not hot paths. */
   summaries(): StoredCluster[] {
     return [...this.clusters].map(([cluster, { records, touchedAt }]) => {
       let terminated = 0;
-      for (const record of records.values()) if (record.outcome?.exception) terminated++;
+      for (const { record } of records.values()) if (record.outcome?.exception) terminated++;
       return { cluster, jobs: records.size, finished: records.size - terminated, terminated, touchedAt };
     });
   }
@@ -95,7 +158,7 @@ export class JobStore {
   recent(query: RecentQuery): JobRecord[] {
     const clusters = [...this.clusters].sort(([, a], [, b]) => b.touchedAt - a.touchedAt).slice(0, query.clusters);
     return clusters.flatMap(([, { records }]) =>
-      [...records.values()].slice(-query.jobsPerCluster).map((record) => ({
+      [...records.values()].slice(-query.jobsPerCluster).map(({ record }) => ({
         ...record,
         outcome: { ...record.outcome, stdout: cut(record.outcome.stdout, query.outputChars), stderr: cut(record.outcome.stderr, query.outputChars) },
       })),
@@ -112,16 +175,28 @@ export class JobStore {
     return counts;
   }
 
-  private add(record: JobRecord, now: number): void {
-    if (typeof record?.cluster !== 'string' || typeof record.job !== 'number') return;
-    let cluster = this.clusters.get(record.cluster);
-    if (!cluster) {
-      cluster = { records: new Map(), touchedAt: now };
-      this.clusters.set(record.cluster, cluster);
+  private add(record: unknown, sender: NodeId, now: number): void {
+    const cluster = isJobRecord(record) ? this.clusters.get(record.cluster) : undefined;
+    if (!isJobRecord(record) || (cluster && cluster.owner !== record.owner)) return void this.refused.records++;
+    // A job run again replaces its record: that costs its sender nothing more.
+    const replaced = cluster?.records.get(record.job);
+    const held = (this.bySender.get(sender) ?? 0) - (replaced?.sender === sender ? 1 : 0);
+    if (held >= this.maxPerPeer || (!replaced && this.total >= this.maxTotal)) return void this.refused.records++;
+    if (replaced) this.release(replaced.sender);
+    let kept = cluster;
+    if (!kept) {
+      kept = { owner: record.owner, records: new Map(), touchedAt: now };
+      this.clusters.set(record.cluster, kept);
     }
-    cluster.touchedAt = now;
-    cluster.records.set(record.job, record);
-    if (cluster.records.size > this.maxRecords) cluster.records.delete(cluster.records.keys().next().value as number);
+    kept.touchedAt = now;
+    kept.records.set(record.job, { record, sender });
+    this.total++;
+    this.bySender.set(sender, (this.bySender.get(sender) ?? 0) + 1);
+    if (kept.records.size > this.maxPerCluster) {
+      const oldest = kept.records.keys().next().value as number;
+      this.release(kept.records.get(oldest)!.sender);
+      kept.records.delete(oldest);
+    }
   }
 }
 
@@ -149,7 +224,7 @@ function cut(text: string, chars: number): string {
  * daemons hold one), in job order.
  */
 export async function storedRecords(node: Node, daemons: Member[], cluster: string, timeoutMs: number): Promise<StoreAnswers<JobRecord[]>> {
-  const { value, failed } = await askStores<JobRecord[]>(node, daemons, ['recover', cluster], timeoutMs);
+  const { value, failed } = await askStores<JobRecord[]>(node, daemons, formatRecover(cluster), timeoutMs);
   const byJob = new Map<number, JobRecord>();
   for (const record of value.flat()) {
     const known = byJob.get(record.job);
@@ -160,7 +235,7 @@ export async function storedRecords(node: Node, daemons: Member[], cluster: stri
 
 /** The clusters every daemon's store holds records of, summed over daemons, newest first. */
 export async function storedClusters(node: Node, daemons: Member[], timeoutMs: number): Promise<StoreAnswers<StoredCluster[]>> {
-  const { value, failed } = await askStores<StoredCluster[]>(node, daemons, ['clusters'], timeoutMs);
+  const { value, failed } = await askStores<StoredCluster[]>(node, daemons, CLUSTERS_REQUEST, timeoutMs);
   const byId = new Map<string, StoredCluster>();
   for (const summary of value.flat()) {
     const known = byId.get(summary.cluster);

@@ -1,5 +1,6 @@
-import { RemoteError, type ErrorInfo } from '../common/errors.js';
+import { RemoteError } from '../common/errors.js';
 import type { NodeId } from '../wire/address.js';
+import type { JobOutcome, JobRecord } from './job-protocol.js';
 
 /**
  * dispy's job states. `created`: submitted, waiting for a worker (here or queued on one);
@@ -12,29 +13,7 @@ export type JobStatus = 'created' | 'running' | 'finished' | 'terminated' | 'aba
 
 const FINAL: ReadonlySet<JobStatus> = new Set(['finished', 'terminated', 'abandoned', 'cancelled']);
 
-/** What a worker reports of one run of a job (the task's value). */
-export interface JobOutcome {
-  /** The computation's return value; for a program, its exit code. */
-  result?: unknown;
-  /** Set when the computation threw (or a program was ended by a signal). */
-  exception?: ErrorInfo;
-  stdout: string;
-  stderr: string;
-  /** Epoch ms on the worker. */
-  startTime: number;
-  endTime: number;
-  /** The worker's host name and node id. */
-  host: string;
-  worker: NodeId;
-}
-
-/** A finished job as a daemon keeps it for recovery after the client died. */
-export interface JobRecord {
-  cluster: string;
-  job: number;
-  args: unknown[];
-  outcome: JobOutcome;
-}
+export type { JobOutcome, JobRecord } from './job-protocol.js';
 
 /**
  * One submission to a {@link JobCluster}: its state and, once it ended, its result, output and

@@ -7,7 +7,8 @@ import { shipFunction, type ShippedFunction } from '../task/remote-function.js';
 import type { ObjectRef } from '../task/object-ref.js';
 import type { TaskRuntime } from '../task/runtime.js';
 import type { NodeId } from '../wire/address.js';
-import { mapOutputKey, type MapContext, type ReduceContext } from './mr-runner.js';
+import { formatMapContext, formatReduceContext, mapOutputKey } from './mr-protocol.js';
+import { formatFree } from '../task/objects-protocol.js';
 import { OBJECTS_PROCESS, WORKER_PROCESS } from '../common/service-names.js';
 
 /** Emits one key/value pair from a map function (the second argument of `map`). */
@@ -159,15 +160,7 @@ export class MapReduceRun<K, O> extends EventEmitter<MapReduceEvents<K, O>> impl
     const owner = runtime.node.id;
 
     const runMap = (piece: MapPiece): Promise<void> => {
-      const context: MapContext = {
-        kind: 'mr-map',
-        run: this.id,
-        index: piece.index,
-        partitions,
-        ...(combineCode ? { combine: combineCode } : {}),
-        ...(foldCode ? { fold: foldCode } : {}),
-        ...(options.files ? { files: true } : {}),
-      };
+      const context = formatMapContext(this.id, piece.index, partitions, { combine: combineCode, fold: foldCode, files: options.files });
       let worker: NodeId | undefined;
       const ref = runtime.submit(mapCode, [piece.records], { maxRetries: 3 }, { context, onStart: (w) => (worker = w) }) as ObjectRef<number[]>;
       return runtime.get(ref).then((sizes) => {
@@ -213,7 +206,7 @@ export class MapReduceRun<K, O> extends EventEmitter<MapReduceEvents<K, O>> impl
         const inputs: [NodeId, string][] = pieces
           .filter((piece) => (piece.sizes?.[partition] ?? 0) > 0)
           .map((piece) => [piece.holder!, mapOutputKey(owner, this.id, piece.index, partition)]);
-        const context: ReduceContext = { kind: 'mr-reduce', run: this.id, partition, inputs, ...(foldCode ? { fold: foldCode } : {}) };
+        const context = formatReduceContext(this.id, partition, inputs, foldCode);
         try {
           const pairs = await runtime.get(runtime.submit(reduceCode, [], { maxRetries: 3 }, { context }) as ObjectRef<[K, O][]>);
           this.finished.push(pairs);
@@ -245,7 +238,7 @@ export class MapReduceRun<K, O> extends EventEmitter<MapReduceEvents<K, O>> impl
     }
     for (const [holder, keys] of byHolder) {
       try {
-        runtime.node.send({ name: OBJECTS_PROCESS, node: holder }, ['free', keys]);
+        runtime.node.send({ name: OBJECTS_PROCESS, node: holder }, formatFree(keys));
       } catch {
         // the node is stopping: the held values go with the workers' owners anyway
       }

@@ -1,42 +1,18 @@
 import { readFile } from 'node:fs/promises';
 import type { TaskExecutor } from '../task/executor.js';
 import { LocatedValue } from '../task/object-ref.js';
-import { FunctionCache, type ShippedFunction } from '../task/remote-function.js';
+import { InvalidArgumentError } from '../common/errors.js';
+import { FunctionCache } from '../task/remote-function.js';
 import type { TaskRuntime } from '../task/runtime.js';
 import type { WorkerService } from '../task/worker-service.js';
 import type { NodeId } from '../wire/address.js';
 import { partitionOf } from '../common/partition.js';
+import { mapOutputKey, parseMapContext, parseReduceContext, type MapContext, type MapShare, type ReduceContext } from './mr-protocol.js';
 
-/** A map task's context: which run and piece it is, how to partition and combine. */
-export interface MapContext {
-  kind: 'mr-map';
-  run: string;
-  index: number;
-  partitions: number;
-  combine?: ShippedFunction;
-  /** Folds two values of a key into one (MapReduceOptions.fold); when given, `combine` is not. */
-  fold?: ShippedFunction;
-  /** The records are file paths: the map reads each file and maps its lines. */
-  files?: boolean;
-}
+export type { MapContext, ReduceContext } from './mr-protocol.js';
+export { mapOutputKey } from './mr-protocol.js';
 
-/** A reduce task's context: its partition and where each map task's share of it is held. */
-export interface ReduceContext {
-  kind: 'mr-reduce';
-  run: string;
-  partition: number;
-  /** `[holder, key]` of every non-empty map output for this partition. */
-  inputs: [NodeId, string][];
-  /** Folds the shares' values of each key as they are merged (MapReduceOptions.fold). */
-  fold?: ShippedFunction;
-}
-
-/** The key a map output is held under on its worker. */
-export function mapOutputKey(owner: NodeId, run: string, index: number, partition: number): string {
-  return `${owner}|mr:${run}:${index}:${partition}`;
-}
-
-type Pairs = [unknown, unknown[]][];
+type Pairs = MapShare;
 
 /**
  * Runs MapReduce pieces on a worker. A map task maps its records (or the lines of its files),
@@ -53,8 +29,16 @@ export class MapReduceRunner implements WorkerService {
     private readonly runtime: TaskRuntime,
     executor: TaskExecutor,
   ) {
-    executor.setInvoker('mr-map', (context, fn, args, info) => this.map(context as MapContext, fn, args[0] as unknown[], info.owner));
-    executor.setInvoker('mr-reduce', (context, fn) => this.reduce(context as ReduceContext, fn));
+    executor.setInvoker('mr-map', (context, fn, args, info) => {
+      const map = parseMapContext(context);
+      if (!map || !Array.isArray(args[0])) return Promise.reject(new InvalidArgumentError('malformed map task: see docs/protocol.md §11.6'));
+      return this.map(map, fn, args[0] as unknown[], info.owner);
+    });
+    executor.setInvoker('mr-reduce', (context, fn) => {
+      const reduce = parseReduceContext(context);
+      if (!reduce) return Promise.reject(new InvalidArgumentError('malformed reduce task: see docs/protocol.md §11.6'));
+      return this.reduce(reduce, fn);
+    });
   }
 
   /** Takes no message of the worker's process: map and reduce tasks reach it through the executor's invokers. */

@@ -65,6 +65,8 @@ export class Calls {
     if (target === 0) return this.serveNodeCall(callerNode, from, ref, request);
     const process = this.kernel.resolveLocal(target);
     if (!process) return this.kernel.sendDown(callerNode, from.id, ref, target, 'noproc');
+    const refused = this.kernel.overPeerLimit(process.watchers, callerNode, process);
+    if (refused) return this.sendReply(callerNode, from.id, ref, false, refused);
     const key = watcherKey(callerNode, ref);
     process.watchers.set(key, { node: callerNode, pid: from.id, ref });
     let answered = false;

@@ -47,6 +47,8 @@ export class Inbound {
         const process = this.kernel.resolveLocal(envelope[1]);
         const from: Pid = { node: fromNode, id: envelope[2] };
         if (!process) return void this.kernel.sendRemote(fromNode, [Kind.Exit, envelope[2], envelope[1], 'noproc', 1]);
+        const refused = this.kernel.overPeerLimit(process.links, fromNode, process);
+        if (refused) return void this.kernel.sendRemote(fromNode, [Kind.Exit, envelope[2], envelope[1], refused, 1]);
         this.kernel.transport.watch(fromNode);
         process.links.set(pidKey(from), from);
         return;
@@ -62,6 +64,8 @@ export class Inbound {
       case Kind.Monitor: {
         const process = this.kernel.resolveLocal(envelope[1]);
         if (!process) return this.kernel.sendDown(fromNode, envelope[2], envelope[3], envelope[1], 'noproc');
+        const refused = this.kernel.overPeerLimit(process.watchers, fromNode, process);
+        if (refused) return this.kernel.sendDown(fromNode, envelope[2], envelope[3], envelope[1], refused);
         this.kernel.transport.watch(fromNode);
         process.watchers.set(watcherKey(fromNode, envelope[3]), { node: fromNode, pid: envelope[2], ref: envelope[3] });
         return;

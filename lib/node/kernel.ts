@@ -5,12 +5,15 @@ import {
   NodeDownError,
   NodeStoppedError,
   NoProcError,
+  PeerLimitError,
   ProcessExitedError,
   ProcessExitError,
   describeReason,
   toErrorInfo,
+  type ErrorInfo,
   type ProtocolError,
 } from '../common/errors.js';
+import type { PeerCountedMap } from './peer-counted-map.js';
 import type { PeerDownReason, Transport } from '../transport/transport.js';
 import { formatAddress, isPid, isReportFrom, pidKey, type Address, type NodeId, type Pid } from '../wire/address.js';
 import type { Envelope, Target } from '../wire/envelope.js';
@@ -55,6 +58,8 @@ export interface KernelHooks {
 
 export interface KernelLimits {
   mailboxCapacity: number;
+  /** Monitors plus calls in progress, and links, that one remote node may hold on one local process (each). */
+  maxPerPeerRefs: number;
   callTimeoutMs: number;
   maxMessageBytes: number;
 }
@@ -101,6 +106,8 @@ export class Kernel {
   private nextRef = 0;
   /** Calls made from and answered on this node. */
   readonly calls = new Calls(this);
+  /** Monitor, link and call requests refused because their node reached `maxPerPeerRefs` on the process. */
+  peerLimitRefusals = 0;
   private stopped = false;
   /** The deepest mailbox of the processes that ended (see mailboxHighWater). */
   private endedHighWater = 0;
@@ -138,6 +145,18 @@ export class Kernel {
     return this.stopped;
   }
 
+
+  /**
+   * Why a remote node may not add another watcher or link to `held` (it holds `maxPerPeerRefs`
+   * already), as the error to answer with; undefined when it may. A refusal is counted.
+   */
+  overPeerLimit(held: PeerCountedMap<{ node: NodeId }>, node: NodeId, process: LocalProcess): ErrorInfo | undefined {
+    if (node === this.id || held.countFor(node) < this.limits.maxPerPeerRefs) return undefined;
+    this.peerLimitRefusals++;
+    // No Error object and no stack: a flood of refusals should cost little to answer.
+    const message = `${node} holds ${this.limits.maxPerPeerRefs} monitors, calls or links on ${formatAddress(process.pid)}, the bound per peer`;
+    return { name: PeerLimitError.name, message, code: 'EPEERLIMIT', nodeId: this.id, pid: process.pid.id };
+  }
 
   /** A reference unique on this node, for a monitor or a call. */
   newRef(): number {

@@ -1,6 +1,7 @@
 import type { NodeId, Pid } from '../wire/address.js';
 import type { ExitReason } from './exit-reason.js';
 import { Mailbox } from './mailbox.js';
+import { PeerCountedMap } from './peer-counted-map.js';
 
 /** A process elsewhere (or here) that is told when this one ends: a monitor or a pending call. */
 export interface Watcher {
@@ -17,10 +18,10 @@ export class LocalProcess {
   withSender = false;
   alive = true;
   exitReason: ExitReason = undefined;
-  /** Linked processes by pid key. */
-  readonly links = new Map<string, Pid>();
-  /** Who watches this process (monitors and calls in progress), by `ref/node`. */
-  readonly watchers = new Map<string, Watcher>();
+  /** Linked processes by pid key (counted per node, for the per-peer bound). */
+  readonly links = new PeerCountedMap<Pid>();
+  /** Who watches this process (monitors and calls in progress), by `ref/node`, counted per node. */
+  readonly watchers = new PeerCountedMap<Watcher>();
   /** Refs of the monitors and calls this process holds on others. */
   readonly watching = new Set<number>();
 

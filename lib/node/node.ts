@@ -29,6 +29,14 @@ export interface NodeOptions {
   maxMessageBytes?: number;
   /** Default bound of each mailbox; messages beyond it become `mailbox_full` dead letters. @default 100000 */
   mailboxCapacity?: number;
+  /**
+   * How many monitors plus calls in progress, and (separately) how many links, one remote node
+   * may hold on one local process. Beyond it a Monitor is answered with a Down, a Link with an
+   * Exit and a Call with an error reply, each carrying `EPEERLIMIT`, and counted in
+   * `stats().peerLimitRefusals`. The default equals the default mailbox bound: a peer could
+   * already queue that many calls. @default 100000
+   */
+  maxPerPeerRefs?: number;
   /** Default timeout of `call`. @default 5000 (as OTP's gen_server:call) */
   callTimeoutMs?: number;
   /** A peer that does not accept a connection within this time is declared down. @default 5000 */
@@ -102,6 +110,8 @@ export interface NodeStats extends TransportStats {
   crashes: number;
   /** The most messages any mailbox of this node held at once since it started. */
   mailboxHighWater: number;
+  /** Remote monitor, link and call requests refused at the per-peer bound (`maxPerPeerRefs`). */
+  peerLimitRefusals: number;
 }
 
 /**
@@ -163,7 +173,7 @@ export class Node extends EventEmitter<NodeEvents> {
     const kernel = new Kernel(
       id,
       transport,
-      { mailboxCapacity: options.mailboxCapacity ?? 100_000, callTimeoutMs, maxMessageBytes },
+      { mailboxCapacity: options.mailboxCapacity ?? 100_000, maxPerPeerRefs: options.maxPerPeerRefs ?? 100_000, callTimeoutMs, maxMessageBytes },
       {
         deadLetter: (letter) => {
           node!.deadLetters++;
@@ -311,7 +321,14 @@ export class Node extends EventEmitter<NodeEvents> {
 
   /** Counters for observability: dead letters, crashes, frames received and dropped, batches sent. */
   stats(): NodeStats {
-    return { processes: this.kernel.processCount, mailboxHighWater: this.kernel.mailboxHighWater, deadLetters: this.deadLetters, crashes: this.crashes, ...this.transport.stats() };
+    return {
+      processes: this.kernel.processCount,
+      mailboxHighWater: this.kernel.mailboxHighWater,
+      deadLetters: this.deadLetters,
+      crashes: this.crashes,
+      peerLimitRefusals: this.kernel.peerLimitRefusals,
+      ...this.transport.stats(),
+    };
   }
 
   /**

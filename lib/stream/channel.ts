@@ -3,6 +3,7 @@ import { CallMessage, DownMessage } from '../node/messages.js';
 import type { Node } from '../node/node.js';
 import type { ProcessContext } from '../node/process-context.js';
 import type { NodeId, Pid, RemoteName } from '../wire/address.js';
+import { SUBSCRIBERS_REQUEST, formatPublish, formatSubscribe, formatUnsubscribe, parseChannelRequest, parsePublish } from './stream-protocol.js';
 import { CHANNEL_PREFIX } from '../common/service-names.js';
 
 /** Anything that can send and call: a process (sends as itself) or a node (sends as the node). */
@@ -30,23 +31,25 @@ export class Channel {
           if (message instanceof DownMessage) {
             for (const [key, subscriber] of subscribers) if (subscriber.monitor === message.ref) subscribers.delete(key);
           } else if (message instanceof CallMessage) {
-            const [op, pid] = Array.isArray(message.request) ? (message.request as [string, Pid]) : [];
-            if ((op === 'subscribe' || op === 'unsubscribe') && isPid(pid)) {
-              const key = `${pid.node}/${pid.id}`;
-              const known = subscribers.get(key);
-              if (op === 'subscribe' && !known) subscribers.set(key, { pid, monitor: self.monitor(pid) });
-              if (op === 'unsubscribe' && known) {
-                self.demonitor(known.monitor, { flush: true });
-                subscribers.delete(key);
+            const request = parseChannelRequest(message.request);
+            if (!request) {
+              message.fail(new InvalidArgumentError(`channel ${name} does not understand ${JSON.stringify(message.request)}`));
+            } else {
+              if (request[0] !== 'subscribers') {
+                const [op, pid] = request;
+                const key = `${pid.node}/${pid.id}`;
+                const known = subscribers.get(key);
+                if (op === 'subscribe' && !known) subscribers.set(key, { pid, monitor: self.monitor(pid) });
+                if (op === 'unsubscribe' && known) {
+                  self.demonitor(known.monitor, { flush: true });
+                  subscribers.delete(key);
+                }
               }
               message.reply(subscribers.size);
-            } else if (op === 'subscribers') {
-              message.reply(subscribers.size);
-            } else {
-              message.fail(new InvalidArgumentError(`channel ${name} does not understand ${JSON.stringify(message.request)}`));
             }
-          } else if (Array.isArray(message) && message[0] === 'publish') {
-            for (const { pid } of subscribers.values()) self.send(pid, message[1]);
+          } else {
+            const publish = parsePublish(message);
+            if (publish) for (const { pid } of subscribers.values()) self.send(pid, publish[1]);
           }
         }
       },
@@ -62,24 +65,20 @@ export class Channel {
 
   /** Subscribes `subscriber` (by default the calling process); resolves once the hub has it, with the subscriber count. */
   static subscribe(from: ProcessContext, channel: RemoteName, subscriber: Pid = from.pid): Promise<number> {
-    return from.call<number>(channel, ['subscribe', subscriber]);
+    return from.call<number>(channel, formatSubscribe(subscriber));
   }
 
   static unsubscribe(from: ProcessContext, channel: RemoteName, subscriber: Pid = from.pid): Promise<number> {
-    return from.call<number>(channel, ['unsubscribe', subscriber]);
+    return from.call<number>(channel, formatUnsubscribe(subscriber));
   }
 
   /** Publishes `message` to every subscriber (asynchronously, like any send). */
   static publish(from: Sender, channel: RemoteName, message: unknown): void {
-    from.send(channel, ['publish', message]);
+    from.send(channel, formatPublish(message));
   }
 
   /** The number of subscribers now. */
   static subscribers(from: Sender, channel: RemoteName): Promise<number> {
-    return from.call<number>(channel, ['subscribers']);
+    return from.call<number>(channel, SUBSCRIBERS_REQUEST);
   }
-}
-
-function isPid(value: unknown): value is Pid {
-  return typeof value === 'object' && value !== null && typeof (value as Pid).node === 'string' && typeof (value as Pid).id === 'number';
 }

@@ -8,7 +8,7 @@ import { shipFunction } from '../task/remote-function.js';
 import type { TaskRuntime } from '../task/runtime.js';
 import type { Demand, WorkerSlot } from '../task/scheduler.js';
 import type { Pid } from '../wire/address.js';
-import type { StageSpawn } from './stage-host.js';
+import { formatStageSpawn, type StageSpawn } from './stream-protocol.js';
 import { DEFAULT_WINDOW, StreamReader, StreamWriter, type StreamAddress, type StreamWriterStats } from './stream.js';
 import { WORKER_PROCESS } from '../common/service-names.js';
 
@@ -151,7 +151,7 @@ export class Pipeline<O> implements AsyncIterable<O> {
       for (let k = 0; k < parallelism[i]!; k++) {
         const slot = await runtime.placement.place({ numCpus: 0 });
         this.slots.push(slot);
-        const address = await node.call<StreamAddress>({ name: WORKER_PROCESS, node: slot.node }, ['stage:spawn', { ...spec, stream: randomBytes(8).toString('hex') }], { timeoutMs: 30_000 });
+        const address = await node.call<StreamAddress>({ name: WORKER_PROCESS, node: slot.node }, formatStageSpawn({ ...spec, stream: randomBytes(8).toString('hex') }), { timeoutMs: 30_000 });
         this.stages.push(address.pid);
         addresses.push(address);
       }

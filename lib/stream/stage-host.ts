@@ -2,24 +2,13 @@ import { InvalidArgumentError } from '../common/errors.js';
 import { CallMessage } from '../node/messages.js';
 import type { ProcessContext } from '../node/process-context.js';
 import { partitionOf } from '../common/partition.js';
-import { FunctionCache, isShippedFunction, type ShippedFunction } from '../task/remote-function.js';
+import { FunctionCache } from '../task/remote-function.js';
 import type { TaskRuntime } from '../task/runtime.js';
 import type { WorkerService } from '../task/worker-service.js';
-import { StreamReader, StreamWriter, type StreamAddress } from './stream.js';
+import { StreamReader, StreamWriter } from './stream.js';
+import { isStageSpawnRequest, parseStageSpawn, type StageSpawn, type StreamAddress } from './stream-protocol.js';
 
-/** What a pipeline's driver asks a worker to run: one instance of one stage. */
-export interface StageSpawn {
-  fn: ShippedFunction;
-  init?: ShippedFunction;
-  flush?: ShippedFunction;
-  /** The instance's input stream id, and how many upstream instances write to it. */
-  stream: string;
-  writers: number;
-  window: number;
-  /** Where its output goes: the next stage's instances (or the sink), routed by `keyBy` or in turn. */
-  downstream: StreamAddress[];
-  keyBy?: ShippedFunction;
-}
+export type { StageSpawn } from './stream-protocol.js';
 
 type Fn = (...args: unknown[]) => unknown;
 
@@ -38,9 +27,9 @@ export class StageHost implements WorkerService {
   handle(message: unknown): boolean {
     if (!(message instanceof CallMessage)) return false;
     const request = message.request;
-    if (!Array.isArray(request) || request[0] !== 'stage:spawn') return false;
-    const spec = request[1] as StageSpawn;
-    if (!isStageSpawn(spec)) {
+    if (!isStageSpawnRequest(request)) return false;
+    const spec = parseStageSpawn(request);
+    if (!spec) {
       message.fail(new InvalidArgumentError(`malformed 'stage:spawn' request`));
       return true;
     }
@@ -89,13 +78,4 @@ async function runStage(self: ProcessContext, spec: StageSpawn, code: { fn: Fn; 
   } catch (error) {
     await Promise.all(writers.map((writer) => writer.fail(error)));
   }
-}
-
-function isStageSpawn(spec: unknown): spec is StageSpawn {
-  const s = spec as StageSpawn;
-  return (
-    typeof s === 'object' && s !== null && isShippedFunction(s.fn) && typeof s.stream === 'string' &&
-    Number.isInteger(s.writers) && s.writers > 0 && Number.isInteger(s.window) && s.window > 0 &&
-    Array.isArray(s.downstream) && s.downstream.length > 0
-  );
 }

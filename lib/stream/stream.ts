@@ -4,12 +4,9 @@ import { Fifo } from '../common/fifo.js';
 import { DownMessage } from '../node/messages.js';
 import type { ProcessContext } from '../node/process-context.js';
 import type { Pid } from '../wire/address.js';
+import { formatCredit, formatData, formatEnd, formatFail, formatOpen, isCredit, isForStream, parseToReader, type StreamAddress } from './stream-protocol.js';
 
-/** Where a stream's reader listens: its process and the stream's id. Plain data: send it to writers. */
-export interface StreamAddress {
-  pid: Pid;
-  stream: string;
-}
+export type { StreamAddress } from './stream-protocol.js';
 
 /** The other end of a stream went away before it ended (its process exited or its node was lost). */
 export class StreamBrokenError extends ZerocosError {
@@ -24,14 +21,7 @@ export class StreamBrokenError extends ZerocosError {
  */
 export const DEFAULT_WINDOW = 256;
 
-/*
- * Messages, all plain arrays starting with a tag (docs/protocol.md §11.5):
- *   writer → reader: ['zs:open', stream, writer, writerPid], ['zs:data', stream, writer, items[]],
- *                    ['zs:end', stream, writer], ['zs:error', stream, writer, errorInfo]
- *   reader → writer: ['zs:credit', stream, writer, n]
- */
-const isStreamMessage = (m: unknown, stream: string): m is [string, string, string, ...unknown[]] =>
-  Array.isArray(m) && typeof m[0] === 'string' && m[0].startsWith('zs:') && m[1] === stream;
+// The messages are defined in ./stream-protocol.ts (docs/protocol.md §11.7).
 
 interface WriterState {
   id: string;
@@ -39,6 +29,8 @@ interface WriterState {
   monitor: number;
   /** Items taken since the last grant. */
   consumed: number;
+  /** Items it may still send: granted and not yet received. Items beyond it are dropped. */
+  credit: number;
   ended: boolean;
 }
 
@@ -63,6 +55,8 @@ export class StreamReader<T = unknown> implements AsyncIterableIterator<T> {
   private done = false;
   /** Items received so far. */
   received = 0;
+  /** Messages dropped: malformed, from a writer that never opened, or items beyond a writer's credit. */
+  dropped = 0;
 
   constructor(
     private readonly self: ProcessContext,
@@ -87,33 +81,48 @@ export class StreamReader<T = unknown> implements AsyncIterableIterator<T> {
         break;
       }
       const message = await this.self.receive(
-        (m) => isStreamMessage(m, stream) || (m instanceof DownMessage && this.isWriterMonitor(m.ref)),
+        (m) => isForStream(m, stream) || (m instanceof DownMessage && this.isWriterMonitor(m.ref)),
       );
       if (message instanceof DownMessage) {
         this.done = true;
         throw new StreamBrokenError(`a writer of stream ${stream} was lost before it ended (${describeReason(message.reason)})`);
       }
-      const [tag, , writerId] = message as [string, string, string, ...unknown[]];
-      if (tag === 'zs:open') {
-        const pid = (message as unknown[])[3] as Pid;
-        this.writers.set(writerId, { id: writerId, pid, monitor: this.self.monitor(pid), consumed: 0, ended: false });
-        this.self.send(pid, ['zs:credit', stream, writerId, this.window]);
+      const parsed = parseToReader(message as unknown[]);
+      if (!parsed) {
+        this.dropped++;
+        continue;
+      }
+      const writerId = parsed[2];
+      if (parsed[0] === 'zs:open') {
+        if (this.writers.has(writerId)) {
+          this.dropped++;
+          continue;
+        }
+        const pid = parsed[3];
+        this.writers.set(writerId, { id: writerId, pid, monitor: this.self.monitor(pid), consumed: 0, credit: this.window, ended: false });
+        this.self.send(pid, formatCredit(stream, writerId, this.window));
         continue;
       }
       const writer = this.writers.get(writerId);
-      if (!writer) continue; // not opened (a stray message)
-      if (tag === 'zs:data') {
-        for (const item of (message as unknown[])[3] as unknown[]) this.buffered.push([writer, item]);
+      if (!writer || writer.ended) {
+        this.dropped++; // not opened, or already ended (a stray message)
         continue;
       }
-      if (tag === 'zs:end' || tag === 'zs:error') {
-        writer.ended = true;
-        this.endedWriters++;
-        this.self.demonitor(writer.monitor, { flush: true });
-        if (tag === 'zs:error') {
-          this.done = true;
-          throw new RemoteError((message as unknown[])[3] as ErrorInfo);
-        }
+      if (parsed[0] === 'zs:data') {
+        // The window bounds what a reader buffers, also against a writer that ignores it.
+        const items = parsed[3];
+        const kept = Math.min(items.length, writer.credit);
+        writer.credit -= kept;
+        this.dropped += items.length - kept;
+        for (let i = 0; i < kept; i++) this.buffered.push([writer, items[i]]);
+        continue;
+      }
+      writer.ended = true;
+      this.endedWriters++;
+      this.self.demonitor(writer.monitor, { flush: true });
+      if (parsed[0] === 'zs:error') {
+        this.done = true;
+        throw new RemoteError(parsed[3] as ErrorInfo);
       }
     }
     return { value: undefined, done: true };
@@ -124,7 +133,8 @@ export class StreamReader<T = unknown> implements AsyncIterableIterator<T> {
     const [writer, item] = this.buffered.shift()!;
     this.received++;
     if (++writer.consumed >= Math.max(1, this.window >> 1) && !writer.ended) {
-      this.self.send(writer.pid, ['zs:credit', this.address.stream, writer.id, writer.consumed]);
+      this.self.send(writer.pid, formatCredit(this.address.stream, writer.id, writer.consumed));
+      writer.credit += writer.consumed;
       writer.consumed = 0;
     }
     return item;
@@ -167,7 +177,7 @@ export class StreamWriter<T = unknown> {
     readonly to: StreamAddress,
   ) {
     this.monitor = self.monitor(to.pid);
-    self.send(to.pid, ['zs:open', to.stream, this.id, self.pid]);
+    self.send(to.pid, formatOpen(to.stream, this.id, self.pid));
   }
 
   stats(): StreamWriterStats {
@@ -198,7 +208,7 @@ export class StreamWriter<T = unknown> {
     if (this.closed) return;
     this.flush();
     this.closed = true;
-    this.self.send(this.to.pid, ['zs:end', this.to.stream, this.id]);
+    this.self.send(this.to.pid, formatEnd(this.to.stream, this.id));
     this.self.demonitor(this.monitor, { flush: true });
   }
 
@@ -209,7 +219,7 @@ export class StreamWriter<T = unknown> {
     this.closed = true;
     // An error passed on from upstream keeps its original name, stack and origin.
     const info = error instanceof RemoteError ? errorInfoOf(error) : toErrorInfo(error, this.self.pid.node, this.self.pid.id);
-    this.self.send(this.to.pid, ['zs:error', this.to.stream, this.id, info]);
+    this.self.send(this.to.pid, formatFail(this.to.stream, this.id, info));
     this.self.demonitor(this.monitor, { flush: true });
   }
 
@@ -225,7 +235,7 @@ export class StreamWriter<T = unknown> {
     const items = this.batch;
     this.batch = [];
     try {
-      this.self.send(this.to.pid, ['zs:data', this.to.stream, this.id, items]);
+      this.self.send(this.to.pid, formatData(this.to.stream, this.id, items));
     } catch {
       // This process has exited: the stream dies with it (its reader sees the writer down).
     }
@@ -233,7 +243,7 @@ export class StreamWriter<T = unknown> {
 
   private async awaitCredit(): Promise<void> {
     const message = await this.self.receive(
-      (m) => (Array.isArray(m) && m[0] === 'zs:credit' && m[1] === this.to.stream && m[2] === this.id) || (m instanceof DownMessage && m.ref === this.monitor),
+      (m) => isCredit(m, this.to.stream, this.id) || (m instanceof DownMessage && m.ref === this.monitor),
     );
     if (message instanceof DownMessage) {
       this.closed = true;

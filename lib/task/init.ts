@@ -18,6 +18,8 @@ export interface InitOptions {
   secretFile?: string;
   /** No credential: only for daemons started with `--insecure`. @default false */
   insecure?: boolean;
+  /** The cluster's name (the daemons' `--cluster`), which salts the key derivation. @default 'zerocos' */
+  cluster?: string;
   /** The host daemons and workers reach this client at (NAT, containers). @default the local address on the route to the first peer */
   advertise?: string;
   /** The local cluster started when no peers or discovery are given. @default {daemons: 2} */
@@ -59,6 +61,7 @@ export async function init(options: InitOptions = {}): Promise<Session> {
     ...(options.secret !== undefined ? { secret: options.secret } : {}),
     ...(options.secretFile !== undefined ? { secretFile: options.secretFile } : {}),
     ...(options.insecure !== undefined ? { insecure: options.insecure } : {}),
+    ...(options.cluster !== undefined ? { cluster: options.cluster } : {}),
   };
   const local = embedded ? await LocalCluster.start({ ...options.local, ...credential }) : undefined;
   let client: ClusterClient | undefined;

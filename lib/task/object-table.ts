@@ -1,10 +1,11 @@
-import { InvalidArgumentError, RemoteError, type ErrorInfo } from '../common/errors.js';
+import { InvalidArgumentError, RemoteError } from '../common/errors.js';
 import { errorInfoOf } from '../common/errors.js';
-import { CallMessage } from '../node/messages.js';
+import { CallMessage, SentMessage } from '../node/messages.js';
 import type { Node } from '../node/node.js';
 import type { NodeId } from '../wire/address.js';
 import { ObjectRef, setRefEscapeHook } from './object-ref.js';
 import { ObjectLostError } from './task-errors.js';
+import { formatFetch, formatFile, formatFree, formatResolve, ownerOfKey, parseFree, parseObjectsRequest, parseResolution, type Resolution } from './objects-protocol.js';
 import { OBJECTS_PROCESS } from '../common/service-names.js';
 
 /** "No timeout" for calls that end by their reply or by failure detection (the call monitors its target). */
@@ -27,9 +28,6 @@ interface Entry {
 
 /** A value lost with its holder is re-made at most this many times. */
 const MAX_REMAKES = 3;
-
-/** A resolve answer between nodes: [0, value] | [1, holder, key] | [2, error info]. */
-type Resolution = [0, unknown] | [1, NodeId, string] | [2, ErrorInfo];
 
 /** Tables of this process by node id, for the ref-escape hook (tests run several nodes in one process). */
 const tables = new Map<NodeId, ObjectTable>();
@@ -54,13 +52,16 @@ export class ObjectTable {
   private stopped = false;
   /** Values re-made from their lineage. */
   remade = 0;
+  /** Keys a `free` named that the sender does not own: not freed (see {@link ownerOfKey}). */
+  freesRefused = 0;
 
   constructor(private readonly node: Node) {
     node.spawn(
       async (self) => {
         for await (const message of self) this.serve(message);
       },
-      { name: OBJECTS_PROCESS },
+      // Senders, so that a `free` is taken only from the owner of the keys it names.
+      { name: OBJECTS_PROCESS, senders: true },
     );
     tables.set(node.id, this);
   }
@@ -151,7 +152,7 @@ export class ObjectTable {
       return this.held.get(key);
     }
     try {
-      return await this.node.call({ name: OBJECTS_PROCESS, node: at }, ['fetch', key], { timeoutMs: NO_TIMEOUT });
+      return await this.node.call({ name: OBJECTS_PROCESS, node: at }, formatFetch(key), { timeoutMs: NO_TIMEOUT });
     } catch (error) {
       throw new ObjectLostError(`object ${key} could not be fetched from ${at}: ${(error as Error).message}`, { cause: error });
     }
@@ -169,7 +170,7 @@ export class ObjectTable {
 
   /** The contents of a module file, from the node that shipped it. */
   fetchFile(from: NodeId, hash: string): Promise<Uint8Array> {
-    return this.node.call<Uint8Array>({ name: OBJECTS_PROCESS, node: from }, ['file', hash], { timeoutMs: 30_000 });
+    return this.node.call<Uint8Array>({ name: OBJECTS_PROCESS, node: from }, formatFile(hash), { timeoutMs: 30_000 });
   }
 
   /** Marks a ref as escaped (it was encoded for another node): it is never freed automatically. */
@@ -191,7 +192,10 @@ export class ObjectTable {
   private async resolveRemote(ref: ObjectRef): Promise<Settled> {
     let resolution: Resolution;
     try {
-      resolution = await this.node.call<Resolution>({ name: OBJECTS_PROCESS, node: ref.owner }, ['resolve', ref.id], { timeoutMs: NO_TIMEOUT });
+      const answer = await this.node.call({ name: OBJECTS_PROCESS, node: ref.owner }, formatResolve(ref.id), { timeoutMs: NO_TIMEOUT });
+      const parsed = parseResolution(answer);
+      if (!parsed) throw new InvalidArgumentError(`malformed resolve answer from ${ref.owner}`);
+      resolution = parsed;
     } catch (error) {
       if (error instanceof RemoteError && error.code === 'EOBJECTLOST') throw new ObjectLostError(error.message);
       throw new ObjectLostError(`the owner of ${ref} is lost: ${(error as Error).message}`, { cause: error });
@@ -205,28 +209,33 @@ export class ObjectTable {
 
   /** Requests to {@link OBJECTS_PROCESS}: see docs/protocol.md §11.3. */
   private serve(message: unknown): void {
-    if (!(message instanceof CallMessage)) {
-      // ['free', keys]: an owner no longer needs values held here.
-      if (Array.isArray(message) && message[0] === 'free' && Array.isArray(message[1])) for (const key of message[1]) this.held.delete(String(key));
+    if (message instanceof SentMessage) {
+      // ['free', keys]: an owner no longer needs values held here. Only the owner named in a
+      // key may drop it, or any peer could erase results other nodes still need.
+      const keys = parseFree(message.message);
+      for (const key of keys ?? []) {
+        if (ownerOfKey(key) === message.from.node) this.held.delete(key);
+        else this.freesRefused++;
+      }
       return;
     }
-    const request = message.request as unknown[];
-    const op = Array.isArray(request) ? request[0] : undefined;
-    if (op === 'resolve' && typeof request[1] === 'number') {
-      const entry = this.entries.get(request[1]);
-      if (!entry) return void message.fail(new ObjectLostError(`object ${request[1]} is unknown to its owner ${this.node.id} (it was freed)`));
+    if (!(message instanceof CallMessage)) return;
+    const request = parseObjectsRequest(message.request);
+    if (!request) return void message.fail(new InvalidArgumentError(`${OBJECTS_PROCESS} does not understand ${JSON.stringify(message.request)}`));
+    const [op, field] = request;
+    if (op === 'resolve') {
+      const entry = this.entries.get(field);
+      if (!entry) return void message.fail(new ObjectLostError(`object ${field} is unknown to its owner ${this.node.id} (it was freed)`));
       const answer = () => message.reply(toResolution(entry.settled!));
       if (entry.settled) answer();
       else (entry.waiters ??= []).push(answer);
-    } else if (op === 'fetch' && typeof request[1] === 'string') {
-      if (this.held.has(request[1])) message.reply(this.held.get(request[1]));
-      else message.fail(new ObjectLostError(`object ${request[1]} is not held on ${this.node.id} (freed?)`));
-    } else if (op === 'file' && typeof request[1] === 'string') {
-      const bytes = this.files.get(request[1]);
-      if (bytes) message.reply(bytes);
-      else message.fail(new ObjectLostError(`module file ${request[1]} is not known on ${this.node.id}`));
+    } else if (op === 'fetch') {
+      if (this.held.has(field)) message.reply(this.held.get(field));
+      else message.fail(new ObjectLostError(`object ${field} is not held on ${this.node.id} (freed?)`));
     } else {
-      message.fail(new InvalidArgumentError(`${OBJECTS_PROCESS} does not understand ${JSON.stringify(request)}`));
+      const bytes = this.files.get(field);
+      if (bytes) message.reply(bytes);
+      else message.fail(new ObjectLostError(`module file ${field} is not known on ${this.node.id}`));
     }
   }
 
@@ -245,7 +254,7 @@ export class ObjectTable {
     const settled = entry.settled;
     if (!settled || !('at' in settled)) return;
     if (settled.at === this.node.id) this.held.delete(settled.key);
-    else if (!this.stopped) this.node.send({ name: OBJECTS_PROCESS, node: settled.at }, ['free', [settled.key]]);
+    else if (!this.stopped) this.node.send({ name: OBJECTS_PROCESS, node: settled.at }, formatFree([settled.key]));
   }
 }
 

@@ -31,13 +31,30 @@ describe('examples', { timeout: TEST_TIMEOUT_MS }, () => {
   });
 
   it('cpi computes pi with 5 ranks (bcast, allreduce, reduce, a Float64Array allreduce) on a local cluster, and exits 0', async () => {
-    const { stdout } = await run(process.execPath, [example('cpi/main.js'), '--ranks', '5', '--intervals', '200000'], { timeout: 15_000 });
+    const { stdout } = await run(process.execPath, [example('cpi/main.js'), '--ranks', '5', '--intervals', '200000'], { timeout: EXAMPLE_TIMEOUT_MS });
     const match = /^pi is approximately (3\.\d{16}), error is ([\d.]+e[-+]\d+)$/m.exec(stdout);
     expect(match).not.toBeNull();
     expect(Math.abs(Number(match![1]) - Math.PI)).toBeLessThan(1e-9);
     expect(stdout).toMatch(/^5 ranks in [12] worker processes, 200,000 intervals, \d+ ms from start to results$/m);
     expect(stdout).toMatch(/^rank times \(ms, all-reduced as a Float64Array\): \[[\d.]+(, [\d.]+){4}\]$/m);
     expect(stdout).toMatch(/^all ok$/m);
+  });
+
+  it('heat solves the 1-D heat equation on 3 ranks with halo exchanges (sendrecv) and matches the single-process run exactly', async () => {
+    const { stdout } = await run(process.execPath, [example('heat/main.js'), '--ranks', '3', '--points', '60', '--steps', '100'], { timeout: EXAMPLE_TIMEOUT_MS });
+    expect(stdout).toMatch(/^3 ranks, 60 points, 100 steps \(t = [\d.]+e-\d+\)$/m);
+    expect(stdout).toMatch(/^max difference from the single-process run: 0$/m);
+    const error = /^max error against the exact solution: ([\d.]+e-\d+)$/m.exec(stdout);
+    expect(Number(error![1])).toBeLessThan(1e-3);
+    expect(stdout).toMatch(/^time: \d+ ms in the slowest rank's steps \(\d+ µs a step, two halo exchanges\), \d+ ms from start to results; alone: [\d.]+ ms$/m);
+    expect(stdout).toMatch(/^all ok$/m);
+  });
+
+  it('heat rejects fewer points than ranks with a usage message', async () => {
+    await expect(run(process.execPath, [example('heat/main.js'), '--ranks', '4', '--points', '2'], { timeout: EXAMPLE_TIMEOUT_MS })).rejects.toMatchObject({
+      code: 2,
+      stderr: expect.stringContaining('usage'),
+    });
   });
 
   it("README's process-group code block runs as written (compiled from TypeScript) and prints 4 ranks' results", async () => {
@@ -48,7 +65,7 @@ describe('examples', { timeout: TEST_TIMEOUT_MS }, () => {
     const file = fileURLToPath(new URL('../../dist/readme-process-groups.mjs', import.meta.url));
     writeFileSync(file, ts.transpileModule(block, { compilerOptions: { module: ts.ModuleKind.ESNext, target: ts.ScriptTarget.ES2022 } }).outputText);
     try {
-      const { stdout } = await run(process.execPath, [file], { timeout: 15_000 });
+      const { stdout } = await run(process.execPath, [file], { timeout: EXAMPLE_TIMEOUT_MS });
       const halos = [...stdout.matchAll(/pi: 3\.14159265358\d+, halo: (\d), total: \[ 6, 4 \]/g)].map((m) => Number(m[1]));
       expect(halos).toEqual([3, 0, 1, 2]);
     } finally {

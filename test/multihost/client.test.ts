@@ -84,10 +84,10 @@ describe.skipIf(NO_NETNS)('a client on its own host, with daemons on three other
     expect(result.mapReduce.distinct).toBeGreaterThan(1000);
   });
 
-  it('runs an MPI-style process group over the workers of every host: allreduce, gather, sendrecv, barrier', async () => {
+  it('runs an MPI-style process group over the workers of every host: allreduce, gather, sendrecv, barrier, split, shrink', async () => {
     const workers = workerPids(daemons);
     const size = workers.length;
-    const { result } = await runClient<{ ranks: { rank: number; pid: number; sum: number; vector: number[]; ring: number }[]; pids: number[] }>(
+    const { result } = await runClient<{ ranks: { rank: number; pid: number; sum: number; vector: number[]; ring: number; halfSum: number; shrunk: number[] }[]; pids: number[] }>(
       'group', [seeds()[0]!], secret, [String(size), String(size)],
     );
     const expectedSum = (size * (size + 1)) / 2;
@@ -96,6 +96,9 @@ describe.skipIf(NO_NETNS)('a client on its own host, with daemons on three other
       expect(rank.sum).toBe(expectedSum);
       expect(rank.vector).toEqual([(size * (size - 1)) / 2, size]);
       expect(rank.ring).toBe((rank.rank + size - 1) % size);
+      const half = [...Array(size).keys()].filter((r) => r % 2 === rank.rank % 2);
+      expect(rank.halfSum).toBe(half.reduce((a, b) => a + b, 0));
+      expect(rank.shrunk).toEqual([half.indexOf(rank.rank), half.length]);
     }
     expect(result.pids).toEqual(result.ranks.map((r) => r.pid));
     // Spread over the hosts: the ranks ran in workers of more than one daemon.
