@@ -77,6 +77,9 @@ export type { SubmitExtras } from './task/runtime.js';
 export { DaemonStatusService, StopRefusedError } from './cluster/daemon-status.js';
 export { NoSuchDaemonError, clusterStatus, daemonsUp, probeSeeds, selectDaemons, stopDaemons } from './cluster/cluster-admin.js';
 export { MetricsServer, DEFAULT_METRICS_PORT, parseListenAddress } from './cluster/metrics-server.js';
+export { DashboardServer, DEFAULT_DASHBOARD_PORT } from './cluster/dashboard/dashboard-server.js';
+export { DashboardFeed } from './cluster/dashboard/dashboard-feed.js';
+export { recentJobs } from './jobs/job-digest.js';
 export { bytes, duration, formatClusterStatus, formatStopOutcomes, table } from './cluster/status-report.js';
 export { packageVersion } from './common/version.js';
 export type {
@@ -84,11 +87,14 @@ export type {
   DaemonStatusOptions,
   PeerReport,
   RunCounts,
+  RunNow,
   WorkerActivity,
   WorkerStatusReport,
 } from './cluster/daemon-status.js';
 export type { ClusterStatus, DaemonAbsent, StopOutcome } from './cluster/cluster-admin.js';
 export type { ListenAddress, MetricsServerOptions } from './cluster/metrics-server.js';
+export type { DashboardServerOptions } from './cluster/dashboard/dashboard-server.js';
+export type { DashboardEvent, DashboardFeedOptions, DashboardJob, DashboardSnapshot, HistoryPoint } from './cluster/dashboard/dashboard-feed.js';
 export type { ReportStyle } from './cluster/status-report.js';
 export { MapReduceRunner } from './mapreduce/mr-runner.js';
 export { partitionOf } from './common/partition.js';

@@ -61,6 +61,8 @@ export class Kernel {
   /** Monitor, link and call requests refused because their node reached `maxPerPeerRefs` on the process. */
   peerLimitRefusals = 0;
   private stopped = false;
+  /** The deepest mailbox of the processes that ended (see mailboxHighWater). */
+  private endedHighWater = 0;
 
   constructor(
     readonly id: NodeId,
@@ -75,6 +77,13 @@ export class Kernel {
 
   get processCount(): number {
     return this.processes.size;
+  }
+
+  /** The deepest any mailbox of this node has been, ended processes included. Walks the live processes: for status queries. */
+  get mailboxHighWater(): number {
+    let deepest = this.endedHighWater;
+    for (const process of this.processes.values()) if (process.mailbox.highWater > deepest) deepest = process.mailbox.highWater;
+    return deepest;
   }
 
   get isStopped(): boolean {
@@ -165,6 +174,7 @@ export class Kernel {
     process.exitReason = reason;
     this.processes.delete(process.pid.id);
     this.registry.removeId(process.pid.id);
+    if (process.mailbox.highWater > this.endedHighWater) this.endedHighWater = process.mailbox.highWater;
     // As in Erlang, messages already in the mailbox were delivered; calls among them are
     // answered by the down signal below.
     process.mailbox.close(new ProcessExitedError(reason));

@@ -109,6 +109,8 @@ export interface NodeStats extends TransportStats {
   processes: number;
   deadLetters: number;
   crashes: number;
+  /** The most messages any mailbox of this node held at once since it started. */
+  mailboxHighWater: number;
   /** Remote monitor, link and call requests refused at the per-peer bound (`maxPerPeerRefs`). */
   peerLimitRefusals: number;
 }
@@ -322,7 +324,14 @@ export class Node extends EventEmitter<NodeEvents> {
 
   /** Counters for observability: dead letters, crashes, frames received and dropped, batches sent. */
   stats(): NodeStats {
-    return { processes: this.kernel.processCount, deadLetters: this.deadLetters, crashes: this.crashes, peerLimitRefusals: this.kernel.peerLimitRefusals, ...this.transport.stats() };
+    return {
+      processes: this.kernel.processCount,
+      mailboxHighWater: this.kernel.mailboxHighWater,
+      deadLetters: this.deadLetters,
+      crashes: this.crashes,
+      peerLimitRefusals: this.kernel.peerLimitRefusals,
+      ...this.transport.stats(),
+    };
   }
 
   /**

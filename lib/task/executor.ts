@@ -1,4 +1,4 @@
-import type { RunCounts, WorkerActivity } from '../cluster/daemon-status.js';
+import type { RunCounts, RunNow, WorkerActivity } from '../cluster/daemon-status.js';
 import { Fifo } from '../common/fifo.js';
 import { InvalidArgumentError } from '../common/errors.js';
 import { CallMessage } from '../node/messages.js';
@@ -31,7 +31,12 @@ interface TaskRun {
   context: { kind: string } | undefined;
   /** Aborted by a (non-forced) cancel: invokers that can stop cooperatively listen to it. */
   abort: AbortController | undefined;
+  /** When it started running (epoch ms), for status queries. */
+  startedAt?: number;
 }
+
+/** Runs listed one by one in {@link TaskExecutor.stats}: enough for a dashboard, bounded for a worker holding thousands. */
+const LISTED_RUNS = 20;
 
 /** Where a run came from, for an invoker. */
 export interface InvocationInfo {
@@ -161,13 +166,15 @@ export class TaskExecutor implements WorkerService {
     const counts = (kind: string) => (byKind[kind] ??= { queued: 0, running: 0, done: 0, failed: 0 });
     counts('task'); // always there, so that series by kind exist before the first run
     for (const [kind, { done, failed }] of this.ended) Object.assign(counts(kind), { done, failed });
-    for (const work of this.runs.values()) {
-      if (work.state === 'running') counts(kindOf(work)).running++;
-      else if (work.state !== 'done') counts(kindOf(work)).queued++;
+    const runs: RunNow[] = [];
+    for (const job of this.runs.values()) {
+      if (job.state === 'running') counts(kindOf(job)).running++;
+      else if (job.state !== 'done') counts(kindOf(job)).queued++;
+      if (job.state !== 'done' && runs.length < LISTED_RUNS) runs.push(runNow(job));
     }
     const total: RunCounts = { queued: 0, running: 0, done: 0, failed: 0 };
     for (const kind of Object.values(byKind)) for (const key of ['queued', 'running', 'done', 'failed'] as const) total[key] += kind[key];
-    return { ...total, droppedForLostOwner: this.droppedForLostOwner, byKind };
+    return { ...total, droppedForLostOwner: this.droppedForLostOwner, byKind, runs };
   }
 
   private watchOwner(owner: NodeId): void {
@@ -257,6 +264,7 @@ export class TaskExecutor implements WorkerService {
 
   private run(work: TaskRun): void {
     work.state = 'running';
+    work.startedAt = Date.now();
     this.running++;
     let result: unknown;
     try {
@@ -324,6 +332,19 @@ export class TaskExecutor implements WorkerService {
 }
 
 /** A run's kind for the counters: plain tasks have no context. */
-function kindOf(work: TaskRun): string {
-  return work.context?.kind ?? 'task';
+/** One run as a status query shows it; a job's context names its cluster and number. */
+function runNow(job: TaskRun): RunNow {
+  const context = job.context as { kind: string; cluster?: unknown; job?: unknown } | undefined;
+  return {
+    kind: kindOf(job),
+    state: job.state === 'running' ? 'running' : 'queued',
+    owner: job.message.from.node,
+    ...(job.startedAt !== undefined ? { startedAt: job.startedAt } : {}),
+    ...(typeof context?.cluster === 'string' ? { cluster: context.cluster } : {}),
+    ...(typeof context?.job === 'number' ? { job: context.job } : {}),
+  };
+}
+
+function kindOf(job: TaskRun): string {
+  return job.context?.kind ?? 'task';
 }
