@@ -4,7 +4,7 @@ import {
   NodeDownError,
   NodeStoppedError,
   NoProcError,
-  ProcessExitError,
+  CalleeExitedError,
   RemoteError,
   TimeoutError,
   describeReason,
@@ -15,7 +15,7 @@ import {
 import type { PeerDownReason } from '../transport/transport.js';
 import { formatAddress, isReportFrom, type Address, type NodeId, type Pid } from '../wire/address.js';
 import type { Envelope, Target } from '../wire/envelope.js';
-import { Kind, ReplyStatus } from '../wire/kinds.js';
+import { Kind, PAYLOAD_INDEX, ReplyStatus } from '../wire/kinds.js';
 import type { ExitReason } from './exit-reason.js';
 import type { LocalProcess } from './local-process.js';
 import { watcherKey } from './local-process.js';
@@ -68,7 +68,7 @@ export class Calls {
 
   /**
    * A request/response: the target gets a {@link CallMessage}; the promise settles with its
-   * reply, or fails at once with NoProcError, ProcessExitError or NodeDownError instead of
+   * reply, or fails at once with NoProcError, CalleeExitedError or NodeDownError instead of
    * waiting out its timeout; a late reply is dropped.
    */
   call(owner: LocalProcess | undefined, to: Address, request: unknown, timeoutMs: number): Promise<unknown> {
@@ -93,7 +93,7 @@ export class Calls {
       owner?.watching.add(ref);
       try {
         if (node === port.id) this.deliver(port.id, from, ref, targetOf(to), request);
-        else port.sendWithPayload(node, [Kind.Call, targetOf(to), from.id, ref, null], 4, request);
+        else port.sendWithPayload(node, [Kind.Call, targetOf(to), from.id, ref, null], PAYLOAD_INDEX[Kind.Call], request);
       } catch (error) {
         this.take(ref);
         reject(error);
@@ -130,7 +130,7 @@ export class Calls {
     call.reject(
       reason === 'noproc'
         ? new NoProcError(`no process ${formatAddress(call.target)}`)
-        : new ProcessExitError(`${formatAddress(call.target)} exited before replying (${describeReason(reason)})`, reason),
+        : new CalleeExitedError(`${formatAddress(call.target)} exited before replying (${describeReason(reason)})`, reason),
     );
     return true;
   }
@@ -201,7 +201,7 @@ export class Calls {
 
   sendReply(node: NodeId, to: number, ref: number, ok: boolean, value: unknown): void {
     if (node === this.port.id) return this.settle(this.port.id, ref, ok, value);
-    this.port.sendWithPayload(node, [Kind.Reply, to, ref, ok ? ReplyStatus.Ok : ReplyStatus.Error, null], 4, value);
+    this.port.sendWithPayload(node, [Kind.Reply, to, ref, ok ? ReplyStatus.Ok : ReplyStatus.Error, null], PAYLOAD_INDEX[Kind.Reply], value);
   }
 
   /** A reply arrived from `fromNode`; a late one, or one from a node the call did not go to, is dropped. */

@@ -3,7 +3,7 @@ import type { PeerDownReason, Transport, TransportHandlers } from '../transport/
 import { pidKey, type Address, type NodeId, type Pid } from '../wire/address.js';
 import type { RejectedEnvelope } from '../wire/codec.js';
 import type { DecodedBatch, Envelope, SendEnvelope, Target } from '../wire/envelope.js';
-import { BLOB_FLAG, Kind, ReplyStatus } from '../wire/kinds.js';
+import { BLOB_FLAG, Kind, PAYLOAD_INDEX, ReplyStatus } from '../wire/kinds.js';
 import type { Calls } from './calls.js';
 import type { ExitReason } from './exit-reason.js';
 import type { DeadLetter, KernelHooks } from './kernel-hooks.js';
@@ -72,7 +72,7 @@ export class Inbound {
     switch (envelope[0]) {
       case Kind.Send: {
         const reason = this.kernel.deliverLocal(envelope[1], envelope[3], { node: fromNode, id: envelope[2] });
-        if (reason !== undefined) this.kernel.sendWithPayload(fromNode, [Kind.DeadLetter, envelope[2], envelope[1], reason, null], 4, envelope[3]);
+        if (reason !== undefined) this.kernel.sendWithPayload(fromNode, [Kind.DeadLetter, envelope[2], envelope[1], reason, null], PAYLOAD_INDEX[Kind.DeadLetter], envelope[3]);
         return;
       }
       case Kind.Call:
@@ -125,7 +125,7 @@ export class Inbound {
   private refuse(fromNode: NodeId, envelope: Envelope): void {
     switch (envelope[0]) {
       case Kind.Send:
-        return void this.kernel.sendWithPayload(fromNode, [Kind.DeadLetter, envelope[2], envelope[1], 'noproc', null], 4, envelope[3]);
+        return void this.kernel.sendWithPayload(fromNode, [Kind.DeadLetter, envelope[2], envelope[1], 'noproc', null], PAYLOAD_INDEX[Kind.DeadLetter], envelope[3]);
       case Kind.Call:
       case Kind.Monitor:
         return void this.kernel.sendRemote(fromNode, [Kind.Down, envelope[2], envelope[1], envelope[3], 'noproc']);

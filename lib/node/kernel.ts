@@ -1,9 +1,9 @@
-import { InvalidArgumentError, MessageTooLargeError, NodeStoppedError, PeerLimitError, ProcessExitedError, toErrorInfo, type ErrorInfo } from '../common/errors.js';
+import { InvalidArgumentError, MessageTooLargeError, NodeStoppedError, PeerLimitError, MailboxClosedError, toErrorInfo, type ErrorInfo } from '../common/errors.js';
 import type { PeerCountedMap } from './peer-counted-map.js';
 import type { PeerDownReason, Transport } from '../transport/transport.js';
 import { formatAddress, isPid, isReportFrom, pidKey, type Address, type NodeId, type Pid } from '../wire/address.js';
 import type { Envelope, Target } from '../wire/envelope.js';
-import { BLOB_FLAG, Kind } from '../wire/kinds.js';
+import { BLOB_FLAG, Kind, PAYLOAD_INDEX } from '../wire/kinds.js';
 import { Calls } from './calls.js';
 import type { ExitReason } from './exit-reason.js';
 import type { DeadLetter, KernelHooks } from './kernel-hooks.js';
@@ -177,7 +177,7 @@ export class Kernel {
     if (process.mailbox.highWater > this.endedHighWater) this.endedHighWater = process.mailbox.highWater;
     // As in Erlang, messages already in the mailbox were delivered; calls among them are
     // answered by the down signal below.
-    process.mailbox.close(new ProcessExitedError(reason));
+    process.mailbox.close(new MailboxClosedError(reason));
     for (const ref of [...process.watching]) if (!this.dropWatch(ref, true)) this.calls.cancel(ref);
     process.watching.clear();
     for (const watcher of process.watchers.values()) this.sendDown(watcher.node, watcher.pid, watcher.ref, process.pid.id, reason);
@@ -232,7 +232,7 @@ export class Kernel {
       if (reason !== undefined) this.hooks.deadLetter({ from, to, reason, message });
       return true;
     }
-    return this.sendWithPayload(node, [Kind.Send, targetOf(to), from.id, null], 3, message);
+    return this.sendWithPayload(node, [Kind.Send, targetOf(to), from.id, null], PAYLOAD_INDEX[Kind.Send], message);
   }
 
   /** Resolves once the queue to the node of `to` has been handed to its socket. */

@@ -1,4 +1,4 @@
-import { ProcessExitedError, TimeoutError } from '../common/errors.js';
+import { MailboxClosedError, TimeoutError } from '../common/errors.js';
 import type { Address, Pid } from '../wire/address.js';
 import type { ExitReason } from './exit-reason.js';
 import type { LocalProcess } from './local-process.js';
@@ -80,7 +80,7 @@ export class ProcessContext implements AsyncIterable<unknown> {
    * skips stay queued in order. Waits until one arrives or `timeoutMs` passes.
    * The message is `unknown` unless `matcher` is a type guard (`(m): m is Pong => ...`), whose
    * type it then has, or a type is given (`receive<Pong>(...)`: a cast, not checked).
-   * @throws TimeoutError after `timeoutMs`; ProcessExitedError once this process was killed
+   * @throws TimeoutError after `timeoutMs`; MailboxClosedError once this process was killed
    */
   receive<T>(matcher: (message: unknown) => message is T, options?: ReceiveOptions): Promise<T>;
   receive<T = unknown>(matcher?: Matcher, options?: ReceiveOptions): Promise<T>;
@@ -91,7 +91,7 @@ export class ProcessContext implements AsyncIterable<unknown> {
   }
 
   /**
-   * Receives messages forever, oldest first (ends, by throwing ProcessExitedError, when the
+   * Receives messages forever, oldest first (ends, by throwing MailboxClosedError, when the
    * process is killed). Messages are `unknown`: narrow them (`instanceof CallMessage`, a type guard).
    */
   async *[Symbol.asyncIterator](): AsyncIterator<unknown> {
@@ -105,7 +105,7 @@ export class ProcessContext implements AsyncIterable<unknown> {
    * connection, else after the send in flight). Undeliverable messages become dead letters on
    * this node, including those that turn out too large (`too_large`) or unencodable (`encode_error`).
    * @returns false when the queue to the target's node is above its high-water mark (still queued)
-   * @throws MessageTooLargeError for a binary (Uint8Array) message over maxMessageBytes; ProcessExitedError if this process has exited
+   * @throws MessageTooLargeError for a binary (Uint8Array) message over maxMessageBytes; MailboxClosedError if this process has exited
    */
   send(to: Address, message: unknown): boolean {
     this.assertAlive();
@@ -120,7 +120,7 @@ export class ProcessContext implements AsyncIterable<unknown> {
   /**
    * Sends `request` and waits for the target's reply (see {@link CallMessage}).
    * The reply is `unknown` unless a type is given (`call<number>(...)`: a cast, not checked).
-   * @throws TimeoutError, NoProcError, ProcessExitError (target exited first), NodeDownError, RemoteError (target called `fail`)
+   * @throws TimeoutError, NoProcError, CalleeExitedError (target exited first), NodeDownError, RemoteError (target called `fail`)
    */
   call<T = unknown>(to: Address, request: unknown, options?: CallOptions): Promise<T> {
     this.assertAlive();
@@ -176,13 +176,13 @@ export class ProcessContext implements AsyncIterable<unknown> {
     this.kernel.sendExit(this.process.pid, pid, reason);
   }
 
-  /** Ends this process with `reason` now, then throws ProcessExitedError to unwind its function. */
+  /** Ends this process with `reason` now, then throws MailboxClosedError to unwind its function. */
   exit(reason: ExitReason = 'normal'): never {
     this.kernel.exitProcess(this.process, reason);
-    throw new ProcessExitedError(reason);
+    throw new MailboxClosedError(reason);
   }
 
   private assertAlive(): void {
-    if (!this.process.alive) throw new ProcessExitedError(this.process.exitReason);
+    if (!this.process.alive) throw new MailboxClosedError(this.process.exitReason);
   }
 }

@@ -12,7 +12,7 @@ import {
   NodeDownError,
   NodeStoppedError,
   NoProcError,
-  ProcessExitError,
+  CalleeExitedError,
   RemoteError,
   TimeoutError,
 } from '../common/errors.js';
@@ -300,7 +300,7 @@ export class RunQueue {
       if (task.retryExceptions && task.attempts <= task.maxRetries) return this.retry(task);
       return this.settle(task, { error });
     }
-    if (error instanceof NodeDownError || error instanceof NoProcError || error instanceof ProcessExitError) {
+    if (error instanceof NodeDownError || error instanceof NoProcError || error instanceof CalleeExitedError) {
       this.placement.markDead(slot.node);
       if (task.retryOnLoss ? task.retryOnLoss(slot.node, task.attempts) : task.attempts <= task.maxRetries) {
         return this.placement.isSilent(slot.daemon) ? this.retryLater(task, this.cutOffGraceMs) : this.retry(task);
