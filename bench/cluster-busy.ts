@@ -13,6 +13,10 @@
  *
  * BURN_MS is 60000; the environment variable BENCH_BURN_MS (1..600000) shortens it for a quick
  * check, e.g. `BENCH_BURN_MS=10000 node dist/bench/run.js cluster-busy`.
+ *
+ * BENCH_DASHBOARD=1 measures what the dashboard and metrics cost: the first daemon then runs with
+ * `--dashboard` and `--metrics`, a page's stream (`/events`) stays open through the run, and
+ * `/metrics` is scraped every 5 s; compare its daemons' CPU with a run without.
  */
 import { readFileSync } from 'node:fs';
 import os from 'node:os';
@@ -60,12 +64,15 @@ export interface ClusterBusyFigures {
 export async function runClusterBusy(): Promise<ClusterBusyFigures> {
   const began = performance.now();
   const burnMs = burnMsFromEnv();
+  const withDashboard = process.env['BENCH_DASHBOARD'] === '1';
   const args = (i: number, seed?: string) => [
     '--host', '127.0.0.1', '--port', '0', '--name', `busy${i}`, '--log-level', 'silent', '--cpus', String(CPUS_PER_DAEMON),
     '--discovery', 'off', '--stats-ms', String(STATS_MS), ...(seed ? ['--peers', seed] : []),
     // The burn needs every worker's node id from the ready line: wait for all of them (up to the start timeout).
     '--worker-start-timeout-ms', String(START_TIMEOUT_MS),
+    ...(withDashboard && i === 0 ? ['--dashboard', '127.0.0.1:0', '--metrics', '127.0.0.1:0'] : []),
   ];
+  const viewer = new AbortController();
   console.log(
     `${DAEMONS} daemons on 127.0.0.1 (discovery off, seeds → the first), ${CPUS_PER_DAEMON} workers each; ` +
       `daemon defaults: heartbeat ${HEARTBEAT_MS} ms, failure timeout ${FAILURE_TIMEOUT_MS} ms; ${os.availableParallelism()} cores here`,
@@ -81,6 +88,7 @@ export async function runClusterBusy(): Promise<ClusterBusyFigures> {
     // The first daemon is the seed; the others join through its port.
     const first = await startReadyChild<DaemonReady>(DAEMON, args(0), START_TIMEOUT_MS);
     watchers.push(new DaemonWatcher(first));
+    const viewing = withDashboard ? watchDashboard(first.ready as DaemonReady & { dashboard: string; metrics: string }, viewer.signal) : undefined;
     const seed = `127.0.0.1:${new URL(first.ready.endpoint).port}`;
     const rest = await Promise.allSettled(
       Array.from({ length: DAEMONS - 1 }, (_, k) =>
@@ -220,18 +228,41 @@ export async function runClusterBusy(): Promise<ClusterBusyFigures> {
       `blocked event loop             a ping sent to one worker ${((probeSentAt - burnFrom) / 1000).toFixed(1)} s into the burn was ` +
         (probeAnsweredAt === null ? 'never answered' : `answered ${((probeAnsweredAt - burnFrom) / 1000).toFixed(1)} s into it (the burn lasts ${burnMs / 1000} s)`),
     );
-    console.log(`CPU during the burn            workers ${workerCpu.length ? round1(sum(workerCpu)) : 'n/a'} s in all (${workerCpu.map((c) => round1(c)).join(', ')}), daemons ${daemonCpuKnown.map((c) => round1(c)).join(', ')} s, over ${round1((checkedAt - burnFrom) / 1000)} s on ${os.availableParallelism()} cores; loadavg(1 min) ${loadBefore ?? 'n/a'} → max ${maxLoad ?? 'n/a'}`);
+    console.log(`CPU during the burn            workers ${workerCpu.length ? round1(sum(workerCpu)) : 'n/a'} s in all (${workerCpu.map((c) => round1(c)).join(', ')}), daemons ${daemonCpuKnown.map((c) => round2(c)).join(', ')} s, over ${round1((checkedAt - burnFrom) / 1000)} s on ${os.availableParallelism()} cores; loadavg(1 min) ${loadBefore ?? 'n/a'} → max ${maxLoad ?? 'n/a'}`);
     console.log('');
     console.log('Ray declares a node dead after ~20–55 s, Erlang 45–75 s; zerocos declares after 2 s of silence');
     console.log(`  — and with every worker pegged for ${figures.burn_seconds} s it declared ${falseDowns === 0 ? 'nobody' : `${falseDowns} peer(s)`} dead.`);
     if (answered !== workers.length) console.log(`note: ${workers.length - answered} worker(s) did not answer as the same process after the burn`);
+    if (viewing) {
+      viewer.abort();
+      const seen = await viewing;
+      console.log(`dashboard + metrics on ${watchers[0]!.node}: ${seen.snapshots} snapshots streamed to one open page, ${seen.scrapes} /metrics scrapes`);
+    }
     console.log(`cluster-busy bench wall time ${((performance.now() - began) / 1000).toFixed(1)} s`);
     return figures;
   } finally {
+    viewer.abort();
     await client?.stop();
     // Each daemon by its own handle: SIGTERM (a clean leave, which stops its workers), then SIGKILL after the grace.
     await Promise.all(watchers.map((w) => w.daemon.stop(5000)));
   }
+}
+
+/** One page open on the dashboard (its SSE stream read to the end) and a scrape of /metrics every 5 s, until `signal`. */
+async function watchDashboard(ready: { dashboard: string; metrics: string }, signal: AbortSignal): Promise<{ snapshots: number; scrapes: number }> {
+  let snapshots = 0;
+  let scrapes = 0;
+  const scraper = setInterval(() => void fetch(ready.metrics, { signal }).then((r) => r.text()).then(() => scrapes++, () => undefined), 5000);
+  try {
+    const response = await fetch(`${ready.dashboard}events`, { signal });
+    const decoder = new TextDecoder();
+    for await (const chunk of response.body!) snapshots += decoder.decode(chunk as Uint8Array, { stream: true }).split('event: snapshot').length - 1;
+  } catch {
+    // Aborted at the end of the run.
+  } finally {
+    clearInterval(scraper);
+  }
+  return { snapshots, scrapes };
 }
 
 function burnMsFromEnv(): number {

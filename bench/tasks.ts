@@ -61,8 +61,9 @@ const RAY: Record<string, number | undefined> = {
 
 /** The project's targets, ops/s. */
 const TARGET: Record<string, number | undefined> = {
-  single_client_tasks_sync: 2000,
+  single_client_tasks_sync: 3000,
   single_client_tasks_async: 15_000,
+  '1_1_actor_calls_sync': 3000,
   '1_1_actor_calls_async': 20_000,
 };
 
@@ -76,6 +77,8 @@ export interface TasksFigures {
   single_client_put_calls: number;
   single_client_get_calls: number;
   baseline_pool_per_s: number;
+  /** The client's heap (MB, heapUsed, no GC forced) right after each workload. */
+  heap_after_mb: Record<string, number>;
 }
 
 // Shipped code: self-contained, it reaches the API on the worker through the global `zerocos`.
@@ -133,6 +136,7 @@ export async function runTasks(): Promise<TasksFigures> {
   );
   const pool = await ThreadPool.start(BASELINE_THREADS);
   const rates: Partial<Record<keyof TasksFigures, number>> = {};
+  const heap: Record<string, number> = {};
   const record = (name: keyof TasksFigures, rate: Rate) => {
     rates[name] = rate.median;
     return rate;
@@ -143,7 +147,8 @@ export async function runTasks(): Promise<TasksFigures> {
     console.log(`baseline: ${BASELINE_THREADS} worker_threads, ${BATCH} postMessage requests then await all: ${fmt(baseline)}/s (one at a time: ${fmt(baselineSync)}/s)`);
     const line = (name: keyof TasksFigures, rate: Rate) => {
       record(name, rate);
-      console.log(describe(name, rate, name.endsWith('_sync') ? { async: baseline, sync: baselineSync } : { async: baseline }));
+      heap[name] = Math.round(process.memoryUsage().heapUsed / 1e5) / 10;
+      console.log(`${describe(name, rate, name.endsWith('_sync') ? { async: baseline, sync: baselineSync } : { async: baseline })}   heap ${heap[name]} MB`);
     };
 
     const f = remote(smallValue);
@@ -214,6 +219,7 @@ export async function runTasks(): Promise<TasksFigures> {
     single_client_put_calls: Math.round(rates.single_client_put_calls!),
     single_client_get_calls: Math.round(rates.single_client_get_calls!),
     baseline_pool_per_s: Math.round(rates.baseline_pool_per_s!),
+    heap_after_mb: heap,
   };
 }
 

@@ -6,8 +6,9 @@
  * what it offers for work (its ready workers and resources), runs user work in supervised worker
  * processes, prints one machine-readable ready line, and stops cleanly on SIGINT/SIGTERM (or when
  * the parent that started it with an IPC channel goes away: see LocalCluster, or when an
- * authenticated peer asks: `zerocos stop`). It answers `zerocos status` (DaemonStatusService) and,
- * with `--metrics`, serves Prometheus metrics (MetricsServer).
+ * authenticated peer asks: `zerocos stop`). It answers `zerocos status` and `zerocos logs`
+ * (DaemonStatusService), with `--metrics` serves Prometheus metrics (MetricsServer), and with
+ * `--dashboard` the live web page of the cluster (DashboardServer). Its log goes through pino.
  *
  * The services themselves are composed by DaemonHost (lib/host/daemon-host.ts); this file holds
  * only what belongs to the process: argv, the secret, where lines and logs go, signals and the
@@ -16,6 +17,7 @@
 import { availableParallelism } from 'node:os';
 import { Command, Option, InvalidArgumentError as CommanderArgumentError } from 'commander';
 import {
+  DEFAULT_DASHBOARD_PORT,
   DEFAULT_METRICS_PORT,
   defaultSecretPath,
   isLoopbackHost,
@@ -29,6 +31,7 @@ import {
   type ListenAddress,
 } from 'zerocos/internal';
 import { parsePeers, parsePositive } from './cli-args.js';
+import { LOG_LEVELS, daemonLogger } from './daemon-log.js';
 
 /** The port a daemon binds when none is given; 0 picks any free port. */
 export const DEFAULT_PORT = 9740;
@@ -43,8 +46,9 @@ const program = new Command()
   .option('--name <name>', 'node name, the first part of the node id ([A-Za-z0-9_.-], 1-64)', 'daemon')
   .option('--max-message-bytes <bytes>', 'largest message accepted or sent', parsePositive)
   .option('--mailbox-capacity <n>', 'default bound of each mailbox', parsePositive)
-  .option('--log-level <level>', 'silent | info | debug', 'info')
-  .option('--json', 'print log lines as JSON', false)
+  .option('--log-level <level>', `log level: ${LOG_LEVELS.join(' | ')}`, 'info')
+  .option('--log-file <path>', 'append the log (JSON lines) to this file (default: stderr)')
+  .option('--json', 'log JSON lines on a terminal too (elsewhere they always are)', false)
   .addOption(new Option('--peers <host:port,...>', 'seed daemons to join (for hosts discovery cannot reach)').argParser(parsePeers).default([], 'none'))
   .addOption(new Option('--discovery <on|off>', 'find peers by UDP multicast beacons on the advertised interface').argParser(parseOnOff).default(true, 'on'))
   .option('--discovery-port <port>', 'UDP port of the discovery group', parsePort, 9741)
@@ -65,10 +69,12 @@ const program = new Command()
   .option('--connect-timeout-ms <ms>', 'a peer that does not accept a connection this fast is down', parsePositive, 5000)
   .option('--insecure', 'run with no credential: anyone who reaches the port can run code here', false)
   .option('--metrics <[host:]port>', `serve GET /metrics (Prometheus text) at this address; a port alone is on 127.0.0.1, e.g. ${DEFAULT_METRICS_PORT} (default: off)`, parseMetrics)
+  .option('--dashboard <[host:]port>', `serve the live web dashboard (and /metrics) at this address; a port alone is on 127.0.0.1, e.g. ${DEFAULT_DASHBOARD_PORT} (default: off)`, parseMetrics)
+  .option('--dashboard-token-file <path>', 'viewers of the dashboard must give the token on this file\'s first line (?token=); required off loopback')
   .showHelpAfterError('(node-daemon --help lists the options)');
 
 program.parse();
-const options = program.opts<Omit<DaemonHostOptions, 'secret'> & { logLevel: string; json: boolean; insecure: boolean; secret?: string; secretFile?: string }>();
+const options = program.opts<Omit<DaemonHostOptions, 'secret'> & { logLevel: string; logFile?: string; json: boolean; insecure: boolean; secret?: string; secretFile?: string }>();
 
 if (options.secret !== undefined && options.secretFile !== undefined) program.error('error: give --secret or --secret-file, not both');
 // Secure by default: with no secret given, the per-user secret file (made on first start) is
@@ -95,13 +101,14 @@ if (secret === undefined) {
   );
 }
 
-if (!['silent', 'info', 'debug'].includes(options.logLevel)) program.error(`error: --log-level must be silent, info or debug`);
-
-const log = (level: 'info' | 'debug', message: string, fields: Record<string, unknown> = {}) => {
-  if (options.logLevel === 'silent' || (level === 'debug' && options.logLevel !== 'debug')) return;
-  if (options.json) console.error(JSON.stringify({ level, message, ...fields }));
-  else console.error(`[${level}] ${message}${Object.keys(fields).length ? ' ' + JSON.stringify(fields) : ''}`);
-};
+let logger: ReturnType<typeof daemonLogger>['logger'];
+let recentLog: ReturnType<typeof daemonLogger>['recent'];
+try {
+  ({ logger, recent: recentLog } = daemonLogger({ level: options.logLevel, json: options.json, ...(options.logFile !== undefined ? { file: options.logFile } : {}) }));
+} catch (error) {
+  program.error(`error: ${(error as Error).message}`);
+}
+const log = (level: 'info' | 'debug', message: string, fields: Record<string, unknown> = {}) => logger[level](fields, message);
 
 const host = new DaemonHost(
   { ...options, ...(secret !== undefined ? { secret } : {}) },
@@ -111,6 +118,7 @@ const host = new DaemonHost(
     log,
     warn: (message) => console.error(`node-daemon: ${message}`),
     stopRequested: () => shutdown('stop requested'),
+    logs: (after) => recentLog.since(after),
   },
 );
 const shutdown = (why: string) => {

@@ -5,6 +5,7 @@
  *   zerocos status [--peers H:P,...] [--json]     every daemon, its host, workers and what they run
  *   zerocos stop [--peers ...] [--node NAME]      stop every daemon (or one) and wait until it is gone
  *   zerocos jobs [--peers ...] [--cluster ID]     job clusters the daemons' job stores keep
+ *   zerocos logs NODE [--follow]                  a daemon's recent log lines (it keeps the last 1000)
  *
  * It joins the cluster as a client through the seeds (the per-user secret by default, as the
  * daemons), asks each daemon's `zerocos.daemon` / `zerocos.jobstore` process, prints, leaves.
@@ -12,6 +13,7 @@
  */
 import { Command, Option, InvalidArgumentError as CommanderArgumentError } from 'commander';
 import {
+  DAEMON_PROCESS,
   ZerocosError,
   clusterStatus,
   connect,
@@ -30,6 +32,10 @@ import {
   type ClusterClient,
 } from 'zerocos/internal';
 import { parsePeers, parsePositive } from './cli-args.js';
+import { readable } from './daemon-log.js';
+
+/** How often `zerocos logs --follow` asks for new lines. */
+const FOLLOW_MS = 1000;
 
 /** Where `node-daemon` listens when started without `--port`. */
 const DEFAULT_SEED = '127.0.0.1:9740';
@@ -103,6 +109,23 @@ withClientOptions(program.command('jobs').description('job clusters whose finish
         console.log(clusters.length ? rows.toString() : 'no job clusters are kept by the daemons');
       }
       return reportFailed(failed);
+    }),
+  );
+
+withClientOptions(program.command('logs').description('a daemon\'s recent log lines (as its --log-level lets through); JSON lines with --json'))
+  .argument('<node>', 'the daemon: its name, node id or host:port')
+  .option('--follow', 'keep printing new lines until interrupted', false)
+  .action((node: string, options: ClientOptions & { follow: boolean }) =>
+    run(options, async (client) => {
+      const [daemon] = selectDaemons(client, node);
+      let after = 0;
+      for (;;) {
+        const answer = await client.node.call<{ lines: string[]; next: number }>({ name: DAEMON_PROCESS, node: daemon!.nodeId }, ['logs', after], { timeoutMs: options.timeoutMs });
+        for (const line of answer.lines) process.stdout.write(options.json ? `${line}\n` : readable(line));
+        after = answer.next;
+        if (!options.follow) return 0;
+        await new Promise((resolve) => setTimeout(resolve, FOLLOW_MS));
+      }
     }),
   );
 

@@ -14,15 +14,16 @@ export * from './index.js';
 export { DaemonHost, DaemonStartError } from './host/daemon-host.js';
 export type { DaemonHostOptions, DaemonHostOutput } from './host/daemon-host.js';
 export { WorkerHost, WORKER_SERVICES, startWorkerNode } from './host/worker-host.js';
-export type { WorkerHostOptions } from './host/worker-host.js';
+export type { WorkerContext, WorkerHostOptions, WorkerServiceFactory } from './host/worker-host.js';
 export { WorkerControl, CRASH_EXIT_CODE, MAX_BURN_MS } from './host/worker-control.js';
-export type { WorkerContext, WorkerService, WorkerServiceFactory } from './task/worker-service.js';
+export type { WorkerControlOptions, WorkerFacts } from './host/worker-control.js';
+export type { WorkerService } from './task/worker-service.js';
 export { entryPointPath } from './common/entry-points.js';
 export type { EntryPoint } from './common/entry-points.js';
 
 // The plumbing of every layer, as lib/index.ts exported it before the user API was trimmed.
 export { formatAddress, formatPid, isPid, parseNodeId, pidEquals } from './wire/address.js';
-export { PROTOCOL_VERSION } from './wire/limits.js';
+export { PROTOCOL_VERSION } from './wire/header.js';
 export {
   ACTOR_NAME_PREFIX,
   CHANNEL_PREFIX,
@@ -76,6 +77,9 @@ export type { SubmitExtras } from './task/runtime.js';
 export { DaemonStatusService, StopRefusedError } from './cluster/daemon-status.js';
 export { NoSuchDaemonError, clusterStatus, daemonsUp, probeSeeds, selectDaemons, stopDaemons } from './cluster/cluster-admin.js';
 export { MetricsServer, DEFAULT_METRICS_PORT, parseListenAddress } from './cluster/metrics-server.js';
+export { DashboardServer, DEFAULT_DASHBOARD_PORT } from './cluster/dashboard/dashboard-server.js';
+export { DashboardFeed } from './cluster/dashboard/dashboard-feed.js';
+export { recentJobs } from './jobs/job-digest.js';
 export { bytes, duration, formatClusterStatus, formatStopOutcomes, table } from './cluster/status-report.js';
 export { packageVersion } from './common/version.js';
 export type {
@@ -83,11 +87,14 @@ export type {
   DaemonStatusOptions,
   PeerReport,
   RunCounts,
+  RunNow,
   WorkerActivity,
   WorkerStatusReport,
 } from './cluster/daemon-status.js';
 export type { ClusterStatus, DaemonAbsent, StopOutcome } from './cluster/cluster-admin.js';
 export type { ListenAddress, MetricsServerOptions } from './cluster/metrics-server.js';
+export type { DashboardServerOptions } from './cluster/dashboard/dashboard-server.js';
+export type { DashboardEvent, DashboardFeedOptions, DashboardJob, DashboardSnapshot, HistoryPoint } from './cluster/dashboard/dashboard-feed.js';
 export type { ReportStyle } from './cluster/status-report.js';
 export { MapReduceRunner } from './mapreduce/mr-runner.js';
 export { partitionOf } from './common/partition.js';

@@ -53,9 +53,9 @@ export class ActorHost implements WorkerService {
     const Class = (
       isShippedFunction(code)
         ? this.classes.compile(code)
-        : await this.runtime.modules.load(code, (hash) => this.runtime.fetchFile(message.from.node, hash))
+        : await this.runtime.modules.load(code, (hash) => this.runtime.worker.fetchFile(message.from.node, hash))
     ) as unknown as Constructor;
-    const values = await Promise.all(args.map((arg) => this.runtime.argumentValue(arg)));
+    const values = await Promise.all(args.map((arg) => this.runtime.worker.argumentValue(arg)));
     const instance = new Class(...values);
     const owner = options.owner;
     const pid = this.runtime.node.spawn(
@@ -100,13 +100,13 @@ export class ActorHost implements WorkerService {
   private async invoke(instance: Instance, className: string, method: string, args: unknown[]): Promise<unknown> {
     const fn = method === 'constructor' ? undefined : instance[method];
     if (typeof fn !== 'function') throw new InvalidArgumentError(`actor ${className} has no method '${method}'`);
-    const values = args.some((arg) => arg instanceof LocatedValue) ? await Promise.all(args.map((arg) => this.runtime.argumentValue(arg))) : args;
+    const values = args.some((arg) => arg instanceof LocatedValue) ? await Promise.all(args.map((arg) => this.runtime.worker.argumentValue(arg))) : args;
     return fn.apply(instance, values);
   }
 
   private answer(message: CallMessage, key: string, value: unknown): void {
-    if (this.runtime.isLarge(value)) {
-      this.runtime.hold(key, value);
+    if (this.runtime.worker.isLarge(value)) {
+      this.runtime.worker.hold(key, value);
       message.reply([1]);
     } else {
       message.reply([0, value]);

@@ -7,6 +7,7 @@ import type { HostInfo } from './host-info.js';
 import type { DownReason, Membership, MembershipStats, MemberStatus } from './membership.js';
 import { type WorkerInfo, type WorkerStatus } from './worker-pool.js';
 import { WORKER_PROCESS } from '../common/service-names.js';
+import { waitAtMost } from '../common/deadline.js';
 
 /** How long a status query waits for each worker's answer (a worker deep in synchronous user code answers late). @default 1000 */
 const DEFAULT_WORKER_TIMEOUT_MS = 1000;
@@ -25,10 +26,26 @@ export interface RunCounts {
   failed: number;
 }
 
+/** One run a worker holds now, as its `['info']` answer lists it. */
+export interface RunNow {
+  /** `task`, `job`, ... */
+  kind: string;
+  state: 'queued' | 'running';
+  /** The node that submitted it. */
+  owner: NodeId;
+  /** When it started running (epoch ms); absent while queued. */
+  startedAt?: number;
+  /** For a job: its cluster id and number. */
+  cluster?: string;
+  job?: number;
+}
+
 /** What a worker runs now, as it answered `['info']`; absent when it did not answer in time. */
 export interface WorkerActivity extends RunCounts {
   /** The same counts by kind of run: `task`, `job`, ... */
   byKind: Record<string, RunCounts>;
+  /** Its first runs (at most 20), queued or running: what it runs now. Absent from older workers. */
+  runs?: RunNow[];
 }
 
 /** One worker slot of a daemon. */
@@ -57,6 +74,8 @@ export interface PeerReport {
   /** When the status last changed (epoch ms). */
   since: number;
   downReason?: DownReason;
+  /** The latest heartbeat round trip to it (ms), once measured. */
+  heartbeatRttMs?: number;
 }
 
 /** Everything `zerocos status` shows of one daemon: the answer to `['status']`. */
@@ -113,6 +132,8 @@ export interface DaemonStatusOptions {
    * hold it too can reach it): only then is `['stop']` obeyed. @default false
    */
   allowStop?: boolean;
+  /** The daemon's recent log lines numbered above `after` (for `zerocos logs`). @default none: `['logs']` fails */
+  logs?: (after: number) => { lines: string[]; next: number };
 }
 
 /**
@@ -122,6 +143,8 @@ export interface DaemonStatusOptions {
  *   call ['status'] → {@link DaemonStatus}: built from state the daemon keeps anyway (membership,
  *                     host samples, pool slots, node counters), plus one bounded `['info']` call
  *                     to each ready worker for what it runs now, all at once;
+ *   call ['logs', after] → {lines, next}: its recent log lines (JSON) numbered above `after`, and the
+ *                     number to ask after next time (`zerocos logs --follow`);
  *   call ['stop']   → {stopping: true, pid}, then the daemon stops as on SIGTERM (workers ended first). Only
  *                     on a daemon that holds the cluster secret, whose every peer proved it
  *                     holds it too; else fails with StopRefusedError.
@@ -152,6 +175,12 @@ export class DaemonStatusService {
     }
     if (op === 'stop') {
       void this.stop(message);
+      return true;
+    }
+    if (op === 'logs') {
+      const after = (message.request as unknown[])[1];
+      if (!this.options.logs) message.fail(new InvalidArgumentError('this daemon keeps no log lines'));
+      else message.reply(this.options.logs(typeof after === 'number' && Number.isFinite(after) ? after : 0));
       return true;
     }
     return false;
@@ -187,6 +216,7 @@ export class DaemonStatusService {
         status: member.status,
         since: member.since,
         ...(member.downReason ? { downReason: member.downReason } : {}),
+        ...(member.heartbeatRttMs !== undefined ? { heartbeatRttMs: member.heartbeatRttMs } : {}),
       })),
       stats: { node: node.stats(), membership: membership.stats() },
     };
@@ -215,7 +245,7 @@ export class DaemonStatusService {
     if (this.stopping) return;
     this.stopping = true;
     // The reply must leave before the node closes its sockets; a caller that vanished does not hold the stop up.
-    await Promise.race([this.options.node.drained(message.from), new Promise((resolve) => setTimeout(resolve, STOP_REPLY_WAIT_MS).unref())]);
+    await waitAtMost(this.options.node.drained(message.from), STOP_REPLY_WAIT_MS);
     this.options.stop();
   }
 }

@@ -1,3 +1,5 @@
+// Over 400 lines: the beacon format, its MAC and the multicast socket's life are one protocol;
+// split, each half would need the other's constants and states to be read.
 import { createHmac, scryptSync, timingSafeEqual } from 'node:crypto';
 import { createSocket, type Socket } from 'node:dgram';
 import { EventEmitter } from 'node:events';

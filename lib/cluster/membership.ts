@@ -36,6 +36,8 @@ export interface Member {
   info: unknown;
   /** Why it is down, when it is. */
   downReason?: DownReason;
+  /** The latest heartbeat round trip to it (ms), once it echoed one of ours (older nodes never do). */
+  heartbeatRttMs?: number;
 }
 
 /** Why a member was declared down. */
@@ -67,6 +69,10 @@ export interface MembershipEvents {
  */
 interface Heartbeat {
   hb: number;
+  /** The sender's clock when it sent this (performance.now(), ms): echoed back for the round trip. */
+  at?: number;
+  /** The `at` of the last heartbeat the sender received from the receiver, and how long it held it (ms). */
+  echo?: [number, number];
   from?: NodeId;
   info: unknown;
   members?: NodeId[];
@@ -113,6 +119,8 @@ export class Membership extends EventEmitter<MembershipEvents> {
   // Only to measure heartbeat sizes for stats(); the kernel encodes what it sends itself.
   private readonly sizer = new Packr({ useRecords: false });
   private stopped = false;
+  /** Per member: the `at` of its latest heartbeat and when it arrived (performance.now()), to echo in ours. */
+  private readonly toEcho = new Map<NodeId, [number, number]>();
   private readonly onNodeDown = ({ node }: { node: NodeId }) => this.markDown(node, 'disconnected');
 
   constructor(
@@ -211,6 +219,11 @@ export class Membership extends EventEmitter<MembershipEvents> {
     if (!member) return;
     member.lastHeardAt = Date.now();
     member.info = heartbeat.info;
+    const now = performance.now();
+    if (typeof heartbeat.at === 'number') this.toEcho.set(from, [heartbeat.at, now]);
+    const echo = heartbeat.echo;
+    // Only our own clock is read: the round trip minus the time the peer held our heartbeat.
+    if (Array.isArray(echo) && typeof echo[0] === 'number' && typeof echo[1] === 'number' && echo[0] <= now) member.heartbeatRttMs = Math.max(0, now - echo[0] - echo[1]);
     if (member.status !== 'up') {
       member.status = 'up';
       delete member.downReason;
@@ -286,6 +299,7 @@ export class Membership extends EventEmitter<MembershipEvents> {
         this.view.delete(member.nodeId);
         this.sentVersion.delete(member.nodeId);
         this.verified.delete(member.nodeId);
+        this.toEcho.delete(member.nodeId);
         continue;
       }
       // Members down or joining still get heartbeats, so a frozen peer that wakes up hears us;
@@ -301,7 +315,10 @@ export class Membership extends EventEmitter<MembershipEvents> {
   }
 
   private sendHeartbeat(nodeId: NodeId, leaving = false): void {
-    const heartbeat: Heartbeat = { hb: ++this.seq, info: this.options.info?.() };
+    const now = performance.now();
+    const heartbeat: Heartbeat = { hb: ++this.seq, info: this.options.info?.(), at: Math.round(now * 1000) / 1000 };
+    const echo = this.toEcho.get(nodeId);
+    if (echo) heartbeat.echo = [echo[0], Math.round((now - echo[1]) * 1000) / 1000];
     if (leaving) heartbeat.leaving = true;
     if (this.sentVersion.get(nodeId) !== this.viewVersion) {
       heartbeat.members = [...this.view.values()].filter((m) => m.status === 'up').map((m) => m.nodeId);

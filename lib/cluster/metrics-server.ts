@@ -35,7 +35,7 @@ type Sample = [Labels, number];
 /**
  * Serves `GET /metrics` in the Prometheus text format (prom-client), for `node-daemon --metrics`.
  *
- * Costs nothing until started, and little after: no per-message work of its own (dead letters
+ * Costs nothing until constructed, and little after: no per-message work of its own (dead letters
  * are counted by reason through the node's `deadLetter` event, which a daemon with metrics off
  * does not listen to), and one timer, prom-client's event-loop delay sampler, at 100 ms rather
  * than its 10 ms default (measured on an idle daemon with one worker, 60 s: +1.3 ms of CPU per
@@ -43,7 +43,8 @@ type Sample = [Labels, number];
  * snapshot: the node and
  * membership counters, the pool's slots and one bounded `['info']` call per worker for what it
  * runs. Series (all prefixed `zerocos_`): messages sent/received, dead letters by reason,
- * protocol errors by reason, failed handshakes, channels, peers by status, workers by state,
+ * protocol errors by reason, failed handshakes, channels, peers by status, heartbeat round trip
+ * per peer, mailbox depth high-water, workers by state,
  * worker restarts, runs by kind and state, heartbeats (unverified ones too), host
  * load/memory/disk, stored jobs; plus prom-client's process metrics.
  *
@@ -60,6 +61,8 @@ export class MetricsServer {
   constructor(private readonly options: MetricsServerOptions) {
     this.deadLetters = new Counter({ name: 'zerocos_dead_letters_total', help: 'Messages that could not be delivered, by reason', labelNames: ['reason'], registers: [this.registry] });
     this.define();
+    // Counting starts here, not at start(): a dashboard serves this page without a server of its own.
+    options.node.on('deadLetter', this.onDeadLetter);
     if (options.processMetrics !== false) collectDefaultMetrics({ register: this.registry, eventLoopMonitoringPrecision: EVENT_LOOP_SAMPLE_MS });
   }
 
@@ -87,7 +90,6 @@ export class MetricsServer {
       });
     });
     this.server = server;
-    this.options.node.on('deadLetter', this.onDeadLetter);
     const { port } = server.address() as AddressInfo;
     return `http://${address.host.includes(':') ? `[${address.host}]` : address.host}:${port}/metrics`;
   }
@@ -96,6 +98,11 @@ export class MetricsServer {
   async render(): Promise<string> {
     this.snapshot = await this.options.status();
     return this.registry.metrics();
+  }
+
+  /** The page with its content type, for another server to serve (the dashboard's `/metrics`). */
+  async page(): Promise<{ contentType: string; text: string }> {
+    return { contentType: this.registry.contentType, text: await this.render() };
   }
 
   /** Stops listening (open scrapes are cut) and stops counting. Idempotent. */
@@ -123,6 +130,10 @@ export class MetricsServer {
     this.counter('heartbeats_unverified_total', [], 'Heartbeats dropped: their sender was not (yet) confirmed at its endpoint', () => [[{}, this.now().stats.membership.heartbeatsUnverified]]);
     this.counter('process_crashes_total', [], 'zerocos processes of the daemon that ended by throwing', () => [[{}, node(this.now()).crashes]]);
     this.gauge('processes', [], 'zerocos processes alive on the daemon', () => [[{}, node(this.now()).processes]]);
+    this.gauge('mailbox_depth_high_water', [], 'The most messages any mailbox of the daemon held at once since it started', () => [[{}, node(this.now()).mailboxHighWater]]);
+    this.gauge('heartbeat_rtt_seconds', ['peer'], 'Latest heartbeat round trip to each peer up (heartbeats echo the sender\'s clock)', () =>
+      this.now().peers.flatMap((peer): Sample[] => (peer.status === 'up' && peer.heartbeatRttMs !== undefined ? [[{ peer: `${peer.name}@${peer.endpoint.replace(/^tcp:\/\//, '')}` }, peer.heartbeatRttMs / 1000]] : [])),
+    );
     this.gauge('peers', ['status', 'kind'], 'Members of the daemon\'s view, by status and kind', () => {
       const counts = new Map<string, Sample>();
       for (const peer of this.now().peers) {

@@ -1,3 +1,5 @@
+// Over 400 lines: one supervisor's state machine per slot (spawn, ready, late, crash, backoff,
+// restart, kill, stop) reads best in one place; its types and errors are the rest.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { EventEmitter } from 'node:events';
 import { availableParallelism } from 'node:os';

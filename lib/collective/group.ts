@@ -1,5 +1,5 @@
 import type { DaemonView } from '../cluster/daemon-offer.js';
-import { InvalidArgumentError, NoProcError, NodeDownError, ProcessExitError, RemoteError, describeReason, errorInfoOf } from '../common/errors.js';
+import { InvalidArgumentError, NoProcError, NodeDownError, CalleeExitedError, RemoteError, describeReason, errorInfoOf } from '../common/errors.js';
 import { currentRuntime } from '../task/context.js';
 import { shipFunction } from '../task/remote-function.js';
 import type { RemoteArgs } from '../task/remote.js';
@@ -147,7 +147,7 @@ function decodeResult(reply: [Header, Uint8Array[]]): any {
 }
 
 function rankError(rank: number, error: unknown): Error {
-  if (error instanceof ProcessExitError) return new RankFailedError(rank, describeReason(error.reason));
+  if (error instanceof CalleeExitedError) return new RankFailedError(rank, describeReason(error.reason));
   if (error instanceof NodeDownError) return new RankFailedError(rank, 'nodedown');
   if (error instanceof NoProcError) return new RankFailedError(rank, 'noproc');
   if (error instanceof RemoteError) return new RankError(rank, errorInfoOf(error));

@@ -87,7 +87,7 @@ export class RankHost implements WorkerService {
   private async create(spec: unknown): Promise<RankCreated> {
     if (!isRankSpawn(spec)) throw new InvalidArgumentError(`malformed 'rank:new' request`);
     const main = this.functions.compile(spec.code);
-    const args = await Promise.all(spec.args.map((arg) => this.runtime.argumentValue(arg)));
+    const args = await Promise.all(spec.args.map((arg) => this.runtime.worker.argumentValue(arg)));
     const node = this.runtime.node;
     const endpoint = new Endpoint(spec.rank, spec.size);
     const ports: (Pid | null)[] = [];

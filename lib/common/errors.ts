@@ -68,8 +68,8 @@ export class AuthenticationError extends ZerocosError {
   }
 }
 
-/** The called process exited before it replied; `reason` is its exit reason. */
-export class ProcessExitError extends ZerocosError {
+/** A call's target (the callee) exited before it replied; `reason` is its exit reason. */
+export class CalleeExitedError extends ZerocosError {
   override readonly code = 'EEXIT';
   constructor(
     message: string,
@@ -79,8 +79,11 @@ export class ProcessExitError extends ZerocosError {
   }
 }
 
-/** Raised inside a process whose mailbox was closed because the process was killed or exited. */
-export class ProcessExitedError extends ZerocosError {
+/**
+ * Raised inside a process whose mailbox was closed because the process was killed or exited
+ * (its pending `receive` and later ones fail with it).
+ */
+export class MailboxClosedError extends ZerocosError {
   override readonly code = 'EEXITED';
   constructor(readonly reason: unknown) {
     super(`process has exited (${describeReason(reason)})`);

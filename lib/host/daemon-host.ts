@@ -1,6 +1,6 @@
 /**
  * The composition of a node-daemon: its node, host facts, membership, discovery, worker pool,
- * job store, status and metrics services, and the daemon's own process (`zerocos.daemon`:
+ * job store, status, metrics and dashboard services, and the daemon's own process (`zerocos.daemon`:
  * `['cluster']` for its workers, `['kill-worker', node]` for owners). daemons/node-daemon.ts
  * only parses argv, resolves the secret, prints what this host reports, and handles signals and
  * its parent's IPC channel.
@@ -15,6 +15,8 @@ import { Discovery } from '../cluster/discovery.js';
 import { HostInfoMonitor } from '../cluster/host-info.js';
 import { Membership } from '../cluster/membership.js';
 import { MetricsServer, type ListenAddress } from '../cluster/metrics-server.js';
+import type { DashboardServer } from '../cluster/dashboard/dashboard-server.js';
+import { startDashboard } from './daemon-dashboard.js';
 import { WorkerPool, type WorkerInfo } from '../cluster/worker-pool.js';
 import { entryPointPath } from '../common/entry-points.js';
 import { ZerocosError } from '../common/errors.js';
@@ -50,6 +52,10 @@ export interface DaemonHostOptions {
   cpus: number;
   resources: Record<string, number>;
   metrics?: ListenAddress;
+  /** Serve the dashboard (and the metrics page) here. @default off */
+  dashboard?: ListenAddress;
+  /** The dashboard's token is this file's first line (required off loopback). */
+  dashboardTokenFile?: string;
   /** The cluster secret; none runs the daemon with no credential (`--insecure`). */
   secret?: string;
 }
@@ -63,6 +69,8 @@ export interface DaemonHostOutput {
   warn(message: string): void;
   /** An authenticated peer asked this daemon to stop (`zerocos stop`). */
   stopRequested(): void;
+  /** The recent log lines numbered above `after`, for `zerocos logs`. @default none kept */
+  logs?(after: number): { lines: string[]; next: number };
 }
 
 /** A daemon could not start; its message says why (the daemon exits 1 with it). */
@@ -81,6 +89,7 @@ export class DaemonHost {
   private discovery: Discovery | undefined;
   private pool: WorkerPool | undefined;
   private metrics: MetricsServer | undefined;
+  private dashboard: DashboardServer | undefined;
   private stopped: Promise<void> | undefined;
   // Until the ready line is out, event lines wait: the ready line is always the first one.
   private announced = false;
@@ -143,7 +152,7 @@ export class DaemonHost {
     }
     if (options.discovery) await this.startDiscovery(node, membership);
     if (options.statsMs > 0) {
-      setInterval(() => this.emit({ event: 'stats', at: Date.now(), up: membership.up().length, membership: membership.stats(), node: node.stats() }), options.statsMs).unref();
+      setInterval(() => this.emit({ event: 'stats', at: Date.now(), up: membership.up().length, membership: membership.stats(), node: node.stats(), ...(this.discovery ? { discovery: this.discovery.stats() } : {}) }), options.statsMs).unref();
     }
     const pool = this.createPool(node);
     status = new DaemonStatusService({
@@ -156,6 +165,7 @@ export class DaemonHost {
       // Only a daemon with the cluster secret knows its callers proved they hold it too.
       allowStop: options.secret !== undefined,
       stop: () => out.stopRequested(),
+      ...(out.logs ? { logs: (after: number) => out.logs!(after) } : {}),
     });
     let workers;
     try {
@@ -164,11 +174,22 @@ export class DaemonHost {
       throw new DaemonStartError(`cannot start workers: ${(error as Error).message}`);
     }
     let metricsUrl: string | undefined;
-    if (options.metrics) {
-      const service = status;
-      this.metrics = new MetricsServer({ node, status: () => service.status(), storedJobs: () => jobStore.countsByStatus() });
+    let dashboardUrl: string | undefined;
+    // One registry for both: the dashboard serves the metrics page too. With the dashboard alone it
+    // is made at the first scrape, since its process metrics sample the event loop every 100 ms.
+    const service = status;
+    const metrics = () => (this.metrics ??= new MetricsServer({ node, status: () => service.status(), storedJobs: () => jobStore.countsByStatus() }));
+    if (options.dashboard) {
       try {
-        metricsUrl = await this.metrics.start(options.metrics);
+        const dashboard = { node, membership, status, metrics, address: options.dashboard, clusterName: options.cluster };
+        ({ server: this.dashboard, url: dashboardUrl } = await startDashboard({ ...dashboard, ...(options.dashboardTokenFile !== undefined ? { tokenFile: options.dashboardTokenFile } : {}) }));
+      } catch (error) {
+        throw new DaemonStartError(`cannot serve the dashboard at ${options.dashboard.host}:${options.dashboard.port}: ${(error as Error).message}`);
+      }
+    }
+    if (options.metrics) {
+      try {
+        metricsUrl = await metrics().start(options.metrics);
       } catch (error) {
         throw new DaemonStartError(`cannot serve metrics at ${options.metrics.host}:${options.metrics.port}: ${(error as Error).message}`);
       }
@@ -181,6 +202,7 @@ export class DaemonHost {
         pid: process.pid,
         workers: workers.map((worker) => ({ index: worker.index, pid: worker.pid, node: worker.nodeId })),
         ...(metricsUrl ? { metrics: metricsUrl } : {}),
+        ...(dashboardUrl ? { dashboard: dashboardUrl } : {}),
       },
     });
     this.announced = true;
@@ -193,7 +215,7 @@ export class DaemonHost {
     this.stopped ??= (async () => {
       this.membership?.stop();
       this.hostInfo?.stop();
-      await Promise.all([this.discovery?.stop(), this.metrics?.stop()]);
+      await Promise.all([this.discovery?.stop(), this.metrics?.stop(), this.dashboard?.stop()]);
       await this.pool?.stop();
       await this.node?.stop();
     })();

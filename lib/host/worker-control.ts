@@ -1,6 +1,7 @@
 import type { CallMessage } from '../node/messages.js';
+import type { Node } from '../node/node.js';
 import { WORKER_PROCESS } from '../common/service-names.js';
-import type { WorkerHost } from './worker-host.js';
+import { waitAtMost } from '../common/deadline.js';
 
 /** The exit status of the `['crash']` test hook (EX_SOFTWARE). */
 export const CRASH_EXIT_CODE = 70;
@@ -10,6 +11,14 @@ export const MAX_BURN_MS = 600_000;
 
 /** The longest `['burn']` waits for its 'started' reply to be handed to ZeroMQ (the node's default connect timeout). */
 const REPLY_WAIT_MS = 5000;
+
+/** What `['info']` reports of the worker (its WorkerHost). */
+export interface WorkerFacts {
+  readonly index: number;
+  readonly node: Node;
+  /** What the worker's executor runs (ExecutorStats). */
+  stats(): unknown;
+}
 
 export interface WorkerControlOptions {
   /**
@@ -39,7 +48,7 @@ export interface WorkerControlOptions {
  */
 export class WorkerControl {
   constructor(
-    private readonly host: WorkerHost,
+    private readonly host: WorkerFacts,
     private readonly options: WorkerControlOptions,
   ) {}
 
@@ -69,7 +78,7 @@ export class WorkerControl {
         // The reply reaches ZeroMQ only while JavaScript runs (on a new connection, once it is
         // up): wait until it has been handed over, at most the node's connect timeout, then block.
         message.reply('started');
-        await Promise.race([this.host.node.drained(message.from), new Promise((resolve) => setTimeout(resolve, REPLY_WAIT_MS))]);
+        await waitAtMost(this.host.node.drained(message.from), REPLY_WAIT_MS);
         burn(ms);
         return;
       }

@@ -20,9 +20,20 @@ import { setCurrentRuntime } from '../task/context.js';
 import { TaskExecutor } from '../task/executor.js';
 import type { ModuleCacheOptions } from '../task/module-cache.js';
 import { TaskRuntime } from '../task/runtime.js';
-import type { WorkerContext, WorkerService, WorkerServiceFactory } from '../task/worker-service.js';
+import type { WorkerService } from '../task/worker-service.js';
 import type { NodeId } from '../wire/address.js';
 import { WorkerControl } from './worker-control.js';
+
+/** What a worker service is built from: the worker's task runtime, its executor, and its daemon. */
+export interface WorkerContext {
+  runtime: TaskRuntime;
+  executor: TaskExecutor;
+  /** The node id of the daemon that supervises this worker. */
+  daemon: NodeId;
+}
+
+/** Builds one service of a worker (see {@link WorkerService}). */
+export type WorkerServiceFactory = (context: WorkerContext) => WorkerService;
 
 /**
  * The services of every worker, in the order they are offered a message of the worker's

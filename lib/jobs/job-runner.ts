@@ -14,6 +14,7 @@ import { currentJob, isAsyncFunction, runInJob, type RunningJob } from './job-co
 import { formatRecord, formatStart, formatStarted, parseJobCleanup, parseJobContext, type JobOutcome, type JobRecord, type JobRunContext } from './job-protocol.js';
 import { runProgram } from './program.js';
 import { JOB_CLUSTER_PREFIX, JOB_STORE_PROCESS, OBJECTS_PROCESS } from '../common/service-names.js';
+import { waitAtMost } from '../common/deadline.js';
 
 export type { JobRunContext } from './job-protocol.js';
 
@@ -133,7 +134,7 @@ export class JobRunner implements WorkerService {
       const ready = (async () => {
         let dependsDir: string | undefined;
         if (context.depends) {
-          await this.runtime.modules.materialise(context.depends, (hash) => this.runtime.fetchFile(owner, hash));
+          await this.runtime.modules.materialise(context.depends, (hash) => this.runtime.worker.fetchFile(owner, hash));
           dependsDir = join(this.runtime.modules.modulesDir, context.depends.hash);
         }
         const setup = context.setup ? await this.functions.compile(context.setup.code)(...context.setup.args) : undefined;
@@ -150,7 +151,7 @@ export class JobRunner implements WorkerService {
   }
 
   private async program(program: NonNullable<JobRunContext['program']>, args: unknown[], job: RunningJob, owner: NodeId): Promise<number> {
-    const path = await this.runtime.modules.materialise(program.bundle, (hash) => this.runtime.fetchFile(owner, hash));
+    const path = await this.runtime.modules.materialise(program.bundle, (hash) => this.runtime.worker.fetchFile(owner, hash));
     return runProgram(path, expandArgv(program.argv, args), {
       signal: job.signal,
       onStdout: (chunk) => capture(job, 0, chunk),
@@ -259,7 +260,6 @@ const REPORT_WAIT_MS = 5000;
  * taken for not started (reentrant and pinned jobs only: the others wait for a granted start).
  */
 async function handedOver(drained: Promise<void>): Promise<void> {
-  let timer: NodeJS.Timeout | undefined;
-  await Promise.race([drained, new Promise<void>((resolve) => (timer = setTimeout(resolve, REPORT_WAIT_MS)))]).finally(() => clearTimeout(timer));
+  await waitAtMost(drained, REPORT_WAIT_MS);
   await new Promise((resolve) => setImmediate(resolve));
 }

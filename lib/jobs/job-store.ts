@@ -109,6 +109,8 @@ export class JobStore {
     if (message instanceof CallMessage) {
       const request = parseStoreRequest(message.request);
       if (request?.[0] === 'clusters') return void message.reply(this.summaries());
+      // ['recent', clusters, jobsPerCluster, outputChars]: for the dashboard (lib/jobs/job-digest.ts).
+      if (Array.isArray(message.request) && message.request[0] === 'recent') return void message.reply(this.recent(parseRecentQuery(message.request)));
       if (!request) return void message.fail(new InvalidArgumentError(`${JOB_STORE_PROCESS} does not understand ${JSON.stringify(message.request)}`));
       return void message.reply(this.recordsOf(request[1]));
     }
@@ -148,6 +150,21 @@ export class JobStore {
     });
   }
 
+  /**
+   * The newest records of the most recently touched clusters, their output cut to a length: the
+   * answer to `['recent', clusters, jobsPerCluster, outputChars]` (for the dashboard). Copies
+   * each listed cluster's records once: for a page refreshed every second or so, not hot paths.
+   */
+  recent(query: RecentQuery): JobRecord[] {
+    const clusters = [...this.clusters].sort(([, a], [, b]) => b.touchedAt - a.touchedAt).slice(0, query.clusters);
+    return clusters.flatMap(([, { records }]) =>
+      [...records.values()].slice(-query.jobsPerCluster).map(({ record }) => ({
+        ...record,
+        outcome: { ...record.outcome, stdout: cut(record.outcome.stdout, query.outputChars), stderr: cut(record.outcome.stderr, query.outputChars) },
+      })),
+    );
+  }
+
   /** Records kept over all clusters, by job status (`finished`, `terminated`): for metrics. */
   countsByStatus(): Record<string, number> {
     const counts = { finished: 0, terminated: 0 };
@@ -181,6 +198,25 @@ export class JobStore {
       kept.records.delete(oldest);
     }
   }
+}
+
+/** How much of the store `['recent', ...]` asks for (see {@link JobStore.recent}). */
+export interface RecentQuery {
+  clusters: number;
+  jobsPerCluster: number;
+  /** stdout and stderr are cut to their last this many characters. */
+  outputChars: number;
+}
+
+/** The bounds of a `['recent', ...]` request; anything missing or out of range is clamped, so a bad request gets a small answer. */
+function parseRecentQuery(request: unknown[]): RecentQuery {
+  const bounded = (value: unknown, fallback: number, max: number) => (typeof value === 'number' && Number.isInteger(value) && value >= 0 ? Math.min(value, max) : fallback);
+  return { clusters: bounded(request[1], 10, 100), jobsPerCluster: bounded(request[2], 50, 1000), outputChars: bounded(request[3], 2000, 100_000) };
+}
+
+/** The end of `text` (the latest output matters most), marked when cut. */
+function cut(text: string, chars: number): string {
+  return typeof text === 'string' && text.length > chars ? `…${text.slice(text.length - chars)}` : text;
 }
 
 /**

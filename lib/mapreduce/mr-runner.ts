@@ -87,13 +87,13 @@ export class MapReduceRunner implements WorkerService {
     for (const [key, values] of groups.values()) parts[partitionOf(key, context.partitions)]!.push([key, values]);
     for (const [key, value] of folded.values()) parts[partitionOf(key, context.partitions)]!.push([key, [value]]);
     return parts.map((pairs, partition) => {
-      if (pairs.length > 0) this.runtime.hold(mapOutputKey(owner, context.run, context.index, partition), pairs);
+      if (pairs.length > 0) this.runtime.worker.hold(mapOutputKey(owner, context.run, context.index, partition), pairs);
       return pairs.length;
     });
   }
 
   private async reduce(context: ReduceContext, reduce: (...args: unknown[]) => unknown): Promise<[unknown, unknown][]> {
-    const shares = await Promise.all(context.inputs.map(([at, key]) => this.runtime.argumentValue(new LocatedValue(at, key)) as Promise<Pairs>));
+    const shares = await Promise.all(context.inputs.map(([at, key]) => this.runtime.worker.argumentValue(new LocatedValue(at, key)) as Promise<Pairs>));
     const merged = new Map<unknown, [unknown, unknown[]]>();
     const fold = context.fold ? this.functions.compile(context.fold) : undefined;
     for (const pairs of shares) {

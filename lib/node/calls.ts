@@ -1,41 +1,82 @@
 import {
+  AuthenticationError,
   InvalidArgumentError,
+  NodeDownError,
   NodeStoppedError,
+  NoProcError,
+  CalleeExitedError,
   RemoteError,
   TimeoutError,
   describeReason,
   isErrorInfo,
   toErrorInfo,
+  type ErrorInfo,
 } from '../common/errors.js';
+import type { PeerDownReason } from '../transport/transport.js';
 import { formatAddress, isReportFrom, type Address, type NodeId, type Pid } from '../wire/address.js';
-import type { Target } from '../wire/envelope.js';
-import { Kind, ReplyStatus } from '../wire/kinds.js';
-import { nodeOf, targetOf, type Kernel } from './kernel.js';
+import type { Envelope, Target } from '../wire/envelope.js';
+import { Kind, PAYLOAD_INDEX, ReplyStatus } from '../wire/kinds.js';
+import type { ExitReason } from './exit-reason.js';
 import type { LocalProcess } from './local-process.js';
 import { watcherKey } from './local-process.js';
+import type { PeerCountedMap } from './peer-counted-map.js';
 import { CallMessage } from './messages.js';
+import { nodeOf, targetOf } from './targets.js';
 
 /** Call timeouts from here up (setTimeout's ceiling, ~24.8 days) mean none; pass Infinity. */
 const NO_TIMER_ABOVE_MS = 2 ** 31 - 1;
 
+/** What calls need of the node they run on (the kernel provides it). */
+export interface CallsPort {
+  readonly id: NodeId;
+  /** The node's own pid (id 0): the caller of calls made from outside any process. */
+  readonly nodePid: Pid;
+  readonly isStopped: boolean;
+  /** A reference unique on this node: calls share the monitors' ref space, so a Down names either. */
+  newRef(): number;
+  resolveLocal(target: Target): LocalProcess | undefined;
+  /** Why a request from `node` on `process` is refused (its `maxPerPeerRefs` reached), counted; undefined when it may go on. */
+  overPeerLimit(held: PeerCountedMap<{ node: NodeId }>, node: NodeId, process: LocalProcess): ErrorInfo | undefined;
+  whereis(name: string): number | undefined;
+  sendDown(node: NodeId, watcher: number, ref: number, target: Target, reason: ExitReason): void;
+  sendRemote(node: NodeId, envelope: Envelope): boolean;
+  sendWithPayload(node: NodeId, envelope: Envelope, slot: number, payload: unknown): boolean;
+}
+
+/** A call waiting for its answer on the caller's node. */
+interface PendingCall {
+  owner: LocalProcess | undefined;
+  target: Address;
+  /** The node the target lives on: its loss fails the call. */
+  node: NodeId;
+  resolve(value: unknown): void;
+  reject(error: unknown): void;
+  timer: NodeJS.Timeout | undefined;
+}
+
 /**
- * Calls (Erlang's gen_server:call): a request that monitors its target until the reply, so it
- * ends with the reply, the target's exit, its node's loss, or the timeout — always bounded.
- * The pending side lives in the kernel's watch table; this class makes, delivers and answers.
+ * Calls (Erlang's gen_server:call), both sides, and every way one ends: the reply, the target's
+ * exit or absence (a Down naming the call's ref), its node's loss, the caller's exit, the
+ * timeout, an unencodable request, or this node's stop. The request itself makes the target's
+ * node watch the caller (no separate Monitor/Demonitor traffic), so a call is always bounded.
  */
 export class Calls {
-  constructor(private readonly kernel: Kernel) {}
+  /** Calls made here, not yet settled, by ref. */
+  private readonly pending = new Map<number, PendingCall>();
+
+  constructor(private readonly port: CallsPort) {}
 
   /**
    * A request/response: the target gets a {@link CallMessage}; the promise settles with its
-   * reply. The call monitors the target, so it fails at once with NoProcError, ProcessExitError
-   * or NodeDownError instead of waiting out its timeout; a late reply is dropped.
+   * reply, or fails at once with NoProcError, CalleeExitedError or NodeDownError instead of
+   * waiting out its timeout; a late reply is dropped.
    */
   call(owner: LocalProcess | undefined, to: Address, request: unknown, timeoutMs: number): Promise<unknown> {
-    if (this.kernel.isStopped) return Promise.reject(new NodeStoppedError(`node ${this.kernel.id} is stopped`));
-    const ref = this.kernel.newRef();
-    const node = nodeOf(to, this.kernel.id);
-    const from: Pid = owner?.pid ?? this.kernel.nodePid;
+    const port = this.port;
+    if (port.isStopped) return Promise.reject(new NodeStoppedError(`node ${port.id} is stopped`));
+    const ref = port.newRef();
+    const node = nodeOf(to, port.id);
+    const from: Pid = owner?.pid ?? port.nodePid;
     // Without a timeout (Infinity) the call ends only by its answer or its monitor: no timer.
     const timed = timeoutMs < NO_TIMER_ABOVE_MS;
     return new Promise((resolve, reject) => {
@@ -45,27 +86,83 @@ export class Calls {
       // message names the target and the timeout instead.
       const timer = timed
         ? setTimeout(() => {
-            if (this.kernel.dropWatch(ref, true)) reject(new TimeoutError(`call to ${formatAddress(to)} timed out after ${timeoutMs} ms`));
+            if (this.cancel(ref)) reject(new TimeoutError(`call to ${formatAddress(to)} timed out after ${timeoutMs} ms`));
           }, timeoutMs)
         : undefined;
-      this.kernel.watches.set(ref, { kind: 'call', owner, target: to, node, resolve, reject, timer });
+      this.pending.set(ref, { owner, target: to, node, resolve, reject, timer });
       owner?.watching.add(ref);
       try {
-        if (node === this.kernel.id) this.deliver(this.kernel.id, from, ref, targetOf(to), request);
-        else this.kernel.sendWithPayload(node, [Kind.Call, targetOf(to), from.id, ref, null], 4, request);
+        if (node === port.id) this.deliver(port.id, from, ref, targetOf(to), request);
+        else port.sendWithPayload(node, [Kind.Call, targetOf(to), from.id, ref, null], PAYLOAD_INDEX[Kind.Call], request);
       } catch (error) {
-        this.kernel.dropWatch(ref, false);
+        this.take(ref);
         reject(error);
       }
     });
   }
 
+  /** Whether `ref` names a call of this node's that is still waiting. */
+  has(ref: number): boolean {
+    return this.pending.has(ref);
+  }
+
+  /**
+   * Gives up a call without settling it (its timeout, or its owner exited) and tells the
+   * target's node to stop watching for it.
+   * @returns false when it had already ended
+   */
+  cancel(ref: number): boolean {
+    const call = this.take(ref);
+    if (!call) return false;
+    if (call.node === this.port.id) this.port.resolveLocal(targetOf(call.target))?.watchers.delete(watcherKey(this.port.id, ref));
+    else if (!this.port.isStopped) this.port.sendRemote(call.node, [Kind.Demonitor, targetOf(call.target), call.owner?.pid.id ?? 0, ref]);
+    return true;
+  }
+
+  /**
+   * The target of call `ref` ended, or never existed (`noproc`), as `fromNode` reports.
+   * @returns false when `ref` is no call waiting here, or the report comes from another node
+   */
+  down(ref: number, reason: ExitReason, fromNode: NodeId): boolean {
+    const call = this.pending.get(ref);
+    if (!call || !isReportFrom(call.node, fromNode)) return false;
+    this.take(ref);
+    call.reject(
+      reason === 'noproc'
+        ? new NoProcError(`no process ${formatAddress(call.target)}`)
+        : new CalleeExitedError(`${formatAddress(call.target)} exited before replying (${describeReason(reason)})`, reason),
+    );
+    return true;
+  }
+
+  /** The node `node` was lost: every call waiting on it fails at once with NodeDownError (AuthenticationError for `auth`). */
+  nodeLost(node: NodeId, lost: PeerDownReason): void {
+    for (const [ref, call] of [...this.pending]) {
+      if (call.node !== node) continue;
+      this.take(ref);
+      call.reject(lost === 'auth' ? new AuthenticationError(node) : new NodeDownError(node, lost));
+    }
+  }
+
+  /** Call `ref`'s request could not be encoded or is too large: the caller gets that error. */
+  rejected(ref: number, error: unknown): void {
+    this.take(ref)?.reject(error);
+  }
+
+  /** This node stopped: every waiting call fails with NodeStoppedError. */
+  stop(): void {
+    for (const [ref, call] of [...this.pending]) {
+      this.take(ref);
+      call.reject(new NodeStoppedError(`node ${this.port.id} stopped before ${formatAddress(call.target)} replied`));
+    }
+  }
+
   /** Puts a call into the target's mailbox, watched until answered. */
   deliver(callerNode: NodeId, from: Pid, ref: number, target: Target, request: unknown): void {
     if (target === 0) return this.serveNodeCall(callerNode, from, ref, request);
-    const process = this.kernel.resolveLocal(target);
-    if (!process) return this.kernel.sendDown(callerNode, from.id, ref, target, 'noproc');
-    const refused = this.kernel.overPeerLimit(process.watchers, callerNode, process);
+    const process = this.port.resolveLocal(target);
+    if (!process) return this.port.sendDown(callerNode, from.id, ref, target, 'noproc');
+    const refused = this.port.overPeerLimit(process.watchers, callerNode, process);
     if (refused) return this.sendReply(callerNode, from.id, ref, false, refused);
     const key = watcherKey(callerNode, ref);
     process.watchers.set(key, { node: callerNode, pid: from.id, ref });
@@ -75,11 +172,11 @@ export class Calls {
         if (answered || !process.watchers.delete(key)) return false;
         answered = true;
         try {
-          this.sendReply(callerNode, from.id, ref, ok, ok ? value : toErrorInfo(value, this.kernel.id, process.pid.id));
+          this.sendReply(callerNode, from.id, ref, ok, ok ? value : toErrorInfo(value, this.port.id, process.pid.id));
         } catch (error) {
           // E.g. a binary reply over the limit: the caller gets the error rather than a timeout,
           // and the replying process learns of it too.
-          this.sendReply(callerNode, from.id, ref, false, toErrorInfo(error, this.kernel.id, process.pid.id));
+          this.sendReply(callerNode, from.id, ref, false, toErrorInfo(error, this.port.id, process.pid.id));
           throw error;
         }
         return true;
@@ -87,32 +184,42 @@ export class Calls {
     });
     if (process.mailbox.push(message) === 'full') {
       process.watchers.delete(key);
-      const error = toErrorInfo(new InvalidArgumentError(`mailbox of ${formatAddress(process.pid)} is full`), this.kernel.id, process.pid.id);
+      const error = toErrorInfo(new InvalidArgumentError(`mailbox of ${formatAddress(process.pid)} is full`), this.port.id, process.pid.id);
       this.sendReply(callerNode, from.id, ref, false, { ...error, code: 'EMAILBOXFULL' });
     }
   }
 
   /** Node-level services on pid 0: `['hello']` → node id, `['whereis', name]` → pid id or null. */
   private serveNodeCall(callerNode: NodeId, from: Pid, ref: number, request: unknown): void {
-    if (Array.isArray(request) && request[0] === 'hello') return this.sendReply(callerNode, from.id, ref, true, this.kernel.id);
+    if (Array.isArray(request) && request[0] === 'hello') return this.sendReply(callerNode, from.id, ref, true, this.port.id);
     if (Array.isArray(request) && request[0] === 'whereis' && typeof request[1] === 'string') {
-      return this.sendReply(callerNode, from.id, ref, true, this.kernel.registry.whereis(request[1]) ?? null);
+      return this.sendReply(callerNode, from.id, ref, true, this.port.whereis(request[1]) ?? null);
     }
     const error = new InvalidArgumentError(`unknown node service request ${describeReason(request)}`);
-    this.sendReply(callerNode, from.id, ref, false, toErrorInfo(error, this.kernel.id, 0));
+    this.sendReply(callerNode, from.id, ref, false, toErrorInfo(error, this.port.id, 0));
   }
 
   sendReply(node: NodeId, to: number, ref: number, ok: boolean, value: unknown): void {
-    if (node === this.kernel.id) return this.settle(this.kernel.id, ref, ok, value);
-    this.kernel.sendWithPayload(node, [Kind.Reply, to, ref, ok ? ReplyStatus.Ok : ReplyStatus.Error, null], 4, value);
+    if (node === this.port.id) return this.settle(this.port.id, ref, ok, value);
+    this.port.sendWithPayload(node, [Kind.Reply, to, ref, ok ? ReplyStatus.Ok : ReplyStatus.Error, null], PAYLOAD_INDEX[Kind.Reply], value);
   }
 
+  /** A reply arrived from `fromNode`; a late one, or one from a node the call did not go to, is dropped. */
   settle(fromNode: NodeId, ref: number, ok: boolean, value: unknown): void {
-    const watch = this.kernel.watches.get(ref);
-    // A late reply, or one from a node the call did not go to: dropped.
-    if (watch?.kind !== 'call' || !isReportFrom(watch.node, fromNode)) return;
-    this.kernel.dropWatch(ref, false);
-    if (ok) watch.resolve(value);
-    else watch.reject(isErrorInfo(value) ? new RemoteError(value) : new RemoteError(toErrorInfo(value)));
+    const call = this.pending.get(ref);
+    if (!call || !isReportFrom(call.node, fromNode)) return;
+    this.take(ref);
+    if (ok) call.resolve(value);
+    else call.reject(isErrorInfo(value) ? new RemoteError(value) : new RemoteError(toErrorInfo(value)));
+  }
+
+  /** Removes a waiting call (its timer, its owner's record of it) and returns it. */
+  private take(ref: number): PendingCall | undefined {
+    const call = this.pending.get(ref);
+    if (!call) return undefined;
+    this.pending.delete(ref);
+    clearTimeout(call.timer);
+    call.owner?.watching.delete(ref);
+    return call;
   }
 }

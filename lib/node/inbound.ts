@@ -1,11 +1,32 @@
-import { MessageTooLargeError, describeReason, toErrorInfo } from '../common/errors.js';
-import type { PeerDownReason } from '../transport/transport.js';
+import { MessageTooLargeError, describeReason, toErrorInfo, type ErrorInfo } from '../common/errors.js';
+import type { PeerDownReason, Transport, TransportHandlers } from '../transport/transport.js';
 import { pidKey, type Address, type NodeId, type Pid } from '../wire/address.js';
 import type { RejectedEnvelope } from '../wire/codec.js';
 import type { DecodedBatch, Envelope, SendEnvelope, Target } from '../wire/envelope.js';
-import { BLOB_FLAG, Kind, ReplyStatus } from '../wire/kinds.js';
-import type { DeadLetter, Kernel } from './kernel.js';
+import { BLOB_FLAG, Kind, PAYLOAD_INDEX, ReplyStatus } from '../wire/kinds.js';
+import type { Calls } from './calls.js';
+import type { ExitReason } from './exit-reason.js';
+import type { DeadLetter, KernelHooks } from './kernel-hooks.js';
+import type { LocalProcess } from './local-process.js';
 import { watcherKey } from './local-process.js';
+import type { PeerCountedMap } from './peer-counted-map.js';
+
+/** What a remote peer's envelopes may do to this node (the kernel provides it). */
+export interface InboundPort {
+  readonly id: NodeId;
+  readonly hooks: KernelHooks;
+  readonly calls: Calls;
+  deliverLocal(target: Target, message: unknown, from: Pid): DeadLetter['reason'] | undefined;
+  resolveLocal(target: Target): LocalProcess | undefined;
+  /** Why a request from `node` on `process` is refused (its `maxPerPeerRefs` reached), counted; undefined when it may go on. */
+  overPeerLimit(held: PeerCountedMap<{ node: NodeId }>, node: NodeId, process: LocalProcess): ErrorInfo | undefined;
+  sendRemote(node: NodeId, envelope: Envelope): boolean;
+  sendWithPayload(node: NodeId, envelope: Envelope, slot: number, payload: unknown): boolean;
+  exitSignal(process: LocalProcess, from: Pid, reason: ExitReason, linked: boolean): void;
+  sendDown(node: NodeId, watcher: number, ref: number, target: Target, reason: ExitReason): void;
+  fireWatch(ref: number, reason: ExitReason, fromNode: NodeId | undefined): void;
+  nodeLost(node: NodeId, reason: PeerDownReason): void;
+}
 
 /**
  * What a node does with what the transport brings: envelopes from other nodes, the loss of a
@@ -13,7 +34,23 @@ import { watcherKey } from './local-process.js';
  * the kernel's rules as a remote peer's request.
  */
 export class Inbound {
-  constructor(private readonly kernel: Kernel) {}
+  constructor(
+    private readonly kernel: InboundPort,
+    /** Peers that asked something of us are watched, so their loss ends what they hold here. */
+    private readonly peers: Pick<Transport, 'watch'>,
+  ) {}
+
+  /** The transport's handlers, bound to this Inbound and the kernel's hooks. */
+  handlers(): TransportHandlers {
+    const hooks = this.kernel.hooks;
+    return {
+      onBatch: (batch) => this.onBatch(batch),
+      onPeerDown: (node, reason, undelivered) => this.onPeerDown(node, reason, undelivered),
+      onProtocolError: (error) => hooks.protocolError(error),
+      onRejected: (node, rejected) => this.onRejected(node, rejected),
+      onHandshakeFailed: (failure) => hooks.handshakeFailed(failure),
+    };
+  }
 
   onBatch(batch: DecodedBatch): void {
     const { fromNode, toNode, envelopes } = batch;
@@ -35,11 +72,11 @@ export class Inbound {
     switch (envelope[0]) {
       case Kind.Send: {
         const reason = this.kernel.deliverLocal(envelope[1], envelope[3], { node: fromNode, id: envelope[2] });
-        if (reason !== undefined) this.kernel.sendWithPayload(fromNode, [Kind.DeadLetter, envelope[2], envelope[1], reason, null], 4, envelope[3]);
+        if (reason !== undefined) this.kernel.sendWithPayload(fromNode, [Kind.DeadLetter, envelope[2], envelope[1], reason, null], PAYLOAD_INDEX[Kind.DeadLetter], envelope[3]);
         return;
       }
       case Kind.Call:
-        this.kernel.transport.watch(fromNode);
+        this.peers.watch(fromNode);
         return this.kernel.calls.deliver(fromNode, { node: fromNode, id: envelope[2] }, envelope[3], envelope[1], envelope[4]);
       case Kind.Reply:
         return this.kernel.calls.settle(fromNode, envelope[2], envelope[3] === ReplyStatus.Ok, envelope[4]);
@@ -49,7 +86,7 @@ export class Inbound {
         if (!process) return void this.kernel.sendRemote(fromNode, [Kind.Exit, envelope[2], envelope[1], 'noproc', 1]);
         const refused = this.kernel.overPeerLimit(process.links, fromNode, process);
         if (refused) return void this.kernel.sendRemote(fromNode, [Kind.Exit, envelope[2], envelope[1], refused, 1]);
-        this.kernel.transport.watch(fromNode);
+        this.peers.watch(fromNode);
         process.links.set(pidKey(from), from);
         return;
       }
@@ -66,7 +103,7 @@ export class Inbound {
         if (!process) return this.kernel.sendDown(fromNode, envelope[2], envelope[3], envelope[1], 'noproc');
         const refused = this.kernel.overPeerLimit(process.watchers, fromNode, process);
         if (refused) return this.kernel.sendDown(fromNode, envelope[2], envelope[3], envelope[1], refused);
-        this.kernel.transport.watch(fromNode);
+        this.peers.watch(fromNode);
         process.watchers.set(watcherKey(fromNode, envelope[3]), { node: fromNode, pid: envelope[2], ref: envelope[3] });
         return;
       }
@@ -88,7 +125,7 @@ export class Inbound {
   private refuse(fromNode: NodeId, envelope: Envelope): void {
     switch (envelope[0]) {
       case Kind.Send:
-        return void this.kernel.sendWithPayload(fromNode, [Kind.DeadLetter, envelope[2], envelope[1], 'noproc', null], 4, envelope[3]);
+        return void this.kernel.sendWithPayload(fromNode, [Kind.DeadLetter, envelope[2], envelope[1], 'noproc', null], PAYLOAD_INDEX[Kind.DeadLetter], envelope[3]);
       case Kind.Call:
       case Kind.Monitor:
         return void this.kernel.sendRemote(fromNode, [Kind.Down, envelope[2], envelope[1], envelope[3], 'noproc']);
@@ -106,11 +143,7 @@ export class Inbound {
       const to: Address = typeof target === 'number' ? { node, id: target } : { name: target, node };
       this.kernel.hooks.deadLetter({ from: { node: this.kernel.id, id: from }, to, reason: 'nodedown', message: payload });
     }
-    for (const [ref, watch] of [...this.kernel.watches]) if (watch.node === node) this.kernel.fireWatch(ref, 'nodedown', undefined, reason);
-    for (const process of [...this.kernel.processes.values()]) {
-      for (const linked of [...process.links.values()]) if (linked.node === node) this.kernel.exitSignal(process, linked, 'nodedown', true);
-      for (const [key, watcher] of process.watchers) if (watcher.node === node) process.watchers.delete(key);
-    }
+    this.kernel.nodeLost(node, reason);
   }
 
   /**
@@ -128,12 +161,8 @@ export class Inbound {
         const reason = error instanceof MessageTooLargeError ? 'too_large' : 'encode_error';
         return this.kernel.hooks.deadLetter({ from: { node: this.kernel.id, id: fields[2] as number }, to, reason, message: fields[3], error });
       }
-      case Kind.Call: {
-        const watch = this.kernel.watches.get(fields[3] as number);
-        if (watch?.kind !== 'call') return;
-        this.kernel.dropWatch(fields[3] as number, false);
-        return watch.reject(error);
-      }
+      case Kind.Call:
+        return this.kernel.calls.rejected(fields[3] as number, error);
       case Kind.Reply:
         if (fields[3] === ReplyStatus.Ok) return this.kernel.calls.sendReply(node, fields[1] as number, fields[2] as number, false, toErrorInfo(error, this.kernel.id));
         return this.kernel.hooks.dispatchError(error);

@@ -1,60 +1,19 @@
-import {
-  AuthenticationError,
-  InvalidArgumentError,
-  MessageTooLargeError,
-  NodeDownError,
-  NodeStoppedError,
-  NoProcError,
-  PeerLimitError,
-  ProcessExitedError,
-  ProcessExitError,
-  describeReason,
-  toErrorInfo,
-  type ErrorInfo,
-  type ProtocolError,
-} from '../common/errors.js';
+import { InvalidArgumentError, MessageTooLargeError, NodeStoppedError, PeerLimitError, MailboxClosedError, toErrorInfo, type ErrorInfo } from '../common/errors.js';
 import type { PeerCountedMap } from './peer-counted-map.js';
 import type { PeerDownReason, Transport } from '../transport/transport.js';
 import { formatAddress, isPid, isReportFrom, pidKey, type Address, type NodeId, type Pid } from '../wire/address.js';
 import type { Envelope, Target } from '../wire/envelope.js';
-import { BLOB_FLAG, Kind } from '../wire/kinds.js';
+import { BLOB_FLAG, Kind, PAYLOAD_INDEX } from '../wire/kinds.js';
+import { Calls } from './calls.js';
 import type { ExitReason } from './exit-reason.js';
+import type { DeadLetter, KernelHooks } from './kernel-hooks.js';
 import { LocalProcess, watcherKey } from './local-process.js';
 import { DownMessage, ExitMessage, SentMessage } from './messages.js';
 import { ProcessContext, type ProcessFunction } from './process-context.js';
-import { Calls } from './calls.js';
-import { Inbound } from './inbound.js';
 import { Registry } from './registry.js';
+import { nodeOf, targetOf } from './targets.js';
 
-/** A message that could not be delivered, reported on the sender's node. */
-export interface DeadLetter {
-  /** The sending process (id 0: sent from outside any process). */
-  from: Pid;
-  /** Where it was sent. */
-  to: Address;
-  /**
-   * `noproc`: no such process or name; `mailbox_full`: the receiver's mailbox is at capacity;
-   * `nodedown`: the node was lost before the message left this one; `too_large`: it encodes to
-   * more than maxMessageBytes; `encode_error`: it cannot be encoded (see `error`).
-   */
-  reason: 'noproc' | 'mailbox_full' | 'nodedown' | 'too_large' | 'encode_error';
-  /** The message itself, so nothing is lost. */
-  message: unknown;
-  /** For `too_large` and `encode_error`: the typed error. */
-  error?: Error;
-}
-
-/** Signals from the kernel to whoever hosts it (the Node's event emitter). */
-export interface KernelHooks {
-  deadLetter(letter: DeadLetter): void;
-  nodedown(node: NodeId, reason: PeerDownReason): void;
-  protocolError(error: ProtocolError): void;
-  crash(pid: Pid, reason: ExitReason): void;
-  /** Handling one inbound envelope threw (e.g. a monitor listener threw); the rest of the batch goes on. */
-  dispatchError(error: unknown): void;
-  /** A peer's handshake with this node failed; called for every failure (the host rate-limits). */
-  handshakeFailed(failure: { address: string; code: string }): void;
-}
+export type { DeadLetter, KernelHooks } from './kernel-hooks.js';
 
 export interface KernelLimits {
   mailboxCapacity: number;
@@ -80,56 +39,51 @@ interface WatchBase {
   /** The node the target lives on: its loss fires the watch. */
   node: NodeId;
 }
-type Watch =
-  | (WatchBase & { kind: 'monitor'; owner: LocalProcess })
-  | (WatchBase & { kind: 'listener'; listener: (down: DownMessage) => void })
-  | (WatchBase & {
-      kind: 'call';
-      owner: LocalProcess | undefined;
-      resolve(value: unknown): void;
-      reject(error: unknown): void;
-      timer: NodeJS.Timeout | undefined;
-    });
+/** A monitor held by a process, or a listener held by the node (calls are {@link Calls}'). */
+type Watch = (WatchBase & { kind: 'monitor'; owner: LocalProcess }) | (WatchBase & { kind: 'listener'; listener: (down: DownMessage) => void });
 
 /**
- * The runtime of one node: processes, mailboxes, names, monitors, links and calls. All state
- * hangs off this instance. Envelopes arriving from other nodes are handled by {@link Inbound}.
- * Not exported from the package: members without `private` are shared with Inbound only.
+ * The runtime of one node: processes, mailboxes, names, monitors and links; calls are its
+ * {@link Calls}. All state hangs off this instance. Envelopes arriving from other nodes are
+ * handled by an Inbound that `Node.start` wires to the transport. Not exported from the package:
+ * Inbound, Calls and ProcessContext each see it through a narrow port of their own.
  */
 export class Kernel {
   readonly registry = new Registry();
   /** The node's own pid (id 0): the sender of messages sent from outside any process. */
   readonly nodePid: Pid;
-  readonly processes = new Map<number, LocalProcess>();
-  readonly watches = new Map<number, Watch>();
+  private readonly processes = new Map<number, LocalProcess>();
+  private readonly watches = new Map<number, Watch>();
   private nextPid = 0;
   private nextRef = 0;
   /** Calls made from and answered on this node. */
-  readonly calls = new Calls(this);
+  readonly calls: Calls;
   /** Monitor, link and call requests refused because their node reached `maxPerPeerRefs` on the process. */
   peerLimitRefusals = 0;
   private stopped = false;
+  /** The deepest mailbox of the processes that ended (see mailboxHighWater). */
+  private endedHighWater = 0;
 
   constructor(
     readonly id: NodeId,
-    readonly transport: Transport,
+    private readonly transport: Transport,
     private readonly limits: KernelLimits,
     readonly hooks: KernelHooks,
   ) {
     // Built once: node.send would otherwise allocate it for every message.
     this.nodePid = { node: id, id: 0 };
-    const inbound = new Inbound(this);
-    transport.start(id, {
-      onBatch: (batch) => inbound.onBatch(batch),
-      onPeerDown: (node, reason, undelivered) => inbound.onPeerDown(node, reason, undelivered),
-      onProtocolError: (error) => hooks.protocolError(error),
-      onRejected: (node, rejected) => inbound.onRejected(node, rejected),
-      onHandshakeFailed: (failure) => hooks.handshakeFailed(failure),
-    });
+    this.calls = new Calls(this);
   }
 
   get processCount(): number {
     return this.processes.size;
+  }
+
+  /** The deepest any mailbox of this node has been, ended processes included. Walks the live processes: for status queries. */
+  get mailboxHighWater(): number {
+    let deepest = this.endedHighWater;
+    for (const process of this.processes.values()) if (process.mailbox.highWater > deepest) deepest = process.mailbox.highWater;
+    return deepest;
   }
 
   get isStopped(): boolean {
@@ -156,6 +110,20 @@ export class Kernel {
 
   lookupLocal(id: number): LocalProcess | undefined {
     return this.processes.get(id);
+  }
+
+  whereis(name: string): number | undefined {
+    return this.registry.whereis(name);
+  }
+
+  /** Registers local process `id` as `name`. @throws NameTakenError, InvalidArgumentError */
+  register(name: string, id: number): void {
+    this.registry.register(name, id);
+  }
+
+  /** See {@link Calls.call}. */
+  call(owner: LocalProcess | undefined, to: Address, request: unknown, timeoutMs: number): Promise<unknown> {
+    return this.calls.call(owner, to, request, timeoutMs);
   }
 
   // ---- processes -------------------------------------------------------------------------
@@ -206,10 +174,11 @@ export class Kernel {
     process.exitReason = reason;
     this.processes.delete(process.pid.id);
     this.registry.removeId(process.pid.id);
+    if (process.mailbox.highWater > this.endedHighWater) this.endedHighWater = process.mailbox.highWater;
     // As in Erlang, messages already in the mailbox were delivered; calls among them are
     // answered by the down signal below.
-    process.mailbox.close(new ProcessExitedError(reason));
-    for (const ref of process.watching) this.dropWatch(ref, true);
+    process.mailbox.close(new MailboxClosedError(reason));
+    for (const ref of [...process.watching]) if (!this.dropWatch(ref, true)) this.calls.cancel(ref);
     process.watching.clear();
     for (const watcher of process.watchers.values()) this.sendDown(watcher.node, watcher.pid, watcher.ref, process.pid.id, reason);
     process.watchers.clear();
@@ -263,7 +232,7 @@ export class Kernel {
       if (reason !== undefined) this.hooks.deadLetter({ from, to, reason, message });
       return true;
     }
-    return this.sendWithPayload(node, [Kind.Send, targetOf(to), from.id, null], 3, message);
+    return this.sendWithPayload(node, [Kind.Send, targetOf(to), from.id, null], PAYLOAD_INDEX[Kind.Send], message);
   }
 
   /** Resolves once the queue to the node of `to` has been handed to its socket. */
@@ -334,30 +303,28 @@ export class Kernel {
 
   /**
    * A watched process ended (or never existed) as `fromNode` reports, or its node was lost
-   * (`lost` set, observed here): tell the watch's owner.
+   * (`fromNode` undefined, observed here): tell the watch's owner. A ref that is no monitor may
+   * be a call's (the request watches its target the same way).
    */
-  fireWatch(ref: number, reason: ExitReason, fromNode: NodeId | undefined, lost?: PeerDownReason): void {
+  fireWatch(ref: number, reason: ExitReason, fromNode: NodeId | undefined): void {
     const watch = this.watches.get(ref);
-    if (!watch || (fromNode !== undefined && !isReportFrom(watch.node, fromNode))) return;
+    if (!watch) {
+      if (fromNode !== undefined) this.calls.down(ref, reason, fromNode);
+      return;
+    }
+    if (fromNode !== undefined && !isReportFrom(watch.node, fromNode)) return;
     this.dropWatch(ref, false);
-    switch (watch.kind) {
-      case 'monitor':
-        watch.owner.mailbox.push(new DownMessage(ref, watch.target, reason), true);
-        break;
-      case 'listener':
-        watch.listener(new DownMessage(ref, watch.target, reason));
-        break;
-      case 'call':
-        watch.reject(
-          reason === 'noproc'
-            ? new NoProcError(`no process ${formatAddress(watch.target)}`)
-            : lost === 'auth'
-              ? new AuthenticationError(watch.node)
-              : lost !== undefined
-              ? new NodeDownError(watch.node, lost)
-              : new ProcessExitError(`${formatAddress(watch.target)} exited before replying (${describeReason(reason)})`, reason),
-        );
-        break;
+    if (watch.kind === 'monitor') watch.owner.mailbox.push(new DownMessage(ref, watch.target, reason), true);
+    else watch.listener(new DownMessage(ref, watch.target, reason));
+  }
+
+  /** The node `node` was lost: fail what depended on it, as Erlang does on `nodedown`. */
+  nodeLost(node: NodeId, reason: PeerDownReason): void {
+    for (const [ref, watch] of [...this.watches]) if (watch.node === node) this.fireWatch(ref, 'nodedown', undefined);
+    this.calls.nodeLost(node, reason);
+    for (const process of [...this.processes.values()]) {
+      for (const linked of [...process.links.values()]) if (linked.node === node) this.exitSignal(process, linked, 'nodedown', true);
+      for (const [key, watcher] of process.watchers) if (watcher.node === node) process.watchers.delete(key);
     }
   }
 
@@ -366,12 +333,11 @@ export class Kernel {
     const watch = this.watches.get(ref);
     if (!watch) return false;
     this.watches.delete(ref);
-    if (watch.kind === 'call') clearTimeout(watch.timer);
-    if (watch.kind !== 'listener') watch.owner?.watching.delete(ref);
+    if (watch.kind === 'monitor') watch.owner.watching.delete(ref);
     if (tellTarget) {
       if (watch.node === this.id) this.resolveLocal(targetOf(watch.target))?.watchers.delete(watcherKey(this.id, ref));
       else if (!this.stopped) {
-        const owner = watch.kind === 'listener' ? 0 : (watch.owner?.pid.id ?? 0);
+        const owner = watch.kind === 'listener' ? 0 : watch.owner.pid.id;
         this.sendRemote(watch.node, [Kind.Demonitor, targetOf(watch.target), owner, ref]);
       }
     }
@@ -406,10 +372,8 @@ export class Kernel {
     if (this.stopped) return;
     for (const process of [...this.processes.values()]) this.exitProcess(process, 'shutdown');
     this.stopped = true;
-    for (const [ref, watch] of [...this.watches]) {
-      this.dropWatch(ref, false);
-      if (watch.kind === 'call') watch.reject(new NodeStoppedError(`node ${this.id} stopped before ${formatAddress(watch.target)} replied`));
-    }
+    for (const ref of [...this.watches.keys()]) this.dropWatch(ref, false);
+    this.calls.stop();
     await this.transport.stop(drainTimeoutMs);
   }
 
@@ -417,13 +381,3 @@ export class Kernel {
     if (this.stopped) throw new NodeStoppedError(`node ${this.id} is stopped`);
   }
 }
-
-export function nodeOf(address: Address, self: NodeId): NodeId {
-  return typeof address === 'string' ? self : address.node;
-}
-
-export function targetOf(address: Address): Target {
-  if (typeof address === 'string') return address;
-  return isPid(address) ? address.id : address.name;
-}
-

@@ -26,6 +26,8 @@ export class Mailbox {
   private waiter: Waiter | undefined;
   private closedWith: unknown;
   private closed = false;
+  /** The most messages it ever held at once (for metrics: how close it came to `capacity`). */
+  highWater = 0;
 
   constructor(readonly capacity: number) {}
 
@@ -55,6 +57,7 @@ export class Mailbox {
     }
     if (!force && this.queue.length >= this.capacity) return 'full';
     this.queue.push(message);
+    if (this.queue.length > this.highWater) this.highWater = this.queue.length;
     return 'delivered';
   }
 

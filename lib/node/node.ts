@@ -8,6 +8,7 @@ import { helloNodeId, ZmqTransport } from '../transport/zmq-transport.js';
 import { formatNodeId, isPid, type Address, type NodeId, type Pid } from '../wire/address.js';
 import { DEFAULT_MAX_MESSAGE_BYTES } from '../wire/limits.js';
 import type { ExitReason } from './exit-reason.js';
+import { Inbound } from './inbound.js';
 import { Kernel, type DeadLetter } from './kernel.js';
 import type { DownMessage } from './messages.js';
 import type { CallOptions, ProcessFunction, SpawnOptions } from './process-context.js';
@@ -108,6 +109,8 @@ export interface NodeStats extends TransportStats {
   processes: number;
   deadLetters: number;
   crashes: number;
+  /** The most messages any mailbox of this node held at once since it started. */
+  mailboxHighWater: number;
   /** Remote monitor, link and call requests refused at the per-peer bound (`maxPerPeerRefs`). */
   peerLimitRefusals: number;
 }
@@ -188,6 +191,8 @@ export class Node extends EventEmitter<NodeEvents> {
       },
     );
     node = new Node(kernel, transport, endpoint, { callTimeoutMs, stopTimeoutMs: options.stopTimeoutMs ?? 1000 });
+    // What arrives goes to the kernel's rules through Inbound; the kernel itself only sends.
+    transport.start(id, new Inbound(kernel, transport).handlers());
     return node;
   }
 
@@ -221,7 +226,7 @@ export class Node extends EventEmitter<NodeEvents> {
 
   /** Calls from outside any process. See {@link ProcessContext.call}. */
   call<T = unknown>(to: Address, request: unknown, options?: CallOptions): Promise<T> {
-    return this.kernel.calls.call(undefined, to, request, options?.timeoutMs ?? this.options.callTimeoutMs) as Promise<T>;
+    return this.kernel.call(undefined, to, request, options?.timeoutMs ?? this.options.callTimeoutMs) as Promise<T>;
   }
 
   /**
@@ -319,7 +324,14 @@ export class Node extends EventEmitter<NodeEvents> {
 
   /** Counters for observability: dead letters, crashes, frames received and dropped, batches sent. */
   stats(): NodeStats {
-    return { processes: this.kernel.processCount, deadLetters: this.deadLetters, crashes: this.crashes, peerLimitRefusals: this.kernel.peerLimitRefusals, ...this.transport.stats() };
+    return {
+      processes: this.kernel.processCount,
+      mailboxHighWater: this.kernel.mailboxHighWater,
+      deadLetters: this.deadLetters,
+      crashes: this.crashes,
+      peerLimitRefusals: this.kernel.peerLimitRefusals,
+      ...this.transport.stats(),
+    };
   }
 
   /**

@@ -1,7 +1,6 @@
-import { ProcessExitedError, TimeoutError } from '../common/errors.js';
+import { MailboxClosedError, TimeoutError } from '../common/errors.js';
 import type { Address, Pid } from '../wire/address.js';
 import type { ExitReason } from './exit-reason.js';
-import type { Kernel } from './kernel.js';
 import type { LocalProcess } from './local-process.js';
 import { compileMatcher, type Matcher } from './matcher.js';
 import { DownMessage, type SentMessage } from './messages.js';
@@ -32,6 +31,21 @@ export interface ChildSpawnOptions extends SpawnOptions {
   link?: boolean;
 }
 
+/** What a process may do as itself on its node (the kernel provides it). */
+export interface ProcessPort {
+  send(from: Pid, to: Address, message: unknown): boolean;
+  drained(to: Address): Promise<void>;
+  call(owner: LocalProcess, to: Address, request: unknown, timeoutMs: number): Promise<unknown>;
+  spawnFunction(fn: ProcessFunction, options: SpawnOptions & { linkTo?: LocalProcess }): Pid;
+  monitor(watch: { kind: 'monitor'; owner: LocalProcess }, target: Address): number;
+  demonitor(ref: number): boolean;
+  link(process: LocalProcess, other: Pid): void;
+  unlink(process: LocalProcess, other: Pid): void;
+  register(name: string, id: number): void;
+  sendExit(from: Pid, to: Pid, reason: ExitReason): void;
+  exitProcess(process: LocalProcess, reason: ExitReason): void;
+}
+
 /** The body of a process: an async function given its own {@link ProcessContext}. It ends the process by returning (`'normal'`) or throwing (the error is the reason). */
 export type ProcessFunction = (self: ProcessContext) => unknown;
 
@@ -46,7 +60,7 @@ export type ProcessFunction = (self: ProcessContext) => unknown;
  */
 export class ProcessContext implements AsyncIterable<unknown> {
   constructor(
-    private readonly kernel: Kernel,
+    private readonly kernel: ProcessPort,
     private readonly process: LocalProcess,
     private readonly callTimeoutMs: number,
   ) {}
@@ -66,7 +80,7 @@ export class ProcessContext implements AsyncIterable<unknown> {
    * skips stay queued in order. Waits until one arrives or `timeoutMs` passes.
    * The message is `unknown` unless `matcher` is a type guard (`(m): m is Pong => ...`), whose
    * type it then has, or a type is given (`receive<Pong>(...)`: a cast, not checked).
-   * @throws TimeoutError after `timeoutMs`; ProcessExitedError once this process was killed
+   * @throws TimeoutError after `timeoutMs`; MailboxClosedError once this process was killed
    */
   receive<T>(matcher: (message: unknown) => message is T, options?: ReceiveOptions): Promise<T>;
   receive<T = unknown>(matcher?: Matcher, options?: ReceiveOptions): Promise<T>;
@@ -77,7 +91,7 @@ export class ProcessContext implements AsyncIterable<unknown> {
   }
 
   /**
-   * Receives messages forever, oldest first (ends, by throwing ProcessExitedError, when the
+   * Receives messages forever, oldest first (ends, by throwing MailboxClosedError, when the
    * process is killed). Messages are `unknown`: narrow them (`instanceof CallMessage`, a type guard).
    */
   async *[Symbol.asyncIterator](): AsyncIterator<unknown> {
@@ -91,7 +105,7 @@ export class ProcessContext implements AsyncIterable<unknown> {
    * connection, else after the send in flight). Undeliverable messages become dead letters on
    * this node, including those that turn out too large (`too_large`) or unencodable (`encode_error`).
    * @returns false when the queue to the target's node is above its high-water mark (still queued)
-   * @throws MessageTooLargeError for a binary (Uint8Array) message over maxMessageBytes; ProcessExitedError if this process has exited
+   * @throws MessageTooLargeError for a binary (Uint8Array) message over maxMessageBytes; MailboxClosedError if this process has exited
    */
   send(to: Address, message: unknown): boolean {
     this.assertAlive();
@@ -106,11 +120,11 @@ export class ProcessContext implements AsyncIterable<unknown> {
   /**
    * Sends `request` and waits for the target's reply (see {@link CallMessage}).
    * The reply is `unknown` unless a type is given (`call<number>(...)`: a cast, not checked).
-   * @throws TimeoutError, NoProcError, ProcessExitError (target exited first), NodeDownError, RemoteError (target called `fail`)
+   * @throws TimeoutError, NoProcError, CalleeExitedError (target exited first), NodeDownError, RemoteError (target called `fail`)
    */
   call<T = unknown>(to: Address, request: unknown, options?: CallOptions): Promise<T> {
     this.assertAlive();
-    return this.kernel.calls.call(this.process, to, request, options?.timeoutMs ?? this.callTimeoutMs) as Promise<T>;
+    return this.kernel.call(this.process, to, request, options?.timeoutMs ?? this.callTimeoutMs) as Promise<T>;
   }
 
   /** Spawns a process on this node; with `link: true` it is linked to this one. */
@@ -154,7 +168,7 @@ export class ProcessContext implements AsyncIterable<unknown> {
   /** Registers this process under `name` on its node. */
   register(name: string): void {
     this.assertAlive();
-    this.kernel.registry.register(name, this.process.pid.id);
+    this.kernel.register(name, this.process.pid.id);
   }
 
   /** Sends an exit signal to `pid` (`'kill'` cannot be trapped). */
@@ -162,13 +176,13 @@ export class ProcessContext implements AsyncIterable<unknown> {
     this.kernel.sendExit(this.process.pid, pid, reason);
   }
 
-  /** Ends this process with `reason` now, then throws ProcessExitedError to unwind its function. */
+  /** Ends this process with `reason` now, then throws MailboxClosedError to unwind its function. */
   exit(reason: ExitReason = 'normal'): never {
     this.kernel.exitProcess(this.process, reason);
-    throw new ProcessExitedError(reason);
+    throw new MailboxClosedError(reason);
   }
 
   private assertAlive(): void {
-    if (!this.process.alive) throw new ProcessExitedError(this.process.exitReason);
+    if (!this.process.alive) throw new MailboxClosedError(this.process.exitReason);
   }
 }

@@ -1,4 +1,4 @@
-import type { RunCounts, WorkerActivity } from '../cluster/daemon-status.js';
+import type { RunCounts, RunNow, WorkerActivity } from '../cluster/daemon-status.js';
 import { Fifo } from '../common/fifo.js';
 import { InvalidArgumentError } from '../common/errors.js';
 import { CallMessage } from '../node/messages.js';
@@ -20,7 +20,8 @@ export const CANCEL_EXIT_CODE = 75;
 
 type Callable = (...args: unknown[]) => unknown;
 
-interface Job {
+/** One run request on this worker (a task, or a job, map or reduce piece run as one): not a jobs/Job. */
+interface TaskRun {
   key: string;
   message: CallMessage;
   state: 'preparing' | 'queued' | 'running' | 'done';
@@ -30,7 +31,12 @@ interface Job {
   context: { kind: string } | undefined;
   /** Aborted by a (non-forced) cancel: invokers that can stop cooperatively listen to it. */
   abort: AbortController | undefined;
+  /** When it started running (epoch ms), for status queries. */
+  startedAt?: number;
 }
+
+/** Runs listed one by one in {@link TaskExecutor.stats}: enough for a dashboard, bounded for a worker holding thousands. */
+const LISTED_RUNS = 20;
 
 /** Where a run came from, for an invoker. */
 export interface InvocationInfo {
@@ -73,8 +79,8 @@ export interface TaskExecutorOptions {
  * the task's error; the message `['cancel', owner, id, force]`.
  */
 export class TaskExecutor implements WorkerService {
-  private readonly queue = new Fifo<Job>();
-  private readonly jobs = new Map<string, Job>();
+  private readonly queue = new Fifo<TaskRun>();
+  private readonly runs = new Map<string, TaskRun>();
   private readonly functions = new FunctionCache();
   private readonly invokers = new Map<string, Invoker>();
   private running = 0;
@@ -85,7 +91,7 @@ export class TaskExecutor implements WorkerService {
   /** Owners this worker runs work for, each watched (a monitor of its objects process) so that its loss is noticed. */
   private readonly owners = new Map<NodeId, number>();
   private droppedForLostOwner = 0;
-  /** Ended runs by kind (cheap counters; the live ones are counted from `jobs` when asked). */
+  /** Ended runs by kind (cheap counters; the live ones are counted from `runs` when asked). */
   private readonly ended = new Map<string, { done: number; failed: number }>();
 
   constructor(
@@ -134,20 +140,20 @@ export class TaskExecutor implements WorkerService {
     }
     const key = `${message.from.node}|${id}`;
     this.watchOwner(message.from.node);
-    const job: Job = { key, message, state: 'preparing', fn: undefined, args, context, abort: undefined };
-    this.jobs.set(key, job);
+    const work: TaskRun = { key, message, state: 'preparing', fn: undefined, args, context, abort: undefined };
+    this.runs.set(key, work);
     // Fast path: a function already compiled and plain arguments run without a promise in sight.
     if (isShippedFunction(code) && !args.some((arg) => arg instanceof LocatedValue)) {
       try {
-        job.fn = this.functions.compile(code);
+        work.fn = this.functions.compile(code);
       } catch (error) {
-        return this.finish(job, false, error);
+        return this.finish(work, false, error);
       }
-      return this.ready(job);
+      return this.ready(work);
     }
-    this.prepare(job, code, origin || message.from.node).then(
-      () => this.ready(job),
-      (error: unknown) => this.finish(job, false, error),
+    this.prepare(work, code, origin || message.from.node).then(
+      () => this.ready(work),
+      (error: unknown) => this.finish(work, false, error),
     );
   }
 
@@ -160,13 +166,15 @@ export class TaskExecutor implements WorkerService {
     const counts = (kind: string) => (byKind[kind] ??= { queued: 0, running: 0, done: 0, failed: 0 });
     counts('task'); // always there, so that series by kind exist before the first run
     for (const [kind, { done, failed }] of this.ended) Object.assign(counts(kind), { done, failed });
-    for (const job of this.jobs.values()) {
+    const runs: RunNow[] = [];
+    for (const job of this.runs.values()) {
       if (job.state === 'running') counts(kindOf(job)).running++;
       else if (job.state !== 'done') counts(kindOf(job)).queued++;
+      if (job.state !== 'done' && runs.length < LISTED_RUNS) runs.push(runNow(job));
     }
     const total: RunCounts = { queued: 0, running: 0, done: 0, failed: 0 };
     for (const kind of Object.values(byKind)) for (const key of ['queued', 'running', 'done', 'failed'] as const) total[key] += kind[key];
-    return { ...total, droppedForLostOwner: this.droppedForLostOwner, byKind };
+    return { ...total, droppedForLostOwner: this.droppedForLostOwner, byKind, runs };
   }
 
   private watchOwner(owner: NodeId): void {
@@ -184,30 +192,30 @@ export class TaskExecutor implements WorkerService {
   /** Drops the work `owner` queued here that has not started (see the class comment). */
   private ownerLost(owner: NodeId): void {
     const prefix = `${owner}|`;
-    for (const [key, job] of this.jobs) {
-      if (!key.startsWith(prefix) || (job.state !== 'preparing' && job.state !== 'queued')) continue;
-      job.state = 'done'; // skipped by pump and ready; no answer: its owner is gone
-      this.jobs.delete(key);
+    for (const [key, work] of this.runs) {
+      if (!key.startsWith(prefix) || (work.state !== 'preparing' && work.state !== 'queued')) continue;
+      work.state = 'done'; // skipped by pump and ready; no answer: its owner is gone
+      this.runs.delete(key);
       this.droppedForLostOwner++;
     }
   }
 
-  private async prepare(job: Job, code: ShippedCode, origin: NodeId): Promise<void> {
+  private async prepare(work: TaskRun, code: ShippedCode, origin: NodeId): Promise<void> {
     const [fn, args] = await Promise.all([
-      isShippedFunction(code) ? this.functions.compile(code) : this.runtime.modules.load(code, (hash) => this.runtime.fetchFile(origin, hash)),
-      Promise.all(job.args.map((arg) => this.runtime.argumentValue(arg))),
+      isShippedFunction(code) ? this.functions.compile(code) : this.runtime.modules.load(code, (hash) => this.runtime.worker.fetchFile(origin, hash)),
+      Promise.all(work.args.map((arg) => this.runtime.worker.argumentValue(arg))),
     ]);
-    job.fn = fn;
-    job.args = args;
+    work.fn = fn;
+    work.args = args;
   }
 
-  private ready(job: Job): void {
-    if (job.state !== 'preparing') return;
-    job.state = 'queued';
+  private ready(work: TaskRun): void {
+    if (work.state !== 'preparing') return;
+    work.state = 'queued';
     if (this.queue.length === 0 && this.hasTurn() && !this.sliceSpent()) {
-      this.run(job);
+      this.run(work);
     } else {
-      this.queue.push(job);
+      this.queue.push(work);
       if (this.hasTurn()) this.schedulePump();
     }
   }
@@ -246,83 +254,97 @@ export class TaskExecutor implements WorkerService {
     try {
       while (this.queue.length > 0 && this.hasTurn()) {
         if (this.sliceSpent()) return this.schedulePump();
-        const job = this.queue.shift()!;
-        if (job.state === 'queued') this.run(job);
+        const work = this.queue.shift()!;
+        if (work.state === 'queued') this.run(work);
       }
     } finally {
       this.pumping = false;
     }
   }
 
-  private run(job: Job): void {
-    job.state = 'running';
+  private run(work: TaskRun): void {
+    work.state = 'running';
+    work.startedAt = Date.now();
     this.running++;
     let result: unknown;
     try {
-      if (job.context) {
+      if (work.context) {
         const info: InvocationInfo = {
-          owner: job.message.from.node,
+          owner: work.message.from.node,
           // Made on first use: most runs never look at it.
           get signal() {
-            return (job.abort ??= new AbortController()).signal;
+            return (work.abort ??= new AbortController()).signal;
           },
         };
-        result = this.invokers.get(job.context.kind)!(job.context, job.fn!, job.args, info);
+        result = this.invokers.get(work.context.kind)!(work.context, work.fn!, work.args, info);
       } else {
         // Called as a plain function, so stack frames name it as its author wrote it.
-        const fn = job.fn!;
-        result = fn(...job.args);
+        const fn = work.fn!;
+        result = fn(...work.args);
       }
     } catch (error) {
-      return this.settled(job, false, error);
+      return this.settled(work, false, error);
     }
     if (typeof (result as PromiseLike<unknown> | null)?.then === 'function') {
       (result as PromiseLike<unknown>).then(
-        (value) => this.settled(job, true, value),
-        (error: unknown) => this.settled(job, false, error),
+        (value) => this.settled(work, true, value),
+        (error: unknown) => this.settled(work, false, error),
       );
     } else {
-      this.settled(job, true, result);
+      this.settled(work, true, result);
     }
   }
 
-  private settled(job: Job, ok: boolean, value: unknown): void {
+  private settled(work: TaskRun, ok: boolean, value: unknown): void {
     this.running--;
-    this.finish(job, ok, value);
+    this.finish(work, ok, value);
     this.pump();
   }
 
-  private finish(job: Job, ok: boolean, value: unknown): void {
-    if (job.state === 'done') return;
-    job.state = 'done';
-    this.jobs.delete(job.key);
-    const kind = kindOf(job);
+  private finish(work: TaskRun, ok: boolean, value: unknown): void {
+    if (work.state === 'done') return;
+    work.state = 'done';
+    this.runs.delete(work.key);
+    const kind = kindOf(work);
     const ended = this.ended.get(kind) ?? { done: 0, failed: 0 };
     this.ended.set(kind, ended);
     if (ok) ended.done++;
     else ended.failed++;
     if (!ok) {
-      job.message.fail(value);
-    } else if (this.runtime.isLarge(value)) {
-      this.runtime.hold(job.key, value);
-      job.message.reply([1] satisfies RunAnswer);
+      work.message.fail(value);
+    } else if (this.runtime.worker.isLarge(value)) {
+      this.runtime.worker.hold(work.key, value);
+      work.message.reply([1] satisfies RunAnswer);
     } else {
-      job.message.reply([0, value] satisfies RunAnswer);
+      work.message.reply([0, value] satisfies RunAnswer);
     }
   }
 
   private cancel(key: string, force: boolean): void {
-    const job = this.jobs.get(key);
-    if (!job) return;
-    if (job.state === 'running' && force) return this.options.exit(CANCEL_EXIT_CODE);
+    const work = this.runs.get(key);
+    if (!work) return;
+    if (work.state === 'running' && force) return this.options.exit(CANCEL_EXIT_CODE);
     // A running function cannot be interrupted short of ending the process: it runs on,
     // unanswered; an invoker may stop its work (a program job kills its child) on the signal.
-    (job.abort ??= new AbortController()).abort(new TaskCancelledError(`task ${key} was cancelled`));
-    this.finish(job, false, new TaskCancelledError(`task ${key} was cancelled`));
+    (work.abort ??= new AbortController()).abort(new TaskCancelledError(`task ${key} was cancelled`));
+    this.finish(work, false, new TaskCancelledError(`task ${key} was cancelled`));
   }
 }
 
 /** A run's kind for the counters: plain tasks have no context. */
-function kindOf(job: Job): string {
+/** One run as a status query shows it; a job's context names its cluster and number. */
+function runNow(job: TaskRun): RunNow {
+  const context = job.context as { kind: string; cluster?: unknown; job?: unknown } | undefined;
+  return {
+    kind: kindOf(job),
+    state: job.state === 'running' ? 'running' : 'queued',
+    owner: job.message.from.node,
+    ...(job.startedAt !== undefined ? { startedAt: job.startedAt } : {}),
+    ...(typeof context?.cluster === 'string' ? { cluster: context.cluster } : {}),
+    ...(typeof context?.job === 'number' ? { job: context.job } : {}),
+  };
+}
+
+function kindOf(job: TaskRun): string {
   return job.context?.kind ?? 'task';
 }

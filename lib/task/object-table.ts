@@ -3,7 +3,7 @@ import { errorInfoOf } from '../common/errors.js';
 import { CallMessage, SentMessage } from '../node/messages.js';
 import type { Node } from '../node/node.js';
 import type { NodeId } from '../wire/address.js';
-import { ObjectRef, setRefEscapeHook } from './object-ref.js';
+import { LocatedValue, ObjectRef, setRefEscapeHook } from './object-ref.js';
 import { ObjectLostError } from './task-errors.js';
 import { formatFetch, formatFile, formatFree, formatResolve, ownerOfKey, parseFree, parseObjectsRequest, parseResolution, type Resolution } from './objects-protocol.js';
 import { OBJECTS_PROCESS } from '../common/service-names.js';
@@ -156,6 +156,20 @@ export class ObjectTable {
     } catch (error) {
       throw new ObjectLostError(`object ${key} could not be fetched from ${at}: ${(error as Error).message}`, { cause: error });
     }
+  }
+
+  /** Resolves ref arguments: the value when it is here, else where it lives (a LocatedValue the worker fetches). */
+  resolveArgs(args: readonly unknown[]): Promise<unknown[]> {
+    return Promise.all(
+      args.map(async (arg) => {
+        if (!(arg instanceof ObjectRef)) return arg;
+        const settled = await this.settledOf(arg);
+        if ('error' in settled) throw settled.error;
+        if ('value' in settled) return settled.value;
+        if (settled.at === this.node.id) return this.fetch(settled.at, settled.key);
+        return new LocatedValue(settled.at, settled.key);
+      }),
+    );
   }
 
   /** Keeps `value` here for another node, under `key` (`owner|id`), until that owner frees it. */

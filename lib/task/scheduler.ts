@@ -7,8 +7,12 @@ export interface Demand {
   cpu: number;
   /** Custom resources (`{gpu: 1}`), matched against what daemons advertise. */
   resources: Readonly<Record<string, number>>;
-  /** Only daemons for which this is true (node filters, pinned jobs). */
-  placement?: (daemon: DaemonView) => boolean;
+  /**
+   * Only daemons for which this is true (node filters, pinned jobs): the user's `placement`
+   * option. Named apart from `Placement` (placement.ts: where work goes) and from an actor's placement
+   * on a worker (`WorkerSlot.placed`).
+   */
+  daemonFilter?: (daemon: DaemonView) => boolean;
 }
 
 /** A worker as the scheduler tracks it. */
@@ -115,7 +119,7 @@ export class Scheduler {
       const { slot, state } = order[i]!;
       if (exclude?.has(slot.node)) continue;
       if (simple ? slot.full || slot.inFlight >= this.pipelineDepth : !fits(state, demand)) continue;
-      if (demand.placement && !demand.placement(state.view)) continue;
+      if (demand.daemonFilter && !demand.daemonFilter(state.view)) continue;
       if (best < 0 || slot.inFlight < order[best]!.slot.inFlight) best = i;
     }
     if (best < 0) return undefined;
@@ -145,7 +149,7 @@ export class Scheduler {
     let best: WorkerSlot | undefined;
     let bestState: DaemonState | undefined;
     for (const state of this.daemonStates.values()) {
-      if (!fits(state, demand) || (demand.placement && !demand.placement(state.view))) continue;
+      if (!fits(state, demand) || (demand.daemonFilter && !demand.daemonFilter(state.view))) continue;
       for (const slot of state.workers) {
         if (!best || slot.placed < best.placed || (slot.placed === best.placed && slot.inFlight < best.inFlight)) {
           best = slot;
@@ -185,7 +189,7 @@ export function isSimple(demand: Demand): boolean {
 
 function satisfies(state: DaemonState, demand: Demand): boolean {
   const total = state.total;
-  if (demand.placement && !demand.placement(state.view)) return false;
+  if (demand.daemonFilter && !demand.daemonFilter(state.view)) return false;
   if (demand.cpu > (total['cpu'] ?? 0)) return false;
   for (const [name, amount] of Object.entries(demand.resources)) if (amount > (total[name] ?? 0)) return false;
   return true;

@@ -33,11 +33,11 @@ export function demandOf(options: TaskOptions): Demand {
   if (options.maxRetries !== undefined && !(Number.isInteger(options.maxRetries) && options.maxRetries >= 0)) {
     throw new InvalidArgumentError(`maxRetries must be a whole number, 0 or more, not ${String(options.maxRetries)}`);
   }
-  return options.placement ? { cpu, resources, placement: options.placement } : { cpu, resources };
+  return options.placement ? { cpu, resources, daemonFilter: options.placement } : { cpu, resources };
 }
 
 export function unschedulable(demand: Demand): UnschedulableError {
   const wanted = [`cpu: ${demand.cpu}`, ...Object.entries(demand.resources).map(([name, amount]) => `${name}: ${amount}`)].join(', ');
-  const filter = demand.placement ? ' and passes its node filter' : '';
+  const filter = demand.daemonFilter ? ' and passes its node filter' : '';
   return new UnschedulableError(`no daemon in the cluster has {${wanted}}${filter}: the task can never run`);
 }

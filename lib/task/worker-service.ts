@@ -1,17 +1,13 @@
-import type { NodeId } from '../wire/address.js';
-import type { TaskExecutor } from './executor.js';
-import type { TaskRuntime } from './runtime.js';
-
 /**
  * One kind of work a worker process serves: tasks (TaskExecutor), actors (ActorHost), jobs
  * (JobRunner), MapReduce (MapReduceRunner), stream stages (StageHost), process-group ranks
- * (RankHost). The worker host (lib/host/worker-host.ts) builds each from a {@link WorkerContext}
- * and registers it; this contract is all it knows of them.
+ * (RankHost). The worker host (lib/host/worker-host.ts) builds each from its runtime, executor
+ * and daemon, and registers it; this contract is all it knows of them.
  *
  * A service takes its requests in one of two ways, or both: messages to the worker's own
  * process (`zerocos.worker`), which the host offers to each registered service's `handle` in
  * registration order until one takes it; or a process of its own that it spawns on
- * `context.runtime.node` (ranks), or an invoker it sets on the executor (jobs, MapReduce).
+ * the worker's node (ranks), or an invoker it sets on the executor (jobs, MapReduce).
  */
 export interface WorkerService {
   /**
@@ -21,14 +17,3 @@ export interface WorkerService {
    */
   handle(message: unknown): boolean;
 }
-
-/** What a worker service is built from: the worker's task runtime, its executor, and its daemon. */
-export interface WorkerContext {
-  runtime: TaskRuntime;
-  executor: TaskExecutor;
-  /** The node id of the daemon that supervises this worker. */
-  daemon: NodeId;
-}
-
-/** Builds one service of a worker (see {@link WorkerService}). */
-export type WorkerServiceFactory = (context: WorkerContext) => WorkerService;

@@ -5,6 +5,7 @@ import type { BatchEncoder, RejectedEnvelope } from '../wire/codec.js';
 import type { Envelope } from '../wire/envelope.js';
 import { BLOB_FLAG, PAYLOAD_INDEX } from '../wire/kinds.js';
 import type { CurveKeys } from './curve.js';
+import type { OutboundHold } from './outbound-hold.js';
 import type { PeerDownReason } from './transport.js';
 
 export interface PeerChannelOptions {
@@ -27,6 +28,8 @@ export interface PeerChannelOptions {
   onDown(reason: PeerDownReason, undelivered: Envelope[]): void;
   onRejected(rejected: RejectedEnvelope): void;
   onSent(envelopes: number): void;
+  /** Shared with every channel of the transport: while it is held, sends wait for {@link OutboundHold.release}. */
+  hold: OutboundHold;
 }
 
 /**
@@ -142,10 +145,20 @@ export class PeerChannel {
     if (!this.flushing) {
       // Idle channel: the envelope goes to the socket now, in the caller's stack (no added
       // latency). A burst that follows queues behind the pending send and leaves as one batch.
-      this.flushing = true;
-      void this.flush();
+      if (this.options.hold.isHeld) this.options.hold.defer(this);
+      else {
+        this.flushing = true;
+        void this.flush();
+      }
     }
     return this.queue.length < this.options.highWaterMark && this.blobBytes < this.options.highWaterMarkBytes;
+  }
+
+  /** Starts sending what was queued while the transport's {@link OutboundHold} was held. */
+  kick(): void {
+    if (this.flushing || this.closed || this.queue.length === 0) return;
+    this.flushing = true;
+    void this.flush();
   }
 
   /** Resolves when everything queued, including a batch whose send is pending, is inside ZeroMQ (or the channel is closed). */

@@ -4,7 +4,7 @@ import { registerTypedArrays } from './typed-array-extension.js';
 import { EncodeError, MessageTooLargeError, ProtocolError } from '../common/errors.js';
 import type { DecodedBatch, Envelope } from './envelope.js';
 import { BLOB_FLAG, PAYLOAD_INDEX } from './kinds.js';
-import { FRAME_TYPE_BATCH, HEADER_BYTES, MAGIC_0, MAGIC_1, PROTOCOL_VERSION } from './limits.js';
+import { FRAME_TYPE_BATCH, HEADER_BYTES, MAGIC_0, MAGIC_1, PROTOCOL_VERSION } from './header.js';
 import { validateEnvelope } from './validate.js';
 import { MAX_NODE_ID_LENGTH, parseNodeId } from './address.js';
 

@@ -37,12 +37,12 @@ export const BLOB_FLAG = 0x40;
 export const MAX_KIND = Kind.DeadLetter;
 
 /** The index of the payload field in envelopes that carry one (they may set BLOB_FLAG). */
-export const PAYLOAD_INDEX: Partial<Record<Kind, number>> = {
+export const PAYLOAD_INDEX = {
   [Kind.Send]: 3,
   [Kind.Call]: 4,
   [Kind.Reply]: 4,
   [Kind.DeadLetter]: 4,
-};
+} as const satisfies Partial<Record<Kind, number>>;
 
 /** Reply status values. */
 export const ReplyStatus = { Ok: 0, Error: 1 } as const;

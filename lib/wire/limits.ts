@@ -1,16 +1,4 @@
-/** Protocol constants and default limits; docs/protocol.md is the normative description. */
-
-/** The two magic bytes that open every header frame: "ZC". */
-export const MAGIC_0 = 0x5a;
-export const MAGIC_1 = 0x43;
-
-/** The protocol version this code speaks. A frame of another version is dropped and counted. */
-export const PROTOCOL_VERSION = 2;
-
-/** Header frame type: a batch of envelopes. Other values are reserved. */
-export const FRAME_TYPE_BATCH = 1;
-
-export const HEADER_BYTES = 4;
+/** Default limits of the protocol (the header's constants are in header.ts); docs/protocol.md is the normative description. */
 
 /** Default largest encoded envelope (or blob) accepted, in bytes. */
 export const DEFAULT_MAX_MESSAGE_BYTES = 16 * 1024 * 1024;

@@ -13,7 +13,7 @@ export function validateEnvelope(value: unknown): string | undefined {
   const kind = kindByte & ~BLOB_FLAG;
   if (kind < 1 || kind > MAX_KIND || kindByte > (MAX_KIND | BLOB_FLAG)) return `unknown kind ${kindByte}`;
   if (kindByte & BLOB_FLAG) {
-    const at = PAYLOAD_INDEX[kind as Kind];
+    const at = (PAYLOAD_INDEX as Partial<Record<Kind, number>>)[kind as Kind];
     if (at === undefined) return `kind ${kind} cannot carry a blob`;
     if (value[at] !== null) return 'blob envelope must hold nil in its payload slot';
   }

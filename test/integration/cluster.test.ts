@@ -25,7 +25,9 @@ describe('daemons forming a cluster', () => {
   const startDaemon = async (name: string, peers: string[] = [], discovery = false, extra: string[] = []) => {
     const args = ['--port', '0', '--name', name, '--log-level', 'silent', '--cpus', '0', '--heartbeat-ms', '100', '--failure-timeout-ms', '1000', ...extra];
     if (peers.length > 0) args.push('--peers', peers.join(','));
-    if (discovery) args.push('--discovery', 'on', '--discovery-port', DISCOVERY_PORT, '--cluster', CLUSTER);
+    // The cluster name salts the keys: every daemon of the test's cluster carries it, with discovery or not.
+    args.push('--cluster', CLUSTER);
+    if (discovery) args.push('--discovery', 'on', '--discovery-port', DISCOVERY_PORT);
     else args.push('--discovery', 'off');
     const daemon = await startReadyChild<DaemonReady>(DAEMON, args);
     daemons.push(daemon);
@@ -104,7 +106,7 @@ describe('daemons forming a cluster', () => {
     const a = await startDaemon('a');
     const b = await startDaemon('b', [hostPort(a.ready.endpoint)]);
     await allSeeEachOther([a, b]);
-    const client = await connect({ peers: [hostPort(a.ready.endpoint)], waitForPeers: 2 });
+    const client = await connect({ peers: [hostPort(a.ready.endpoint)], cluster: CLUSTER, waitForPeers: 2 });
     try {
       expect(client.peers().map((peer) => peer.nodeId).sort()).toEqual([a.ready.node, b.ready.node].sort());
       await upEvent(b, client.node.id);

@@ -215,6 +215,9 @@ describe('process groups', () => {
         const next = (comm.rank + 1) % (comm.size - 1);
         const prev = (comm.rank - 1 + comm.size - 1) % (comm.size - 1);
         const token = await comm.sendrecv(`from ${comm.rank}`, next, { source: prev });
+        // And back the other way: no survivor returns (and exits, which would fail a slower
+        // rank's allreduce on its account) before every survivor has seen rank 3's loss.
+        await comm.sendrecv('back', prev, { source: next });
         return { failure, later, token };
       },
       { size: 4 },

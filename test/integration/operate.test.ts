@@ -203,6 +203,35 @@ describe('zerocos jobs', () => {
   }, 90_000);
 });
 
+describe('zerocos logs', () => {
+  it('prints a daemon\'s recent log lines, and with --follow the new ones as they come', async () => {
+    const alpha = await startDaemon('alpha', ['--log-level', 'info']);
+    const beta = await startDaemon('beta', ['--peers', seedOf(alpha)]);
+    await nextLine(alpha.lines, (line) => line.event === 'peer:up' && line.node === beta.ready.node, 15_000);
+    await beta.stop();
+    await nextLine(alpha.lines, (line) => line.event === 'peer:down' && line.node === beta.ready.node, 15_000);
+
+    const result = await zerocos(['logs', 'alpha', '--peers', seedOf(alpha), '--json']);
+    expect(result.stderr).toBe('');
+    expect(result.code).toBe(0);
+    const lines = result.stdout.trim().split('\n').map((line) => JSON.parse(line) as { msg: string; node?: string; level: number });
+    expect(lines.find((line) => line.msg === 'ready')).toMatchObject({ node: alpha.ready.node, level: 30 });
+    expect(lines.some((line) => line.msg === 'peer down' && line.node === beta.ready.node)).toBe(true);
+
+    // --follow: a line logged after it started (another peer up) arrives while it runs.
+    const child = spawn(process.execPath, [CLI, 'logs', 'alpha', '--peers', seedOf(alpha), '--follow'], { stdio: ['ignore', 'pipe', 'pipe'], env });
+    let followed = '';
+    child.stdout.on('data', (chunk: Buffer) => (followed += chunk.toString()));
+    try {
+      await eventually(() => expect(followed).toContain('[info] ready'), { timeoutMs: 30_000 });
+      const gamma = await startDaemon('gamma', ['--peers', seedOf(alpha)]);
+      await eventually(() => expect(followed).toContain(`[info] peer up {"node":"${gamma.ready.node}"}`), { timeoutMs: 30_000 });
+    } finally {
+      child.kill('SIGKILL');
+    }
+  });
+});
+
 describe('zerocos on the command line', () => {
   it('prints one line and exits 1 when no daemon listens at the seed', async () => {
     const port = await freePort();

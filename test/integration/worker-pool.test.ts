@@ -116,7 +116,7 @@ describe('WorkerPool', () => {
         pid: worker.pid,
         index: worker.index,
         node: worker.nodeId,
-        tasks: { queued: 0, running: 0, done: 0, failed: 0, droppedForLostOwner: 0, byKind: { task: { queued: 0, running: 0, done: 0, failed: 0 } } },
+        tasks: { queued: 0, running: 0, done: 0, failed: 0, droppedForLostOwner: 0, byKind: { task: { queued: 0, running: 0, done: 0, failed: 0 } }, runs: [] },
       });
     }
     expect(pool!.workers()).toEqual(workers);

@@ -4,7 +4,7 @@ import { EncodeError, MessageTooLargeError, ProtocolError } from '../../lib/comm
 import { BatchDecoder, BatchEncoder, BODY_OVERHEAD_BYTES } from '../../lib/wire/codec.js';
 import type { Envelope } from '../../lib/wire/envelope.js';
 import { BLOB_FLAG, Kind } from '../../lib/wire/kinds.js';
-import { FRAME_TYPE_BATCH, MAGIC_0, MAGIC_1, PROTOCOL_VERSION } from '../../lib/wire/limits.js';
+import { FRAME_TYPE_BATCH, MAGIC_0, MAGIC_1, PROTOCOL_VERSION } from '../../lib/wire/header.js';
 
 const FROM = 'a:000000000001@tcp://127.0.0.1:1';
 const TO = 'b:000000000002@tcp://127.0.0.1:2';

@@ -4,7 +4,7 @@ import { ProtocolError } from '../../lib/common/errors.js';
 import { LocatedValue, ObjectRef } from '../../lib/task/object-ref.js';
 import { BatchDecoder, BatchEncoder } from '../../lib/wire/codec.js';
 import { Kind } from '../../lib/wire/kinds.js';
-import { FRAME_TYPE_BATCH, MAGIC_0, MAGIC_1, PROTOCOL_VERSION } from '../../lib/wire/limits.js';
+import { FRAME_TYPE_BATCH, MAGIC_0, MAGIC_1, PROTOCOL_VERSION } from '../../lib/wire/header.js';
 
 const FROM = 'a:000000000001@tcp://127.0.0.1:1';
 const TO = 'b:000000000002@tcp://127.0.0.1:2';

@@ -1,5 +1,5 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import { ProcessExitedError, TimeoutError, ZerocosError } from '../../lib/common/errors.js';
+import { MailboxClosedError, TimeoutError, ZerocosError } from '../../lib/common/errors.js';
 import { Mailbox } from '../../lib/node/mailbox.js';
 import { compileMatcher, type Predicate } from '../../lib/node/matcher.js';
 
@@ -269,7 +269,7 @@ describe('Mailbox', () => {
   describe('close', () => {
     it('rejects the waiting receive and every later receive with the close error', async () => {
       const mailbox = new Mailbox(100);
-      const reason = new ProcessExitedError('killed');
+      const reason = new MailboxClosedError('killed');
       const waiting = take(mailbox);
       const assertion = expect(waiting).rejects.toBe(reason);
       mailbox.close(reason);

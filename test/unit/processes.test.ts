@@ -11,8 +11,8 @@ import {
   NodeDownError,
   NodeStoppedError,
   NoProcError,
-  ProcessExitedError,
-  ProcessExitError,
+  MailboxClosedError,
+  CalleeExitedError,
   RemoteError,
   TimeoutError,
   type CrashEvent,
@@ -171,14 +171,14 @@ describe('processes on one node', { timeout: TEST_TIMEOUT }, () => {
       expect(queued).toBe(1);
     });
 
-    it('a process that exits normally is gone: sending from it afterwards throws ProcessExitedError', async () => {
+    it('a process that exits normally is gone: sending from it afterwards throws MailboxClosedError', async () => {
       const node = await startNode('exited');
       const context = deferred<ProcessContext>();
       const pid = node.spawn((self) => context.resolve(self));
       const down = downOf(node, pid);
       const self = await context.promise;
       expect((await down).reason).toBe('normal');
-      expect(() => self.send(pid, 'x')).toThrow(ProcessExitedError);
+      expect(() => self.send(pid, 'x')).toThrow(MailboxClosedError);
       expect(node.stats().processes).toBe(0);
     });
   });
@@ -249,21 +249,21 @@ describe('processes on one node', { timeout: TEST_TIMEOUT }, () => {
       expect(performance.now() - started).toBeLessThan(1000);
     });
 
-    it('a call to a process that exits before replying rejects ProcessExitError with its reason', async () => {
+    it('a call to a process that exits before replying rejects CalleeExitedError with its reason', async () => {
       const node = await startNode('exitfirst');
       const quitter = node.spawn(async (self) => {
         await self.receive(); // takes the call, never answers
       });
       const error = await node.call(quitter, 'x', { timeoutMs: 4000 }).catch((e: unknown) => e);
-      expect(error).toBeInstanceOf(ProcessExitError);
-      expect((error as ProcessExitError).reason).toBe('normal');
+      expect(error).toBeInstanceOf(CalleeExitedError);
+      expect((error as CalleeExitedError).reason).toBe('normal');
 
       const crasher = node.spawn(async (self) => {
         await self.receive();
         throw new Error('died mid-call');
       });
-      const crashed = (await node.call(crasher, 'x', { timeoutMs: 4000 }).catch((e: unknown) => e)) as ProcessExitError;
-      expect(crashed).toBeInstanceOf(ProcessExitError);
+      const crashed = (await node.call(crasher, 'x', { timeoutMs: 4000 }).catch((e: unknown) => e)) as CalleeExitedError;
+      expect(crashed).toBeInstanceOf(CalleeExitedError);
       expect(crashed.reason).toMatchObject({ name: 'Error', message: 'died mid-call' });
     });
 
@@ -291,7 +291,7 @@ describe('processes on one node', { timeout: TEST_TIMEOUT }, () => {
       });
       expect(await node.call(server, 'one', { timeoutMs: Infinity })).toBe('answered');
       const error = await node.call(server, 'two', { timeoutMs: Infinity }).catch((e: unknown) => e);
-      expect(error).toBeInstanceOf(ProcessExitError);
+      expect(error).toBeInstanceOf(CalleeExitedError);
     });
 
     it('a call to a process with a full mailbox is refused with EMAILBOXFULL', async () => {
@@ -719,9 +719,9 @@ describe('processes on one node', { timeout: TEST_TIMEOUT }, () => {
       expect((await down).reason).toBe('shutdown');
       // The process exited ('shutdown') while holding the call: the caller hears that first.
       const error = await pending;
-      expect(error).toBeInstanceOf(ProcessExitError);
-      expect((error as ProcessExitError).reason).toBe('shutdown');
-      await expect(watcher.result).rejects.toBeInstanceOf(ProcessExitedError);
+      expect(error).toBeInstanceOf(CalleeExitedError);
+      expect((error as CalleeExitedError).reason).toBe('shutdown');
+      await expect(watcher.result).rejects.toBeInstanceOf(MailboxClosedError);
       expect(() => node.spawn(forever)).toThrow(NodeStoppedError);
       expect(() => node.send(stuck, 'x')).toThrow(NodeStoppedError);
       expect(() => node.monitor(stuck, () => {})).toThrow(NodeStoppedError);
@@ -782,15 +782,15 @@ describe('processes on two nodes', { timeout: TEST_TIMEOUT }, () => {
     expect(error.remoteStack).toEqual(expect.stringContaining('remote boom'));
   });
 
-  it('remote call to an unknown pid rejects NoProcError; to a process that exits first, ProcessExitError', async () => {
+  it('remote call to an unknown pid rejects NoProcError; to a process that exits first, CalleeExitedError', async () => {
     const [a, b] = await twoNodes();
     await expect(a.call({ node: b.id, id: 5555 }, 'x', { timeoutMs: 4000 })).rejects.toBeInstanceOf(NoProcError);
     await expect(a.call({ name: 'nobody', node: b.id }, 'x', { timeoutMs: 4000 })).rejects.toBeInstanceOf(NoProcError);
     const quitter = b.spawn(async (self) => {
       await self.receive();
     });
-    const error = (await a.call(quitter, 'x', { timeoutMs: 4000 }).catch((e: unknown) => e)) as ProcessExitError;
-    expect(error).toBeInstanceOf(ProcessExitError);
+    const error = (await a.call(quitter, 'x', { timeoutMs: 4000 }).catch((e: unknown) => e)) as CalleeExitedError;
+    expect(error).toBeInstanceOf(CalleeExitedError);
     expect(error.reason).toBe('normal');
   });
 
@@ -1009,16 +1009,16 @@ describe('processes on two nodes', { timeout: TEST_TIMEOUT }, () => {
     return { a, b, down, pending, nodedown };
   }
 
-  it("stopping node B: A's monitor of a B process fires, and a call pending on B fails with ProcessExitError", async () => {
+  it("stopping node B: A's monitor of a B process fires, and a call pending on B fails with CalleeExitedError", async () => {
     const { b, down, pending, nodedown } = await stoppingPair();
     await b.stop();
     // B ends its processes with 'shutdown' and queues a Down for each watcher before it closes
     // its sockets. The holder exits first, so the Down for the call leaves at once, alone, on
     // B's idle channel; A dispatches it before anything else: the caller gets
-    // ProcessExitError('shutdown'), never NodeDownError.
+    // CalleeExitedError('shutdown'), never NodeDownError.
     const error = await pending;
-    expect(error).toBeInstanceOf(ProcessExitError);
-    expect((error as ProcessExitError).reason).toBe('shutdown');
+    expect(error).toBeInstanceOf(CalleeExitedError);
+    expect((error as CalleeExitedError).reason).toBe('shutdown');
     // The monitor's Down follows in a second batch. A's receive loop yields to the event loop
     // between batches, and A's own channel to B reports the lost connection in that gap often
     // enough (about 1 run in 7 on an idle machine, almost always when A is busy) that the
@@ -1043,7 +1043,7 @@ describe('processes on two nodes', { timeout: TEST_TIMEOUT }, () => {
     }
     await nodedown;
     const { reason } = await down;
-    expect(await pending).toBeInstanceOf(ProcessExitError);
+    expect(await pending).toBeInstanceOf(CalleeExitedError);
     // Both Downs did arrive (after the 2 replies A had already counted)...
     await eventually(() => expect(a.stats().envelopesReceived).toBeGreaterThanOrEqual(4), { timeoutMs: 2000 });
     // ...but the monitor's came too late: this is the assertion that fails.

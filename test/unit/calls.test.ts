@@ -1,0 +1,73 @@
+import { afterEach, describe, expect, it } from 'vitest';
+import { CallMessage, Node, NodeDownError } from '../../lib/index.js';
+
+describe('replies to a burst of calls', () => {
+  const nodes: Node[] = [];
+  afterEach(async () => {
+    await Promise.all(nodes.splice(0).map((node) => node.stop()));
+  });
+
+  it('leave batched, each matched to its own call', async () => {
+    const client = await Node.start({ name: 'client' });
+    const server = await Node.start({ name: 'server' });
+    nodes.push(client, server);
+    const echo = server.spawn(async (self) => {
+      for (;;) {
+        const message = await self.receive();
+        if (message instanceof CallMessage) message.reply(message.request);
+      }
+    });
+    // Warm the connection both ways so the burst below meets open channels.
+    expect(await client.call(echo, 'warm')).toBe('warm');
+    const before = server.stats();
+    const burst = 400;
+    const replies = await Promise.all(Array.from({ length: burst }, (_, i) => client.call(echo, { i })));
+    expect(replies).toEqual(Array.from({ length: burst }, (_, i) => ({ i })));
+    const after = server.stats();
+    expect(after.envelopesSent - before.envelopesSent).toBe(burst);
+    // Without the transport's hold each reply left in a batch of its own (400 sends); with it,
+    // the replies to one inbound batch leave together. The bound leaves room for a loaded
+    // machine splitting the burst into several inbound batches.
+    expect(after.batchesSent - before.batchesSent).toBeLessThan(burst / 4);
+  });
+
+  it('a lone call is still answered', async () => {
+    const client = await Node.start({ name: 'client' });
+    const server = await Node.start({ name: 'server' });
+    nodes.push(client, server);
+    const echo = server.spawn(async (self) => {
+      for (;;) {
+        const message = await self.receive();
+        if (message instanceof CallMessage) message.reply(message.request);
+      }
+    });
+    for (let i = 0; i < 50; i++) expect(await client.call(echo, i)).toBe(i);
+  });
+});
+
+describe('calls pending on a node that is lost', () => {
+  it('all fail at once with NodeDownError, and monitors on it fire', async () => {
+    const client = await Node.start({ name: 'client' });
+    const server = await Node.start({ name: 'server' });
+    try {
+      // Takes calls and never answers them.
+      const silent = server.spawn(async (self) => {
+        for (;;) await self.receive();
+      });
+      const calls = Array.from({ length: 50 }, (_, i) => client.call(silent, i, { timeoutMs: Infinity }).then(
+        () => 'answered',
+        (error: unknown) => error,
+      ));
+      const down = new Promise((resolve) => client.monitor(silent, resolve));
+      // Wait until the calls reached the server (its process holds them), then lose the node.
+      await client.call({ node: server.id, id: 0 }, ['hello']);
+      client.declareDown(server.id, 'timeout');
+      const outcomes = await Promise.all(calls);
+      for (const outcome of outcomes) expect(outcome).toBeInstanceOf(NodeDownError);
+      expect(outcomes.map((error) => (error as NodeDownError).reason)).toEqual(Array(50).fill('timeout'));
+      expect(await down).toMatchObject({ reason: 'nodedown' });
+    } finally {
+      await Promise.all([client.stop(), server.stop()]);
+    }
+  });
+});
