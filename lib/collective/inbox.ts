@@ -59,8 +59,9 @@ interface Loss {
  * Losses come from the ports, in order after the lost rank's last message, so a receive still
  * gets what a rank sent before it died. Then a receive that names the lost rank fails with
  * {@link RankFailedError}, at once or when posted later; an abnormal loss of a member of a
- * communicator also fails every waiting collective step of it (a peer that needed the lost rank
- * will never send its part either) and every waiting ANY_SOURCE receive of it (the message it
+ * communicator also fails every waiting collective step of it, and every one posted later that
+ * finds nothing queued (a peer that needed the lost rank will never send its part either), and
+ * every waiting ANY_SOURCE receive of it (the message it
  * waited for may have been the lost rank's, as in ULFM). A receive posted later with ANY_SOURCE
  * waits for the members still alive. Agreement steps (channel 2) fail only when they name the
  * lost rank: `shrink` runs after losses, and handles them itself.
@@ -165,6 +166,14 @@ export class Inbox {
     const { scope } = want;
     const named = want.source === ANY_SOURCE ? undefined : this.lossOf(want.source, scope);
     if (named || want.channel === 2) return named;
+    // A collective step posted after a member was lost abnormally, with nothing queued for it:
+    // the peer it waits for may have given up on this collective already (it needed the lost
+    // rank), so waiting could be forever. Found under load: a rank whose first allreduce step
+    // ended before the loss waited for its second-step partner, which had failed and moved on.
+    if (!pending && want.channel === 1) {
+      const failure = this.firstFailure(scope);
+      if (failure) return failure;
+    }
     if (pending && this.losses.get(justLost!)?.abnormal && scope.ranks.has(justLost!) && (want.channel === 1 || want.source === ANY_SOURCE)) {
       return this.lossOf(justLost!, scope);
     }
