@@ -5,10 +5,10 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import parsePrometheusTextFormat from 'parse-prometheus-text-format';
 import puppeteer, { type Browser, type Page } from 'puppeteer-core';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import { JobCluster, defaultSecretPath, loadOrCreateSecret } from '../../lib/internal.js';
 import { startReadyChild, type ReadyChild } from '../support/child.js';
-import { allWorkersReady, type DaemonReady } from '../support/daemon.js';
+import { allWorkersReady, daemonsWithOwnHome, type DaemonReady } from '../support/daemon.js';
 import { eventually, nextLine } from '../support/eventually.js';
 import { eventuallyAsync, isAlive } from '../support/session.js';
 
@@ -32,34 +32,16 @@ type DashboardDaemon = ReadyChild<DaemonReady & { dashboard?: string }>;
 const browserMissing = existsSync(CHROMIUM) ? undefined : `${CHROMIUM} is not installed (apt-get install chromium; .ci/run does it)`;
 if (browserMissing) console.warn(`dashboard browser test skipped: ${browserMissing}`);
 
-let home: string;
-let env: NodeJS.ProcessEnv;
-const started: DashboardDaemon[] = [];
-
-beforeAll(() => {
-  home = mkdtempSync(join(tmpdir(), 'zerocos-dashboard-'));
-  env = { ...process.env, HOME: home };
-  delete env['ZEROCOS_SECRET'];
-});
-
-afterEach(async () => {
-  const daemons = started.splice(0);
-  await Promise.all(daemons.map((daemon) => daemon.stop()));
-  for (const pid of daemons.flatMap((daemon) => daemon.ready.workers.map((worker) => worker.pid))) {
-    await eventually(() => expect(isAlive(pid)).toBe(false), { timeoutMs: 5000 }).catch(() => process.kill(pid, 'SIGKILL'));
-  }
-});
-
-afterAll(() => rmSync(home, { recursive: true, force: true }));
+const own = daemonsWithOwnHome<DaemonReady & { dashboard?: string }>('zerocos-dashboard-');
 
 async function startDaemon(name: string, extra: string[]): Promise<DashboardDaemon> {
   const daemon = await startReadyChild<DaemonReady & { dashboard?: string }>(
     DAEMON,
     ['--port', '0', '--name', name, '--log-level', 'silent', '--discovery', 'off', ...extra],
     30_000,
-    env,
+    own.env,
   );
-  started.push(daemon);
+  own.started.push(daemon);
   await allWorkersReady(daemon);
   return daemon;
 }
@@ -102,7 +84,7 @@ describe.skipIf(browserMissing !== undefined)('node-daemon --dashboard in headle
     // beta joined after alpha's dashboard started: its peer:up is in the event list.
     await page.waitForFunction(() => [...document.querySelectorAll('#events li[data-kind="peer:up"]')].some((li) => li.textContent?.includes('beta')));
 
-    const work = mkdtempSync(join(home, 'jobs-'));
+    const work = mkdtempSync(join(own.home, 'jobs-'));
     const cluster = await JobCluster.create<[number, string], number>(
       async (i: number, dir: string) => {
         const fs = globalThis.process.getBuiltinModule('node:fs');
@@ -112,7 +94,7 @@ describe.skipIf(browserMissing !== undefined)('node-daemon --dashboard in headle
         if (i === 2) throw new Error(`job ${i} failed on purpose`);
         return i * 10;
       },
-      { peers: [seedOf(alpha)], secret: loadOrCreateSecret(defaultSecretPath(home)) },
+      { peers: [seedOf(alpha)], secret: loadOrCreateSecret(defaultSecretPath(own.home)) },
     );
     try {
       const jobs = [0, 1, 2].map((i) => cluster.submit(i, work));
@@ -160,7 +142,7 @@ describe.skipIf(browserMissing !== undefined)('node-daemon --dashboard in headle
 
 describe('node-daemon --dashboard access', () => {
   it('asks for the token from the token file, and logs JSON lines to --log-file', async () => {
-    const dir = mkdtempSync(join(home, 'token-'));
+    const dir = mkdtempSync(join(own.home, 'token-'));
     const token = 'a-dashboard-token-of-some-length';
     writeFileSync(join(dir, 'token'), `${token}\n`);
     const daemon = await startDaemon('gamma', ['--cpus', '0', '--dashboard', '127.0.0.1:0', '--dashboard-token-file', join(dir, 'token'), '--log-level', 'info', '--log-file', join(dir, 'daemon.log')]);
@@ -198,7 +180,7 @@ describe('node-daemon --dashboard access', () => {
   it('refuses to serve the dashboard off loopback without a token', async () => {
     const out = (() => {
       try {
-        return execFileSync(process.execPath, [DAEMON, '--port', '0', '--cpus', '0', '--discovery', 'off', '--log-level', 'silent', '--dashboard', '0.0.0.0:0'], { env, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], timeout: 30_000 });
+        return execFileSync(process.execPath, [DAEMON, '--port', '0', '--cpus', '0', '--discovery', 'off', '--log-level', 'silent', '--dashboard', '0.0.0.0:0'], { env: own.env, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], timeout: 30_000 });
       } catch (error) {
         return error as { status: number; stderr: string };
       }

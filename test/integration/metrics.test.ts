@@ -1,50 +1,29 @@
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import parsePrometheusTextFormat, { type PrometheusFamily } from 'parse-prometheus-text-format';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { Dealer } from 'zeromq';
 import { Node, defaultSecretPath, loadOrCreateSecret } from '../../lib/internal.js';
 import { deriveCurveKeys } from '../../lib/transport/curve.js';
 import { startReadyChild, type ReadyChild } from '../support/child.js';
-import { allWorkersReady, type DaemonReady } from '../support/daemon.js';
-import { eventually, nextLine } from '../support/eventually.js';
-import { eventuallyAsync, isAlive } from '../support/session.js';
+import { allWorkersReady, daemonsWithOwnHome, type DaemonReady } from '../support/daemon.js';
+import { nextLine } from '../support/eventually.js';
+import { eventuallyAsync } from '../support/session.js';
 import { MEMBERSHIP_PROCESS } from '../../lib/common/service-names.js';
 
 const DAEMON = fileURLToPath(new URL('../../dist/daemons/node-daemon.js', import.meta.url));
 
 type MetricsDaemon = ReadyChild<DaemonReady & { metrics?: string }>;
 
-let home: string;
-let env: NodeJS.ProcessEnv;
-const started: MetricsDaemon[] = [];
-
-beforeAll(() => {
-  home = mkdtempSync(join(tmpdir(), 'zerocos-metrics-'));
-  env = { ...process.env, HOME: home };
-  delete env['ZEROCOS_SECRET'];
-});
-
-afterEach(async () => {
-  const daemons = started.splice(0);
-  await Promise.all(daemons.map((daemon) => daemon.stop()));
-  for (const pid of daemons.flatMap((daemon) => daemon.ready.workers.map((worker) => worker.pid))) {
-    await eventually(() => expect(isAlive(pid)).toBe(false), { timeoutMs: 5000 }).catch(() => process.kill(pid, 'SIGKILL'));
-  }
-});
-
-afterAll(() => rmSync(home, { recursive: true, force: true }));
+const own = daemonsWithOwnHome<DaemonReady & { metrics?: string }>('zerocos-metrics-');
 
 async function startDaemon(extra: string[]): Promise<MetricsDaemon> {
   const daemon = await startReadyChild<DaemonReady & { metrics?: string }>(
     DAEMON,
     ['--port', '0', '--log-level', 'silent', '--discovery', 'off', ...extra],
     30_000,
-    env,
+    own.env,
   );
-  started.push(daemon);
+  own.started.push(daemon);
   // On a loaded host a worker may be late (the ready line lists it without a node id): wait for it.
   await allWorkersReady(daemon);
   return daemon;
@@ -104,7 +83,7 @@ describe('node-daemon --metrics', () => {
     // A heartbeat from a node with no membership process makes the daemon heartbeat it back, to
     // no such process: dead letters on the daemon. Garbage from a peer holding the secret is a
     // protocol error, a peer with another secret a failed handshake; a SIGKILLed worker is a restart.
-    const secret = loadOrCreateSecret(defaultSecretPath(home));
+    const secret = loadOrCreateSecret(defaultSecretPath(own.home));
     const client = await Node.start({ name: 'client', secret });
     const raw = new Dealer({ linger: 0, ...curveClientOptions(secret) });
     // And a peer holding another secret fails its handshake.
@@ -145,7 +124,7 @@ describe('node-daemon --metrics', () => {
 
   it('refuses a bad address with one line', async () => {
     const { spawnSync } = await import('node:child_process');
-    const result = spawnSync(process.execPath, [DAEMON, '--metrics', 'localhost:99999'], { env, encoding: 'utf8', timeout: 10_000 });
+    const result = spawnSync(process.execPath, [DAEMON, '--metrics', 'localhost:99999'], { env: own.env, encoding: 'utf8', timeout: 10_000 });
     expect(result.status).toBe(1);
     expect(result.stderr).toContain('is not [HOST:]PORT');
   });

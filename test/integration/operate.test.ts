@@ -1,14 +1,13 @@
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { JobCluster, Node, defaultSecretPath, loadOrCreateSecret, type ClusterStatus, type StopOutcome, type StoredCluster, type JobRecord } from '../../lib/internal.js';
 import { startReadyChild, type ReadyChild } from '../support/child.js';
-import { allWorkersReady, type DaemonReady } from '../support/daemon.js';
+import { allWorkersReady, daemonsWithOwnHome, type DaemonReady } from '../support/daemon.js';
 import { eventually, nextLine } from '../support/eventually.js';
 import { isAlive } from '../support/session.js';
 import { WORKER_PROCESS } from '../../lib/common/service-names.js';
@@ -17,35 +16,16 @@ const DAEMON = fileURLToPath(new URL('../../dist/daemons/node-daemon.js', import
 const CLI = fileURLToPath(new URL('../../dist/daemons/zerocos.js', import.meta.url));
 
 /** Children run with a home of their own: the daemons and the CLI meet through its default secret file, as a user's would. */
-let home: string;
-let env: NodeJS.ProcessEnv;
-const started: ReadyChild<DaemonReady & { metrics?: string }>[] = [];
-
-beforeAll(() => {
-  home = mkdtempSync(join(tmpdir(), 'zerocos-ops-'));
-  env = { ...process.env, HOME: home };
-  delete env['ZEROCOS_SECRET'];
-});
-
-afterEach(async () => {
-  // Workers exit with their daemon (IPC channel); SIGKILL after the grace as the last resort.
-  const daemons = started.splice(0);
-  await Promise.all(daemons.map((daemon) => daemon.stop()));
-  for (const pid of daemons.flatMap((daemon) => daemon.ready.workers.map((worker) => worker.pid))) {
-    await eventually(() => expect(isAlive(pid)).toBe(false), { timeoutMs: 5000 }).catch(() => process.kill(pid, 'SIGKILL'));
-  }
-});
-
-afterAll(() => rmSync(home, { recursive: true, force: true }));
+const own = daemonsWithOwnHome<DaemonReady & { metrics?: string }>('zerocos-ops-');
 
 async function startDaemon(name: string, extra: string[] = []): Promise<ReadyChild<DaemonReady & { metrics?: string }>> {
   const daemon = await startReadyChild<DaemonReady & { metrics?: string }>(
     DAEMON,
     ['--port', '0', '--name', name, '--log-level', 'silent', '--discovery', 'off', '--cpus', '1', ...extra],
     30_000,
-    env,
+    own.env,
   );
-  started.push(daemon);
+  own.started.push(daemon);
   // On a loaded host a worker may be late (the ready line lists it without a node id): wait for it.
   await allWorkersReady(daemon);
   return daemon;
@@ -63,7 +43,7 @@ async function startPair(): Promise<[ReadyChild<DaemonReady>, ReadyChild<DaemonR
 
 /** Runs `zerocos ...args` to its end. */
 async function zerocos(args: string[], timeoutMs = 30_000): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  const child = spawn(process.execPath, [CLI, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env });
+  const child = spawn(process.execPath, [CLI, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: own.env });
   let stdout = '';
   let stderr = '';
   child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
@@ -118,7 +98,7 @@ describe('zerocos status', () => {
 
   it('still answers when a worker is deep in synchronous code: that worker shows no run counts', async () => {
     const daemon = await startDaemon('busy', ['--cpus', '1']);
-    const client = await Node.start({ name: 'burner', secret: loadOrCreateSecret(defaultSecretPath(home)) });
+    const client = await Node.start({ name: 'burner', secret: loadOrCreateSecret(defaultSecretPath(own.home)) });
     try {
       const worker = daemon.ready.workers[0]!;
       expect(await client.call({ name: WORKER_PROCESS, node: worker.node! }, ['burn', 20_000], { timeoutMs: 15_000 })).toBe('started');
@@ -172,7 +152,7 @@ describe('zerocos jobs', () => {
     const [alpha, beta] = await startPair();
     const cluster = await JobCluster.create<[number], number>((x: number) => x * 7, {
       peers: [seedOf(alpha), seedOf(beta)],
-      secret: loadOrCreateSecret(defaultSecretPath(home)),
+      secret: loadOrCreateSecret(defaultSecretPath(own.home)),
     });
     try {
       const jobs = [1, 2, 3, 4].map((x) => cluster.submit(x));
@@ -219,7 +199,7 @@ describe('zerocos logs', () => {
     expect(lines.some((line) => line.msg === 'peer down' && line.node === beta.ready.node)).toBe(true);
 
     // --follow: a line logged after it started (another peer up) arrives while it runs.
-    const child = spawn(process.execPath, [CLI, 'logs', 'alpha', '--peers', seedOf(alpha), '--follow'], { stdio: ['ignore', 'pipe', 'pipe'], env });
+    const child = spawn(process.execPath, [CLI, 'logs', 'alpha', '--peers', seedOf(alpha), '--follow'], { stdio: ['ignore', 'pipe', 'pipe'], env: own.env });
     let followed = '';
     child.stdout.on('data', (chunk: Buffer) => (followed += chunk.toString()));
     try {
@@ -243,7 +223,7 @@ describe('zerocos on the command line', () => {
 
   it('prints one line and exits 1 when the daemon holds another secret', async () => {
     const daemon = await startDaemon('guarded', ['--cpus', '0']);
-    const wrong = join(home, 'wrong-secret');
+    const wrong = join(own.home, 'wrong-secret');
     writeFileSync(wrong, 'not the secret\n', { mode: 0o600 });
     const result = await zerocos(['status', '--peers', seedOf(daemon), '--secret-file', wrong, '--timeout-ms', '3000']);
     expect(result.code).toBe(1);
@@ -256,7 +236,7 @@ describe('zerocos on the command line', () => {
     expect(version.stdout.trim()).toMatch(/^\d+\.\d+\.\d+/);
     const help = (await zerocos(['stop', '--help'])).stdout.replace(/\s+/g, ' ');
     expect(help).toContain('seed daemons to reach the cluster by (default: 127.0.0.1:9740; none with --discovery)');
-    expect(help).toContain(`else ${defaultSecretPath(home)}`);
+    expect(help).toContain(`else ${defaultSecretPath(own.home)}`);
     expect(help).toContain('--node <name>');
     const bad = await zerocos(['status', '--peers', 'nowhere']);
     expect(bad.code).toBe(1);

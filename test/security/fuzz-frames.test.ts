@@ -8,6 +8,7 @@ import { FRAME_TYPE_BATCH, MAGIC_0, MAGIC_1, PROTOCOL_VERSION } from '../../lib/
 import { Node, type Pid } from '../../lib/index.js';
 import { startReadyProcess, type ReadyChild } from '../support/child.js';
 import { eventuallyAsync } from '../support/session.js';
+import { prng } from '../support/prng.js';
 
 const PEER = fileURLToPath(new URL('../../dist/test/fixtures/kernel-peer.js', import.meta.url));
 /** Mutated frames sent to the node (issue 16 asks for at least 100 k). */
@@ -18,18 +19,6 @@ interface Health {
   rss: number;
   heapUsed: number;
   stats: { framesReceived: number; framesDropped: number; framesDroppedByReason: Record<string, number>; envelopesReceived: number };
-}
-
-/** mulberry32: a small seeded PRNG, so every run sends the same frames. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 /** A TCP port on 127.0.0.1 that nothing listens on (bound, then closed). */

@@ -5,6 +5,7 @@ import { BatchDecoder, BatchEncoder, BODY_OVERHEAD_BYTES } from '../../lib/wire/
 import type { Envelope } from '../../lib/wire/envelope.js';
 import { BLOB_FLAG, Kind } from '../../lib/wire/kinds.js';
 import { FRAME_TYPE_BATCH, MAGIC_0, MAGIC_1, PROTOCOL_VERSION } from '../../lib/wire/header.js';
+import { prng } from '../support/prng.js';
 
 const FROM = 'a:000000000001@tcp://127.0.0.1:1';
 const TO = 'b:000000000002@tcp://127.0.0.1:2';
@@ -52,18 +53,6 @@ function protocolError(fn: () => unknown): ProtocolError {
 
 function hex(bytes: Uint8Array): string {
   return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('hex');
-}
-
-/** mulberry32: a small seeded PRNG so the fuzz loop is the same on every run. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 describe('codec: round trip', () => {
