@@ -1,5 +1,5 @@
+import { listenHttp } from './http-listen.js';
 import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
 import { InvalidArgumentError } from '../common/errors.js';
 import type { DeadLetter } from '../node/kernel.js';
@@ -82,16 +82,9 @@ export class MetricsServer {
         (error: Error) => response.writeHead(500, { 'content-type': 'text/plain' }).end(`${error.message}\n`),
       );
     });
-    await new Promise<void>((resolve, reject) => {
-      server.once('error', reject);
-      server.listen(address.port, address.host, () => {
-        server.off('error', reject);
-        resolve();
-      });
-    });
+    const base = await listenHttp(server, address.host, address.port);
     this.server = server;
-    const { port } = server.address() as AddressInfo;
-    return `http://${address.host.includes(':') ? `[${address.host}]` : address.host}:${port}/metrics`;
+    return `${base}/metrics`;
   }
 
   /** The metrics page now, as served (one status snapshot). */

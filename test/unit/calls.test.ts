@@ -7,7 +7,8 @@ describe('replies to a burst of calls', () => {
     await Promise.all(nodes.splice(0).map((node) => node.stop()));
   });
 
-  it('leave batched, each matched to its own call', async () => {
+  /** A client node and a server node whose `echo` process answers every call with its request. */
+  async function echoPair() {
     const client = await Node.start({ name: 'client' });
     const server = await Node.start({ name: 'server' });
     nodes.push(client, server);
@@ -17,6 +18,11 @@ describe('replies to a burst of calls', () => {
         if (message instanceof CallMessage) message.reply(message.request);
       }
     });
+    return { client, server, echo };
+  }
+
+  it('leave batched, each matched to its own call', async () => {
+    const { client, server, echo } = await echoPair();
     // Warm the connection both ways so the burst below meets open channels.
     expect(await client.call(echo, 'warm')).toBe('warm');
     const before = server.stats();
@@ -32,15 +38,7 @@ describe('replies to a burst of calls', () => {
   });
 
   it('a lone call is still answered', async () => {
-    const client = await Node.start({ name: 'client' });
-    const server = await Node.start({ name: 'server' });
-    nodes.push(client, server);
-    const echo = server.spawn(async (self) => {
-      for (;;) {
-        const message = await self.receive();
-        if (message instanceof CallMessage) message.reply(message.request);
-      }
-    });
+    const { client, echo } = await echoPair();
     for (let i = 0; i < 50; i++) expect(await client.call(echo, i)).toBe(i);
   });
 });

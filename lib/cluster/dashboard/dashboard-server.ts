@@ -1,8 +1,8 @@
 import { timingSafeEqual, createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
+import { listenHttp } from '../http-listen.js';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { createRequire } from 'node:module';
-import type { AddressInfo } from 'node:net';
 import { InvalidArgumentError } from '../../common/errors.js';
 import { isLoopbackHost } from '../../common/host-address.js';
 import type { ListenAddress } from '../metrics-server.js';
@@ -61,17 +61,10 @@ export class DashboardServer {
       throw new InvalidArgumentError(`a dashboard on ${address.host} (not loopback) needs a token: give --dashboard-token-file`);
     }
     const server = createServer((request, response) => this.serve(request, response));
-    await new Promise<void>((resolve, reject) => {
-      server.once('error', reject);
-      server.listen(address.port, address.host, () => {
-        server.off('error', reject);
-        resolve();
-      });
-    });
+    const base = await listenHttp(server, address.host, address.port);
     this.server = server;
     this.options.feed.start();
-    const { port } = server.address() as AddressInfo;
-    return `http://${address.host.includes(':') ? `[${address.host}]` : address.host}:${port}/`;
+    return `${base}/`;
   }
 
   /** Ends every open stream, stops listening and stops the feed. Idempotent. */
