@@ -40,6 +40,12 @@ export type ReduceAnswer = [key: unknown, value: unknown][];
 /** A held map output (one partition of one map task): `[key, [values...]]` per key. */
 export type MapShare = [key: unknown, values: unknown[]][];
 
+/**
+ * A held map output of a run with `fold`: each key once with its folded value, flat,
+ * `[key, value, key, value, ...]` (no array per key to allocate, trace or encode).
+ */
+export type FoldedShare = unknown[];
+
 /** The key a map output is held under on its worker: `"<driver>|mr:<run>:<index>:<partition>"`. */
 export function mapOutputKey(owner: NodeId, run: string, index: number, partition: number): string {
   return heldKey(owner, `mr:${run}:${index}:${partition}`);

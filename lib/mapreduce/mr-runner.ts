@@ -7,6 +7,7 @@ import type { TaskRuntime } from '../task/runtime.js';
 import type { WorkerService } from '../task/worker-service.js';
 import type { NodeId } from '../wire/address.js';
 import { partitionOf } from '../common/partition.js';
+import { canonicalKey, FoldedPairs } from './folded-pairs.js';
 import { mapOutputKey, parseMapContext, parseReduceContext, type MapContext, type MapShare, type ReduceContext } from './mr-protocol.js';
 
 export type { MapContext, ReduceContext } from './mr-protocol.js';
@@ -48,19 +49,13 @@ export class MapReduceRunner implements WorkerService {
 
   private async map(context: MapContext, map: (...args: unknown[]) => unknown, records: unknown[], owner: NodeId): Promise<number[]> {
     const combine = context.combine ? this.functions.compile(context.combine) : undefined;
-    const fold = context.fold ? this.functions.compile(context.fold) : undefined;
-    // By canonical key: [the key as emitted, its values (with a combiner: one, folded as they come)].
+    const fold = context.fold ? (this.functions.compile(context.fold) as (a: unknown, b: unknown) => unknown) : undefined;
+    // With a fold: one value per key, folded as pairs come (the common case: one lookup, one call, one store per pair).
+    const folded = fold ? new FoldedPairs(fold) : undefined;
+    // Without: by canonical key, [the key as emitted, its values (with a combiner: one, folded as they come)].
     const groups = new Map<unknown, [unknown, unknown[]]>();
-    // With a fold, per key: [the key as emitted, the folded value]. Primitive keys are their own
-    // canonical form, so the common case costs one Map lookup and one call per pair.
-    const folded = new Map<unknown, [unknown, unknown]>();
-    const emit = fold
-      ? (key: unknown, value: unknown) => {
-          const canonical = typeof key === 'object' && key !== null ? canonicalKey(key) : key;
-          const entry = folded.get(canonical);
-          if (entry) entry[1] = fold(entry[1], value);
-          else folded.set(canonical, [key, value]);
-        }
+    const emit = folded
+      ? (key: unknown, value: unknown) => folded.add(key, value)
       : (key: unknown, value: unknown) => {
           const canonical = canonicalKey(key);
           const group = groups.get(canonical);
@@ -83,38 +78,39 @@ export class MapReduceRunner implements WorkerService {
     } else {
       for (const record of records) mapOne(record);
     }
-    const parts: Pairs[] = Array.from({ length: context.partitions }, () => []);
-    for (const [key, values] of groups.values()) parts[partitionOf(key, context.partitions)]!.push([key, values]);
-    for (const [key, value] of folded.values()) parts[partitionOf(key, context.partitions)]!.push([key, [value]]);
+    let parts: unknown[][];
+    if (folded) {
+      parts = folded.split(context.partitions);
+    } else {
+      parts = Array.from({ length: context.partitions }, () => []);
+      for (const [key, values] of groups.values()) parts[partitionOf(key, context.partitions)]!.push([key, values]);
+    }
     return parts.map((pairs, partition) => {
       if (pairs.length > 0) this.runtime.worker.hold(mapOutputKey(owner, context.run, context.index, partition), pairs);
-      return pairs.length;
+      return folded ? pairs.length / 2 : pairs.length;
     });
   }
 
   private async reduce(context: ReduceContext, reduce: (...args: unknown[]) => unknown): Promise<[unknown, unknown][]> {
-    const shares = await Promise.all(context.inputs.map(([at, key]) => this.runtime.worker.argumentValue(new LocatedValue(at, key)) as Promise<Pairs>));
+    const shares = await Promise.all(context.inputs.map(([at, key]) => this.runtime.worker.argumentValue(new LocatedValue(at, key))));
+    const out: [unknown, unknown][] = [];
+    if (context.fold) {
+      // Folded shares merge straight into one value per key: no regrouping into arrays of values.
+      const merged = new FoldedPairs(this.functions.compile(context.fold) as (a: unknown, b: unknown) => unknown);
+      for (const share of shares) merged.addShare(share);
+      merged.forEach((key, value) => out.push([key, reduce(key, [value])]));
+      return out;
+    }
     const merged = new Map<unknown, [unknown, unknown[]]>();
-    const fold = context.fold ? this.functions.compile(context.fold) : undefined;
-    for (const pairs of shares) {
+    for (const pairs of shares as Pairs[]) {
       for (const [key, values] of pairs) {
         const canonical = canonicalKey(key);
         const known = merged.get(canonical);
-        if (!known) merged.set(canonical, [key, fold ? [values.reduce((a, b) => fold(a, b))] : values.slice()]);
-        else if (fold) for (const value of values) known[1][0] = fold(known[1][0], value);
+        if (!known) merged.set(canonical, [key, values.slice()]);
         else for (const value of values) known[1].push(value);
       }
     }
-    const out: [unknown, unknown][] = [];
     for (const [key, values] of merged.values()) out.push([key, reduce(key, values)]);
     return out;
   }
-}
-
-/**
- * What makes two keys the same key: primitives as themselves; objects and arrays by their JSON
- * (after a shuffle they are different objects, and `partitionOf` sends equal JSON to the same reducer).
- */
-function canonicalKey(key: unknown): unknown {
-  return typeof key === 'object' && key !== null ? `\u0000${JSON.stringify(key)}` : key;
 }
