@@ -8,7 +8,12 @@ import type { WorkerService } from '../task/worker-service.js';
 import type { NodeId } from '../wire/address.js';
 import { partitionOf } from '../common/partition.js';
 import { canonicalKey, FoldedPairs } from './folded-pairs.js';
-import { mapOutputKey, parseMapContext, parseReduceContext, type MapContext, type MapShare, type ReduceContext } from './mr-protocol.js';
+import { formatSharesRequest, isSharesRequest, mapOutputKey, parseMapContext, parseReduceContext, parseSharesRequest, type FoldedShare, type MapContext, type MapShare, type ReduceContext } from './mr-protocol.js';
+import { CallMessage } from '../node/messages.js';
+import type { ShippedFunction } from '../task/remote-function.js';
+import { ObjectLostError } from '../task/task-errors.js';
+import { NO_TIMEOUT } from '../task/object-table.js';
+import { WORKER_PROCESS } from '../common/service-names.js';
 
 export type { MapContext, ReduceContext } from './mr-protocol.js';
 export { mapOutputKey } from './mr-protocol.js';
@@ -42,9 +47,23 @@ export class MapReduceRunner implements WorkerService {
     });
   }
 
-  /** Takes no message of the worker's process: map and reduce tasks reach it through the executor's invokers. */
-  handle(): boolean {
-    return false;
+  /**
+   * Takes the reducers' shares requests (`['mr-shares', keys, fold]`, protocol.md §11.6); map and
+   * reduce tasks reach it through the executor's invokers.
+   */
+  handle(message: unknown): boolean {
+    if (!(message instanceof CallMessage) || !isSharesRequest(message.request)) return false;
+    const request = parseSharesRequest(message.request);
+    if (!request) message.fail(new InvalidArgumentError('malformed mr-shares request: see docs/protocol.md §11.6'));
+    else this.heldShares(request.keys, request.fold).then((share) => message.reply(share), (error) => message.fail(error));
+    return true;
+  }
+
+  /** The shares held here under `keys`, folded into one. @throws ObjectLostError when one is not held (freed, or this worker is a replacement) */
+  private async heldShares(keys: string[], fold: ShippedFunction): Promise<FoldedShare> {
+    const merged = new FoldedPairs(this.functions.compile(fold) as (a: unknown, b: unknown) => unknown);
+    for (const key of keys) merged.addShare(await this.runtime.worker.argumentValue(new LocatedValue(this.runtime.node.id, key)));
+    return merged.split(1)[0]!;
   }
 
   private async map(context: MapContext, map: (...args: unknown[]) => unknown, records: unknown[], owner: NodeId): Promise<number[]> {
@@ -92,15 +111,21 @@ export class MapReduceRunner implements WorkerService {
   }
 
   private async reduce(context: ReduceContext, reduce: (...args: unknown[]) => unknown): Promise<[unknown, unknown][]> {
-    const shares = await Promise.all(context.inputs.map(([at, key]) => this.runtime.worker.argumentValue(new LocatedValue(at, key))));
     const out: [unknown, unknown][] = [];
     if (context.fold) {
-      // Folded shares merge straight into one value per key: no regrouping into arrays of values.
+      // Folded shares merge straight into one value per key (no regrouping into arrays of values),
+      // and each other holder folds its own shares first: one answer per holder, each key once in it.
       const merged = new FoldedPairs(this.functions.compile(context.fold) as (a: unknown, b: unknown) => unknown);
-      for (const share of shares) merged.addShare(share);
+      const byHolder = new Map<NodeId, string[]>();
+      for (const [at, key] of context.inputs) byHolder.get(at)?.push(key) ?? byHolder.set(at, [key]);
+      const fold = context.fold;
+      const remote = [...byHolder].filter(([at]) => at !== this.runtime.node.id).map(([at, keys]) => this.fetchShares(at, keys, fold));
+      for (const key of byHolder.get(this.runtime.node.id) ?? []) merged.addShare(await this.runtime.worker.argumentValue(new LocatedValue(this.runtime.node.id, key)));
+      for (const share of await Promise.all(remote)) merged.addShare(share);
       merged.forEach((key, value) => out.push([key, reduce(key, [value])]));
       return out;
     }
+    const shares = await Promise.all(context.inputs.map(([at, key]) => this.runtime.worker.argumentValue(new LocatedValue(at, key))));
     const merged = new Map<unknown, [unknown, unknown[]]>();
     for (const pairs of shares as Pairs[]) {
       for (const [key, values] of pairs) {
@@ -112,5 +137,14 @@ export class MapReduceRunner implements WorkerService {
     }
     for (const [key, values] of merged.values()) out.push([key, reduce(key, values)]);
     return out;
+  }
+
+  /** Asks `at` for its shares under `keys`, folded. @throws ObjectLostError when it cannot answer (as a fetch of a lost object) */
+  private async fetchShares(at: NodeId, keys: string[], fold: ShippedFunction): Promise<unknown> {
+    try {
+      return await this.runtime.node.call({ name: WORKER_PROCESS, node: at }, formatSharesRequest(keys, fold), { timeoutMs: NO_TIMEOUT });
+    } catch (error) {
+      throw new ObjectLostError(`MapReduce shares could not be fetched from ${at}: ${(error as Error).message}`, { cause: error });
+    }
   }
 }

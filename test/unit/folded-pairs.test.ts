@@ -2,6 +2,8 @@ import { describe, expect, it } from 'vitest';
 import { InvalidArgumentError } from '../../lib/common/errors.js';
 import { partitionOf } from '../../lib/common/partition.js';
 import { FoldedPairs } from '../../lib/mapreduce/folded-pairs.js';
+import { formatSharesRequest, isSharesRequest, parseSharesRequest } from '../../lib/mapreduce/mr-protocol.js';
+import { shipFunction } from '../../lib/task/remote-function.js';
 
 const add = (a: unknown, b: unknown) => (a as number) + (b as number);
 const pairsOf = (folded: FoldedPairs) => {
@@ -48,5 +50,17 @@ describe('FoldedPairs (the folded map side and reducer merge of MapReduce)', () 
     const merged = new FoldedPairs(add);
     expect(() => merged.addShare([['a', [1]]] as unknown)).toThrow(InvalidArgumentError);
     expect(() => merged.addShare({})).toThrow(InvalidArgumentError);
+  });
+});
+
+describe('mr-shares request (protocol.md §11.6)', () => {
+  it('parses what it formats and refuses malformed ones', () => {
+    const fold = shipFunction((a: number, b: number) => a + b);
+    expect(parseSharesRequest(formatSharesRequest(['k1', 'k2'], fold))).toEqual({ keys: ['k1', 'k2'], fold });
+    expect(parseSharesRequest(['mr-shares', ['k', 3], fold])).toBeUndefined();
+    expect(parseSharesRequest(['mr-shares', ['k'], { source: 'x' }])).toBeUndefined();
+    expect(parseSharesRequest(['mr-shares', ['k']])).toBeUndefined();
+    expect(isSharesRequest(['mr-shares', 'junk'])).toBe(true);
+    expect(isSharesRequest(['run', 1])).toBe(false);
   });
 });
