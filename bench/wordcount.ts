@@ -2,7 +2,9 @@
  * Word count benchmark: MapReduce (`files: true`, counts folded pairwise) over the example's generated
  * corpus (examples/wordcount/corpus.ts, 80 MB, cached in the OS temp directory), on a local
  * cluster of 1 worker and of 2 workers, beside the same count done in this process alone (the
- * same map function, one Map of counts), measured in the same run. Each figure is the median of
+ * same map function, one Map of counts), measured in the same run: each cluster run follows a
+ * single-process count, and each cluster is compared with the counts beside its own runs (the
+ * speed of these shared machines drifts from minute to minute). Each figure is the median of
  * RUNS runs after a warm-up run on a few files (which ships the code and warms each worker's JIT);
  * every run's result is checked against the single-process count.
  *
@@ -48,6 +50,8 @@ interface ClusterTiming {
   /** CPU seconds per run: all the workers together, and this process (the client). */
   workerCpuS: number;
   clientCpuS: number;
+  /** The single-process counts run each just before a cluster run: median ms, runs, CPU s a run. */
+  single: { ms: number; runs: number[]; cpuS: number };
 }
 
 const seconds = (ms: number) => `${(ms / 1000).toFixed(2)} s`;
@@ -62,23 +66,16 @@ export async function runWordcount(): Promise<WordcountFigures> {
       `(${corpus.generated ? `generated in ${seconds(corpus.ms)}` : 'cached'}); each figure: the median of ${RUNS} runs; load average ${load()}`,
   );
 
-  // The first count is the reference (and this process's JIT warm-up).
+  // The first count is the reference (and this process's JIT warm-up). The machine's speed drifts
+  // (other work, the host), so each cluster run is paired with a single-process count just before
+  // it, and each cluster is compared with its own single-process runs.
   const expected = countWords(corpus.files);
-  const singleRuns: number[] = [];
-  const cpuBefore = process.cpuUsage();
-  for (let i = 0; i < RUNS; i++) {
-    const started = performance.now();
-    countWords(corpus.files);
-    singleRuns.push(performance.now() - started);
-  }
-  const singleCpuS = cpuS(process.cpuUsage(cpuBefore)) / RUNS;
-  const single = median(singleRuns);
-  console.log(`single process: ${seconds(single)} (runs ${singleRuns.map(seconds).join(', ')}); ${singleCpuS.toFixed(2)} CPU s a run`);
-
   const one = await timeCluster({ daemons: 1, cpus: 1 }, corpus, expected);
-  console.log(describe('1 worker  (1 daemon × 1)', one, single, singleCpuS));
+  console.log(describe('1 worker  (1 daemon × 1)', one));
   const two = await timeCluster({ daemons: 2, cpus: 1 }, corpus, expected);
-  console.log(describe('2 workers (2 daemons × 1)', two, single, singleCpuS));
+  console.log(describe('2 workers (2 daemons × 1)', two));
+  const single = two.single.ms;
+  const singleCpuS = two.single.cpuS;
   console.log(
     `2 workers: ${(one.ms / two.ms).toFixed(2)}× the speed of 1 worker, ${(single / two.ms).toFixed(2)}× the single process; ` +
       `wall time ${seconds(performance.now() - began)}; load average ${load()} (other work on these 2 cores moves every figure)`,
@@ -96,8 +93,11 @@ export async function runWordcount(): Promise<WordcountFigures> {
   };
 }
 
-function describe(label: string, timing: ClusterTiming, single: number, singleCpuS: number): string {
+function describe(label: string, timing: ClusterTiming): string {
+  const single = timing.single.ms;
+  const singleCpuS = timing.single.cpuS;
   return (
+    `single process beside it: ${seconds(single)} (runs ${timing.single.runs.map(seconds).join(', ')}); ${singleCpuS.toFixed(2)} CPU s a run\n` +
     `${label}: ${seconds(timing.ms)} (maps ${seconds(timing.mapMs)}, reduces ${seconds(timing.ms - timing.mapMs)}; runs ${timing.runs.map(seconds).join(', ')}), ` +
     `${(timing.ms / single).toFixed(2)}× the single process's time; workers busy ${timing.workerBusy.map((b) => `${Math.round(b * 100)}%`).join(', ')}; ` +
     `CPU s a run: workers ${timing.workerCpuS.toFixed(2)} (${(timing.workerCpuS / singleCpuS).toFixed(2)}× the single process's), client ${timing.clientCpuS.toFixed(2)}`
@@ -114,9 +114,17 @@ async function timeCluster(local: LocalClusterOptions, corpus: Corpus, expected:
     await count(corpus.files.slice(0, WARMUP_FILES)).collect();
     const pids = session.local!.daemons.flatMap((daemon) => daemon.workers.map((worker) => worker.pid));
     const cpuBefore = pids.map((pid) => cpuSeconds(pid) ?? NaN);
-    const clientBefore = process.cpuUsage();
     const runs: { ms: number; mapMs: number }[] = [];
+    const singleRuns: number[] = [];
+    let singleCpuS = 0;
+    let clientCpuS = 0;
     for (let i = 0; i < RUNS; i++) {
+      const singleCpu = process.cpuUsage();
+      const singleStarted = performance.now();
+      countWords(corpus.files);
+      singleRuns.push(performance.now() - singleStarted);
+      singleCpuS += cpuS(process.cpuUsage(singleCpu)) / RUNS;
+      const clientBefore = process.cpuUsage();
       const started = performance.now();
       let mapsDoneAt: number | undefined;
       const run = count(corpus.files);
@@ -124,12 +132,11 @@ async function timeCluster(local: LocalClusterOptions, corpus: Corpus, expected:
         if (mapsDoneAt === undefined && p.inputDone && p.mapsDone === p.mapsTotal) mapsDoneAt = performance.now();
       });
       const counts = await run.collect();
+      clientCpuS += cpuS(process.cpuUsage(clientBefore)) / RUNS;
       runs.push({ ms: performance.now() - started, mapMs: (mapsDoneAt ?? started) - started });
       const wrong = differences(counts, expected);
       if (wrong.length > 0) throw new Error(`MapReduce counted differently from the single process: ${wrong.join('; ')}`);
     }
-    // The checks above ran in this process too, but take ~1% of its time.
-    const clientCpuS = cpuS(process.cpuUsage(clientBefore)) / RUNS;
     const wallS = sum(runs.map((r) => r.ms)) / 1000;
     const workerCpu = pids.map((pid, i) => (cpuSeconds(pid) ?? NaN) - cpuBefore[i]!);
     const middle = runs.find((r) => r.ms === median(runs.map((x) => x.ms)))!;
@@ -140,6 +147,7 @@ async function timeCluster(local: LocalClusterOptions, corpus: Corpus, expected:
       workerBusy: workerCpu.map((cpu) => cpu / wallS),
       workerCpuS: sum(workerCpu) / RUNS,
       clientCpuS,
+      single: { ms: median(singleRuns), runs: singleRuns, cpuS: singleCpuS },
     };
   } finally {
     await shutdown();
