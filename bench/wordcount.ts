@@ -14,7 +14,9 @@
  * workers map). The daemons take no part in the data path (reducers fetch the map outputs
  * straight from the map workers), so the one extra daemon process costs only its heartbeats.
  */
+import { fork, type ChildProcess } from 'node:child_process';
 import { loadavg } from 'node:os';
+import { fileURLToPath } from 'node:url';
 import { performance } from 'node:perf_hooks';
 import { cpuSeconds, round2, sum } from './support.js';
 import { addCounts, countWords, differences, ensureCorpus, mapWords, sumCounts, type Corpus } from '../examples/wordcount/corpus.js';
@@ -29,6 +31,10 @@ export interface WordcountFigures {
   speedup_2v1: number;
   /** Single-process time / 2-worker time. */
   vs_single_process: number;
+  /** Single-process time / the time 2 plain processes take counting half each at once: the most 2 workers could reach in this window. */
+  parallel_ceiling: number;
+  /** vs_single_process / parallel_ceiling: the share of what 2 processes could gain that 2 workers got. */
+  of_ceiling: number;
   single_process_s: number;
   one_worker_s: number;
   two_workers_s: number;
@@ -76,6 +82,11 @@ export async function runWordcount(): Promise<WordcountFigures> {
   console.log(describe('2 workers (2 daemons × 1)', two));
   const single = two.single.ms;
   const singleCpuS = two.single.cpuS;
+  const ceiling = await timePlainPair(corpus);
+  console.log(
+    `ceiling: 2 plain processes counting half the files each, at once: ${seconds(ceiling.ms)}, ` +
+      `${(ceiling.single / ceiling.ms).toFixed(2)}× the single process beside them (${seconds(ceiling.single)}): what these cores give 2 processes now`,
+  );
   console.log(
     `2 workers: ${(one.ms / two.ms).toFixed(2)}× the speed of 1 worker, ${(single / two.ms).toFixed(2)}× the single process; ` +
       `wall time ${seconds(performance.now() - began)}; load average ${load()} (other work on these 2 cores moves every figure)`,
@@ -83,6 +94,8 @@ export async function runWordcount(): Promise<WordcountFigures> {
   return {
     speedup_2v1: round2(one.ms / two.ms),
     vs_single_process: round2(single / two.ms),
+    parallel_ceiling: round2(ceiling.single / ceiling.ms),
+    of_ceiling: round2(single / two.ms / (ceiling.single / ceiling.ms)),
     single_process_s: round2(single / 1000),
     one_worker_s: round2(one.ms / 1000),
     two_workers_s: round2(two.ms / 1000),
@@ -102,6 +115,40 @@ function describe(label: string, timing: ClusterTiming): string {
     `${(timing.ms / single).toFixed(2)}× the single process's time; workers busy ${timing.workerBusy.map((b) => `${Math.round(b * 100)}%`).join(', ')}; ` +
     `CPU s a run: workers ${timing.workerCpuS.toFixed(2)} (${(timing.workerCpuS / singleCpuS).toFixed(2)}× the single process's), client ${timing.clientCpuS.toFixed(2)}`
   );
+}
+
+/**
+ * The parallel ceiling: two plain Node processes (bench/wordcount-half.ts), each counting half
+ * the files, started together; RUNS times, each after a single-process count. Median ms of each.
+ */
+async function timePlainPair(corpus: Corpus): Promise<{ ms: number; single: number }> {
+  const script = fileURLToPath(new URL('./wordcount-half.js', import.meta.url));
+  const halves = [corpus.files.filter((_, i) => i % 2 === 0), corpus.files.filter((_, i) => i % 2 === 1)];
+  const children = halves.map((files) => fork(script, files, { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] }));
+  const next = (child: ChildProcess) =>
+    new Promise<unknown>((resolve, reject) => {
+      child.once('message', resolve);
+      child.once('exit', (code) => reject(new Error(`wordcount-half exited with ${code}`)));
+    });
+  try {
+    await Promise.all(children.map(next));
+    const pairs: number[] = [];
+    const singles: number[] = [];
+    for (let i = 0; i < RUNS; i++) {
+      const singleStarted = performance.now();
+      countWords(corpus.files);
+      singles.push(performance.now() - singleStarted);
+      const started = performance.now();
+      const answers = children.map(next);
+      for (const child of children) child.send('go');
+      const words = sum((await Promise.all(answers)).map((answer) => (answer as { words: number }).words));
+      pairs.push(performance.now() - started);
+      if (words !== corpus.words) throw new Error(`the plain processes counted ${words} words, not ${corpus.words}`);
+    }
+    return { ms: median(pairs), single: median(singles) };
+  } finally {
+    for (const child of children) child.kill();
+  }
 }
 
 const cpuS = (usage: NodeJS.CpuUsage) => (usage.user + usage.system) / 1e6;
