@@ -40,6 +40,37 @@ export type ReduceAnswer = [key: unknown, value: unknown][];
 /** A held map output (one partition of one map task): `[key, [values...]]` per key. */
 export type MapShare = [key: unknown, values: unknown[]][];
 
+/**
+ * A held map output of a run with `fold`: each key once with its folded value, flat,
+ * `[key, value, key, value, ...]` (no array per key to allocate, trace or encode).
+ */
+export type FoldedShare = unknown[];
+
+/**
+ * A reducer's call to a map worker's `zerocos.worker` in a run with `fold`: fold these shares
+ * held here into one and answer it (a {@link FoldedShare}): each key crosses the wire once per
+ * holder, not once per map task it occurs in.
+ */
+export interface SharesRequest {
+  keys: string[];
+  fold: ShippedFunction;
+}
+
+export function formatSharesRequest(keys: string[], fold: ShippedFunction): ['mr-shares', string[], ShippedFunction] {
+  return ['mr-shares', keys, fold];
+}
+
+/** The shares request in a message, or undefined when it is not one (or a field is of the wrong type). */
+export function parseSharesRequest(request: unknown): SharesRequest | undefined {
+  if (!Array.isArray(request) || request.length !== 3 || request[0] !== 'mr-shares') return undefined;
+  const [, keys, fold] = request as [string, unknown, unknown];
+  if (!Array.isArray(keys) || !keys.every((key) => typeof key === 'string') || !isShippedFunction(fold)) return undefined;
+  return { keys, fold };
+}
+
+/** True for a message that claims to be a shares request (parsed or not: a malformed one is failed with EINVAL). */
+export const isSharesRequest = (request: unknown): boolean => Array.isArray(request) && request[0] === 'mr-shares';
+
 /** The key a map output is held under on its worker: `"<driver>|mr:<run>:<index>:<partition>"`. */
 export function mapOutputKey(owner: NodeId, run: string, index: number, partition: number): string {
   return heldKey(owner, `mr:${run}:${index}:${partition}`);

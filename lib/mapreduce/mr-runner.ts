@@ -7,7 +7,13 @@ import type { TaskRuntime } from '../task/runtime.js';
 import type { WorkerService } from '../task/worker-service.js';
 import type { NodeId } from '../wire/address.js';
 import { partitionOf } from '../common/partition.js';
-import { mapOutputKey, parseMapContext, parseReduceContext, type MapContext, type MapShare, type ReduceContext } from './mr-protocol.js';
+import { canonicalKey, FoldedPairs } from './folded-pairs.js';
+import { formatSharesRequest, isSharesRequest, mapOutputKey, parseMapContext, parseReduceContext, parseSharesRequest, type FoldedShare, type MapContext, type MapShare, type ReduceContext } from './mr-protocol.js';
+import { CallMessage } from '../node/messages.js';
+import type { ShippedFunction } from '../task/remote-function.js';
+import { ObjectLostError } from '../task/task-errors.js';
+import { NO_TIMEOUT } from '../task/object-table.js';
+import { WORKER_PROCESS } from '../common/service-names.js';
 
 export type { MapContext, ReduceContext } from './mr-protocol.js';
 export { mapOutputKey } from './mr-protocol.js';
@@ -41,26 +47,34 @@ export class MapReduceRunner implements WorkerService {
     });
   }
 
-  /** Takes no message of the worker's process: map and reduce tasks reach it through the executor's invokers. */
-  handle(): boolean {
-    return false;
+  /**
+   * Takes the reducers' shares requests (`['mr-shares', keys, fold]`, protocol.md §11.6); map and
+   * reduce tasks reach it through the executor's invokers.
+   */
+  handle(message: unknown): boolean {
+    if (!(message instanceof CallMessage) || !isSharesRequest(message.request)) return false;
+    const request = parseSharesRequest(message.request);
+    if (!request) message.fail(new InvalidArgumentError('malformed mr-shares request: see docs/protocol.md §11.6'));
+    else this.heldShares(request.keys, request.fold).then((share) => message.reply(share), (error) => message.fail(error));
+    return true;
+  }
+
+  /** The shares held here under `keys`, folded into one. @throws ObjectLostError when one is not held (freed, or this worker is a replacement) */
+  private async heldShares(keys: string[], fold: ShippedFunction): Promise<FoldedShare> {
+    const merged = new FoldedPairs(this.functions.compile(fold) as (a: unknown, b: unknown) => unknown);
+    for (const key of keys) merged.addShare(await this.runtime.worker.argumentValue(new LocatedValue(this.runtime.node.id, key)));
+    return merged.split(1)[0]!;
   }
 
   private async map(context: MapContext, map: (...args: unknown[]) => unknown, records: unknown[], owner: NodeId): Promise<number[]> {
     const combine = context.combine ? this.functions.compile(context.combine) : undefined;
-    const fold = context.fold ? this.functions.compile(context.fold) : undefined;
-    // By canonical key: [the key as emitted, its values (with a combiner: one, folded as they come)].
+    const fold = context.fold ? (this.functions.compile(context.fold) as (a: unknown, b: unknown) => unknown) : undefined;
+    // With a fold: one value per key, folded as pairs come (the common case: one lookup, one call, one store per pair).
+    const folded = fold ? new FoldedPairs(fold) : undefined;
+    // Without: by canonical key, [the key as emitted, its values (with a combiner: one, folded as they come)].
     const groups = new Map<unknown, [unknown, unknown[]]>();
-    // With a fold, per key: [the key as emitted, the folded value]. Primitive keys are their own
-    // canonical form, so the common case costs one Map lookup and one call per pair.
-    const folded = new Map<unknown, [unknown, unknown]>();
-    const emit = fold
-      ? (key: unknown, value: unknown) => {
-          const canonical = typeof key === 'object' && key !== null ? canonicalKey(key) : key;
-          const entry = folded.get(canonical);
-          if (entry) entry[1] = fold(entry[1], value);
-          else folded.set(canonical, [key, value]);
-        }
+    const emit = folded
+      ? (key: unknown, value: unknown) => folded.add(key, value)
       : (key: unknown, value: unknown) => {
           const canonical = canonicalKey(key);
           const group = groups.get(canonical);
@@ -83,38 +97,54 @@ export class MapReduceRunner implements WorkerService {
     } else {
       for (const record of records) mapOne(record);
     }
-    const parts: Pairs[] = Array.from({ length: context.partitions }, () => []);
-    for (const [key, values] of groups.values()) parts[partitionOf(key, context.partitions)]!.push([key, values]);
-    for (const [key, value] of folded.values()) parts[partitionOf(key, context.partitions)]!.push([key, [value]]);
+    let parts: unknown[][];
+    if (folded) {
+      parts = folded.split(context.partitions);
+    } else {
+      parts = Array.from({ length: context.partitions }, () => []);
+      for (const [key, values] of groups.values()) parts[partitionOf(key, context.partitions)]!.push([key, values]);
+    }
     return parts.map((pairs, partition) => {
       if (pairs.length > 0) this.runtime.worker.hold(mapOutputKey(owner, context.run, context.index, partition), pairs);
-      return pairs.length;
+      return folded ? pairs.length / 2 : pairs.length;
     });
   }
 
   private async reduce(context: ReduceContext, reduce: (...args: unknown[]) => unknown): Promise<[unknown, unknown][]> {
-    const shares = await Promise.all(context.inputs.map(([at, key]) => this.runtime.worker.argumentValue(new LocatedValue(at, key)) as Promise<Pairs>));
+    const out: [unknown, unknown][] = [];
+    if (context.fold) {
+      // Folded shares merge straight into one value per key (no regrouping into arrays of values),
+      // and each other holder folds its own shares first: one answer per holder, each key once in it.
+      const merged = new FoldedPairs(this.functions.compile(context.fold) as (a: unknown, b: unknown) => unknown);
+      const byHolder = new Map<NodeId, string[]>();
+      for (const [at, key] of context.inputs) byHolder.get(at)?.push(key) ?? byHolder.set(at, [key]);
+      const fold = context.fold;
+      const remote = [...byHolder].filter(([at]) => at !== this.runtime.node.id).map(([at, keys]) => this.fetchShares(at, keys, fold));
+      for (const key of byHolder.get(this.runtime.node.id) ?? []) merged.addShare(await this.runtime.worker.argumentValue(new LocatedValue(this.runtime.node.id, key)));
+      for (const share of await Promise.all(remote)) merged.addShare(share);
+      merged.forEach((key, value) => out.push([key, reduce(key, [value])]));
+      return out;
+    }
+    const shares = await Promise.all(context.inputs.map(([at, key]) => this.runtime.worker.argumentValue(new LocatedValue(at, key))));
     const merged = new Map<unknown, [unknown, unknown[]]>();
-    const fold = context.fold ? this.functions.compile(context.fold) : undefined;
-    for (const pairs of shares) {
+    for (const pairs of shares as Pairs[]) {
       for (const [key, values] of pairs) {
         const canonical = canonicalKey(key);
         const known = merged.get(canonical);
-        if (!known) merged.set(canonical, [key, fold ? [values.reduce((a, b) => fold(a, b))] : values.slice()]);
-        else if (fold) for (const value of values) known[1][0] = fold(known[1][0], value);
+        if (!known) merged.set(canonical, [key, values.slice()]);
         else for (const value of values) known[1].push(value);
       }
     }
-    const out: [unknown, unknown][] = [];
     for (const [key, values] of merged.values()) out.push([key, reduce(key, values)]);
     return out;
   }
-}
 
-/**
- * What makes two keys the same key: primitives as themselves; objects and arrays by their JSON
- * (after a shuffle they are different objects, and `partitionOf` sends equal JSON to the same reducer).
- */
-function canonicalKey(key: unknown): unknown {
-  return typeof key === 'object' && key !== null ? `\u0000${JSON.stringify(key)}` : key;
+  /** Asks `at` for its shares under `keys`, folded. @throws ObjectLostError when it cannot answer (as a fetch of a lost object) */
+  private async fetchShares(at: NodeId, keys: string[], fold: ShippedFunction): Promise<unknown> {
+    try {
+      return await this.runtime.node.call({ name: WORKER_PROCESS, node: at }, formatSharesRequest(keys, fold), { timeoutMs: NO_TIMEOUT });
+    } catch (error) {
+      throw new ObjectLostError(`MapReduce shares could not be fetched from ${at}: ${(error as Error).message}`, { cause: error });
+    }
+  }
 }
