@@ -3,7 +3,7 @@ import { errorInfoOf } from '../common/errors.js';
 import { CallMessage, SentMessage } from '../node/messages.js';
 import type { Node } from '../node/node.js';
 import type { NodeId } from '../wire/address.js';
-import { LocatedValue, ObjectRef, setRefEscapeHook } from './object-ref.js';
+import { LocatedValue, ObjectRef, carriedValue, carry, setRefEscapeHook } from './object-ref.js';
 import { ObjectLostError } from './task-errors.js';
 import { formatFetch, formatFile, formatFree, formatResolve, ownerOfKey, parseFree, parseObjectsRequest, parseResolution, type Resolution } from './objects-protocol.js';
 import { OBJECTS_PROCESS } from '../common/service-names.js';
@@ -21,6 +21,11 @@ interface Entry {
   pinned: boolean;
   /** The owner's last ref was collected before the value came: drop the entry once it settles. */
   orphaned: boolean;
+  /**
+   * The ref, held until the entry first settles: then a value or error moves onto it (see
+   * {@link carriedValue}) and the entry goes, unless the ref has left the process.
+   */
+  ref: ObjectRef | undefined;
   /** Makes a value held elsewhere again if its holder is lost (Ray's lineage): true if it started to. */
   remake: (() => boolean) | undefined;
   remakes: number;
@@ -31,15 +36,18 @@ const MAX_REMAKES = 3;
 
 /** Tables of this process by node id, for the ref-escape hook (tests run several nodes in one process). */
 const tables = new Map<NodeId, ObjectTable>();
-setRefEscapeHook((ref) => tables.get(ref.owner)?.pin(ref.id));
+setRefEscapeHook((ref) => tables.get(ref.owner)?.pin(ref));
 
 /**
  * A node's objects: the refs it owns (Ray's ownership: whether each value is ready, and where it
  * lives), the values it holds for other owners (large task results), and the module files it
  * ships. Its {@link OBJECTS_PROCESS} answers other nodes' `resolve`, `fetch` and `file` requests.
  *
- * An owner entry is freed when the owner's last ObjectRef to it is garbage-collected, unless the
- * ref was ever encoded for another node (pinned: it may be borrowed there), or by `free`.
+ * A ref that never leaves this process carries its value itself (see {@link carriedValue}): a
+ * `put` value from the start, a task's or call's small result or error once it came. The table
+ * keeps an entry only while the value is pending, while it is held elsewhere (freed there when
+ * the owner's last ObjectRef to it is garbage-collected), and for refs encoded for another node
+ * (pinned: they may be borrowed there, so never freed automatically). `free` drops any of them.
  */
 export class ObjectTable {
   private nextId = 1;
@@ -76,12 +84,18 @@ export class ObjectTable {
     return this.held.size;
   }
 
-  /** A new ref owned here, pending until {@link settle} (or already settled with `value`). */
-  create<T = unknown>(settled?: Settled): ObjectRef<T> {
+  /** A new ref owned here, pending until {@link settle}. */
+  create<T = unknown>(): ObjectRef<T> {
     const id = this.nextId++;
     const ref = new ObjectRef<T>(id, this.node.id);
-    this.entries.set(id, { settled, waiters: undefined, pinned: false, orphaned: false, remake: undefined, remakes: 0 });
-    this.collected.register(ref, id);
+    this.entries.set(id, { settled: undefined, waiters: undefined, pinned: false, orphaned: false, ref, remake: undefined, remakes: 0 });
+    return ref;
+  }
+
+  /** A ref to `value`, owned here: it carries the value until it is first encoded for another node. */
+  put<T = unknown>(value: T): ObjectRef<T> {
+    const ref = new ObjectRef<T>(this.nextId++, this.node.id);
+    carry(ref, { value });
     return ref;
   }
 
@@ -94,17 +108,29 @@ export class ObjectTable {
     const waiters = entry.waiters;
     entry.waiters = undefined;
     if (waiters) for (const wake of waiters) wake();
-    if (entry.orphaned) this.drop(id);
+    if (entry.orphaned) return this.drop(id);
+    const ref = entry.ref;
+    entry.ref = undefined;
+    if (!ref || entry.pinned) return;
+    if ('at' in settled) {
+      // Held elsewhere: the entry stays, to free the value there once the ref is collected.
+      this.collected.register(ref, id);
+      return;
+    }
+    carry(ref, settled);
+    this.entries.delete(id);
   }
 
-  /** How `id` settled, if it has (owner side, no waiting). */
-  settledNow(id: number): Settled | undefined {
-    return this.entries.get(id)?.settled;
+  /** How `ref` (owned here) settled, if it has (no waiting). */
+  settledNow(ref: ObjectRef): Settled | undefined {
+    return carriedValue(ref) ?? this.entries.get(ref.id)?.settled;
   }
 
   /** How `ref` settled, waiting until it has; asks its owner when that is another node. */
   settledOf(ref: ObjectRef): Promise<Settled> {
     if (ref.owner !== this.node.id) return this.resolveRemote(ref);
+    const carried = carriedValue(ref);
+    if (carried) return Promise.resolve(carried);
     const entry = this.entries.get(ref.id);
     if (!entry) return Promise.reject(new ObjectLostError(`${ref} is unknown to its owner (it was freed)`));
     if (entry.settled) return Promise.resolve(entry.settled);
@@ -187,15 +213,27 @@ export class ObjectTable {
     return this.node.call<Uint8Array>({ name: OBJECTS_PROCESS, node: from }, formatFile(hash), { timeoutMs: 30_000 });
   }
 
-  /** Marks a ref as escaped (it was encoded for another node): it is never freed automatically. */
-  pin(id: number): void {
-    const entry = this.entries.get(id);
+  /**
+   * Marks a ref as escaped (it was encoded for another node): it is never freed automatically.
+   * A value the ref carried moves into the table, where other nodes' `resolve` finds it.
+   */
+  pin(ref: ObjectRef): void {
+    const carried = carriedValue(ref);
+    if (carried) {
+      carry(ref, undefined);
+      this.entries.set(ref.id, { settled: carried, waiters: undefined, pinned: true, orphaned: false, ref: undefined, remake: undefined, remakes: 0 });
+      return;
+    }
+    const entry = this.entries.get(ref.id);
     if (entry) entry.pinned = true;
   }
 
   /** Forgets refs this node owns, pinned or not; values held elsewhere are dropped there. */
-  free(ids: readonly number[]): void {
-    for (const id of ids) this.drop(id);
+  free(refs: readonly ObjectRef[]): void {
+    for (const ref of refs) {
+      carry(ref, undefined);
+      this.drop(ref.id);
+    }
   }
 
   stop(): void {

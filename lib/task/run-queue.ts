@@ -198,7 +198,7 @@ export class RunQueue {
     let any = false;
     for (const arg of task.args) {
       if (!(arg instanceof ObjectRef) || arg.owner !== this.node.id) continue;
-      const settled = this.objects.settledNow(arg.id);
+      const settled = this.objects.settledNow(arg);
       if (settled && 'at' in settled && !alive.has(settled.at) && this.objects.remake(arg.id)) any = true;
     }
     return any;

@@ -139,7 +139,7 @@ export class TaskRuntime {
   /** Stores `value` on this node and returns its ref. Treat it as immutable from now on (it is not copied). */
   put<T>(value: T): ObjectRef<T> {
     this.assertRunning();
-    return this.objects.create<T>({ value });
+    return this.objects.put<T>(value);
   }
 
   /** The value of a ref (or the values of refs, in order). A failed task rejects with its error. */
@@ -185,7 +185,7 @@ export class TaskRuntime {
 
   /** Forgets refs this node owns (their values are dropped where they are held), even pinned ones. */
   free(refs: readonly ObjectRef[]): void {
-    this.objects.free(refs.filter((ref) => ref.owner === this.node.id).map((ref) => ref.id));
+    this.objects.free(refs.filter((ref) => ref.owner === this.node.id));
   }
 
   stats(): TaskRuntimeStats {

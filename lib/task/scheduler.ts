@@ -113,7 +113,9 @@ export class Scheduler {
     const simple = isSimple(demand);
     const order = this.order;
     let best = -1;
-    // Start after the last pick, so that ties rotate over the workers instead of piling on the first.
+    // Start at the last pick, so that ties go to it: a client that waits for each task before
+    // submitting the next keeps one worker, its sockets and its JIT warm. A burst still spreads,
+    // by load. Paired runs of sync tasks on 2 workers: rotating 873–1,579/s, sticky 1,230–2,937/s.
     for (let k = 0; k < order.length; k++) {
       const i = (this.cursor + k) % order.length;
       const { slot, state } = order[i]!;
@@ -124,7 +126,7 @@ export class Scheduler {
     }
     if (best < 0) return undefined;
     const { slot, state } = order[best]!;
-    this.cursor = best + 1;
+    this.cursor = best;
     if (++slot.inFlight >= this.pipelineDepth && simple) slot.full = true;
     if (!simple) reserve(state.used, demand, 1);
     return slot;

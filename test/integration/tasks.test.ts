@@ -9,11 +9,14 @@ import {
   TaskCancelledError,
   TimeoutError,
   UnschedulableError,
+  ObjectLostError,
   cancel,
+  free,
   get,
   put,
   remote,
   wait,
+  type ObjectRef,
   type RemoteFunction,
   type Session,
 } from '../../lib/index.js';
@@ -89,6 +92,50 @@ describe('remote functions and refs', () => {
     expect(await get(total.remote(values, extra, 2))).toBe(120);
     // The same put ref serves many tasks.
     expect(await get([total.remote(values, 0, 1), total.remote(values, 1, 1)])).toEqual([10, 11]);
+  });
+
+  it('keeps no table entry for put() refs that stay in this process: 100,000 puts leave stats().objects as it was', async () => {
+    const before = session.runtime.stats().objects;
+    let last = put(-1);
+    for (let i = 0; i < 100_000; i++) last = put(i);
+    // At most as many: a GC meanwhile may free entries of earlier tests' dropped refs.
+    expect(session.runtime.stats().objects).toBeLessThanOrEqual(before);
+    expect(await get(last)).toBe(99_999);
+    const [ready] = await wait([last]);
+    expect(ready).toEqual([last]);
+    // As an argument it is resolved here; the task's own ref carries its result once it came.
+    expect(await get(remote((x: number) => x + 1).remote(last))).toBe(100_000);
+    expect(session.runtime.stats().objects).toBeLessThanOrEqual(before);
+  });
+
+  it('keeps no table entry for task results that came back: 2,000 tasks leave stats().objects as it was; a failure is kept too, and a result still travels nested in an argument', async () => {
+    const before = session.runtime.stats().objects;
+    const refs = Array.from({ length: 2000 }, (_, i) => remote((x: number) => x * 2).remote(i));
+    expect(session.runtime.stats().objects).toBeGreaterThanOrEqual(2000);
+    expect((await get(refs)).reduce((a, b) => a + b, 0)).toBe(2000 * 1999);
+    expect(session.runtime.stats().objects).toBeLessThanOrEqual(before);
+    const failed = remote(() => {
+      throw new Error('kept with its ref');
+    }).remote();
+    await expect(get(failed)).rejects.toThrow('kept with its ref');
+    await expect(get(failed)).rejects.toThrow('kept with its ref');
+    const readNested = remote(async (box: { ref: ObjectRef<number> }) => (await zerocos.get(box.ref)) + 1);
+    expect(await get(readNested.remote({ ref: refs[21]! }))).toBe(43);
+  });
+
+  it('moves a put() value into the table when its ref leaves the process, where a worker resolves it; free() makes get fail with ObjectLostError', async () => {
+    const ref = put({ word: 'carried' });
+    // Nested in an argument, the ref itself travels (top-level refs are resolved by the owner first).
+    const readNested = remote(async (box: { ref: ObjectRef<{ word: string }> }) => (await zerocos.get(box.ref)).word.toUpperCase());
+    expect(await get(readNested.remote({ ref }))).toBe('CARRIED');
+    expect(await get(ref)).toEqual({ word: 'carried' });
+    free([ref]);
+    await expect(get(ref)).rejects.toThrow(ObjectLostError);
+    await expect(get(readNested.remote({ ref }))).rejects.toMatchObject({ code: 'EOBJECTLOST' });
+    // A ref freed before it ever left the process fails the same way.
+    const local = put(1);
+    free([local]);
+    await expect(get(local)).rejects.toThrow(ObjectLostError);
   });
 
   it('passes a large (300 000 chars) result by ref to another task intact', async () => {
