@@ -1,23 +1,12 @@
 import { InvalidArgumentError } from '../common/errors.js';
 import { CallMessage, DownMessage } from '../node/messages.js';
 import type { ProcessContext } from '../node/process-context.js';
-import { isShippedModule } from '../task/module-shipping.js';
 import { LocatedValue } from '../task/object-ref.js';
 import { FunctionCache, isShippedFunction } from '../task/remote-function.js';
 import { type TaskRuntime } from '../task/runtime.js';
-import type { NodeId } from '../wire/address.js';
-import type { ShippedCode } from '../task/shipped-code.js';
 import type { WorkerService } from '../task/worker-service.js';
 import { ACTOR_NAME_PREFIX, OBJECTS_PROCESS } from '../common/service-names.js';
-
-/** What the creator asks of the actor's process. */
-export interface ActorSpawnOptions {
-  name?: string;
-  /** Method calls running at once (async methods interleave at their awaits). @default 1 */
-  maxConcurrency?: number;
-  /** The creator's node: the actor ends when that node's task runtime does (absent: detached). */
-  owner?: NodeId;
-}
+import { isActorNewRequest, parseActorNew, parseMethodCall } from './actor-protocol.js';
 
 type Instance = Record<string, unknown>;
 type Constructor = new (...args: unknown[]) => Instance;
@@ -37,17 +26,15 @@ export class ActorHost implements WorkerService {
   /** Takes an actor request from the worker's mailbox; false when `message` is none. */
   handle(message: unknown): boolean {
     if (!(message instanceof CallMessage)) return false;
-    const request = message.request;
-    if (!Array.isArray(request) || request[0] !== 'actor:new') return false;
-    this.create(message, request).catch((error: unknown) => message.fail(error));
+    if (!isActorNewRequest(message.request)) return false;
+    this.create(message).catch((error: unknown) => message.fail(error));
     return true;
   }
 
-  private async create(message: CallMessage, request: unknown[]): Promise<void> {
-    const [, code, args, options] = request as [string, ShippedCode, unknown[], ActorSpawnOptions];
-    if (!Array.isArray(args) || !(isShippedFunction(code) || isShippedModule(code)) || typeof options !== 'object' || options === null) {
-      throw new InvalidArgumentError(`malformed 'actor:new' request`);
-    }
+  private async create(message: CallMessage): Promise<void> {
+    const request = parseActorNew(message.request);
+    if (!request) throw new InvalidArgumentError(`malformed 'actor:new' request`);
+    const { code, args, options } = request;
     const maxConcurrency = options.maxConcurrency ?? 1;
     if (!Number.isInteger(maxConcurrency) || maxConcurrency < 1) throw new InvalidArgumentError(`maxConcurrency must be a positive whole number, not ${maxConcurrency}`);
     const Class = (
@@ -75,12 +62,12 @@ export class ActorHost implements WorkerService {
     for await (const message of self) {
       if (message instanceof DownMessage) return; // the creator is gone
       if (!(message instanceof CallMessage)) continue;
-      const request = message.request as unknown[];
-      if (!Array.isArray(request) || request[0] !== 'm' || typeof request[1] !== 'number' || typeof request[2] !== 'string' || !Array.isArray(request[3])) {
-        message.fail(new InvalidArgumentError(`actor ${className} does not understand ${JSON.stringify(request)}`));
+      const call = parseMethodCall(message.request);
+      if (!call) {
+        message.fail(new InvalidArgumentError(`actor ${className} does not understand ${JSON.stringify(message.request)}`));
         continue;
       }
-      const [, refId, method, args] = request as [string, number, string, unknown[]];
+      const { refId, method, args } = call;
       const key = `${message.from.node}|${refId}`;
       const pending = this.invoke(instance, className, method, args).then(
         (value) => this.answer(message, key, value),

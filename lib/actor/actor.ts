@@ -10,6 +10,7 @@ import { NO_TIMEOUT, type TaskOptions, type TaskRuntime } from '../task/runtime.
 import type { Demand, WorkerSlot } from '../task/scheduler.js';
 import type { ShippedCode } from '../task/shipped-code.js';
 import { ACTOR_NAME_PREFIX, WORKER_PROCESS } from '../common/service-names.js';
+import { formatActorNew, formatMethodCall, type ActorSpawnOptions } from './actor-protocol.js';
 
 /** The actor is gone (killed, or lost with no restarts left), or a call was lost with it. */
 export class ActorDiedError extends ZerocosError {
@@ -196,7 +197,7 @@ class ActorCore {
 
   private send(refId: number, method: string, args: unknown[], attempt: number): void {
     const pid = this.pid;
-    this.runtime.node.call(pid, ['m', refId, method, args], { timeoutMs: NO_TIMEOUT }).then(
+    this.runtime.node.call(pid, formatMethodCall(refId, method, args), { timeoutMs: NO_TIMEOUT }).then(
       (reply) => this.runtime.settleReply(refId, reply, pid.node),
       (error: Error) => {
         if (!(error instanceof NodeDownError || error instanceof NoProcError || error instanceof CalleeExitedError)) {
@@ -283,12 +284,12 @@ async function spawnActor(
   const slot = await runtime.placement.place(placement);
   try {
     const wireArgs = await runtime.resolveArgs({ args });
-    const spawn = {
+    const spawn: ActorSpawnOptions = {
       ...(options.name !== undefined ? { name: options.name } : {}),
       maxConcurrency: options.maxConcurrency ?? 1,
       ...(options.detached ? {} : { owner: runtime.node.id }),
     };
-    const id = await runtime.node.call<number>({ name: WORKER_PROCESS, node: slot.node }, ['actor:new', code, wireArgs, spawn], { timeoutMs: 30_000 });
+    const id = await runtime.node.call<number>({ name: WORKER_PROCESS, node: slot.node }, formatActorNew(code, wireArgs, spawn), { timeoutMs: 30_000 });
     return { pid: { node: slot.node, id }, slot };
   } catch (error) {
     runtime.placement.unplace(slot, slot.demand);

@@ -4,6 +4,7 @@ import { SentMessage } from '../node/messages.js';
 import { Node } from '../node/node.js';
 import { parseNodeId, type NodeId } from '../wire/address.js';
 import { MEMBERSHIP_PROCESS } from '../common/service-names.js';
+import { formatHeartbeat, parseHeartbeat, type Heartbeat } from './membership-protocol.js';
 
 export interface MembershipOptions {
   /** Mean time between heartbeats to each peer; each interval is jittered ±20%. @default 500 */
@@ -51,6 +52,8 @@ export interface MembershipStats {
   heartbeatsReceived: number;
   /** Heartbeats from senders not (yet) confirmed by a hello round trip to their endpoint; dropped. */
   heartbeatsUnverified: number;
+  /** Messages to the membership process that are no well-formed heartbeat (see parseHeartbeat); dropped. */
+  heartbeatsMalformed: number;
 }
 
 /** At most this many senders are being confirmed at once; heartbeats of others wait for a later round. */
@@ -63,23 +66,6 @@ export interface MembershipEvents {
   'peer:down': [Member & { reason: DownReason }];
 }
 
-/**
- * A heartbeat, as sent between membership processes. `members` only when the sender's view
- * changed. `from` is informative only: the sender is taken from the batch it arrived in.
- */
-interface Heartbeat {
-  hb: number;
-  /** The sender's clock when it sent this (performance.now(), ms): echoed back for the round trip. */
-  at?: number;
-  /** The `at` of the last heartbeat the sender received from the receiver, and how long it held it (ms). */
-  echo?: [number, number];
-  from?: NodeId;
-  info: unknown;
-  members?: NodeId[];
-  leaving?: true;
-}
-
-const isHeartbeat = (m: unknown): m is Heartbeat => typeof m === 'object' && m !== null && typeof (m as Heartbeat).hb === 'number';
 
 /**
  * The membership view of one node: peers with their endpoint, incarnation, status and host
@@ -112,7 +98,7 @@ export class Membership extends EventEmitter<MembershipEvents> {
   /** Per peer, the view version last sent to it (members travel only when it changed). */
   private readonly sentVersion = new Map<NodeId, number>();
   private lastTickAt = Date.now();
-  private readonly counters: MembershipStats = { heartbeatsSent: 0, heartbeatBytesSent: 0, heartbeatsReceived: 0, heartbeatsUnverified: 0 };
+  private readonly counters: MembershipStats = { heartbeatsSent: 0, heartbeatBytesSent: 0, heartbeatsReceived: 0, heartbeatsUnverified: 0, heartbeatsMalformed: 0 };
   /** Senders confirmed by a hello round trip (or by `join`, which is one). */
   private readonly verified = new Set<NodeId>();
   private readonly verifying = new Set<NodeId>();
@@ -140,7 +126,10 @@ export class Membership extends EventEmitter<MembershipEvents> {
       async (self) => {
         for (;;) {
           const sent = await self.receive();
-          if (sent instanceof SentMessage && isHeartbeat(sent.message)) this.heard(sent.from.node, sent.message);
+          if (!(sent instanceof SentMessage)) continue;
+          const heartbeat = parseHeartbeat(sent.message);
+          if (heartbeat) this.heard(sent.from.node, heartbeat);
+          else this.counters.heartbeatsMalformed++;
         }
       },
       { name: MEMBERSHIP_PROCESS, senders: true },
@@ -223,7 +212,7 @@ export class Membership extends EventEmitter<MembershipEvents> {
     if (typeof heartbeat.at === 'number') this.toEcho.set(from, [heartbeat.at, now]);
     const echo = heartbeat.echo;
     // Only our own clock is read: the round trip minus the time the peer held our heartbeat.
-    if (Array.isArray(echo) && typeof echo[0] === 'number' && typeof echo[1] === 'number' && echo[0] <= now) member.heartbeatRttMs = Math.max(0, now - echo[0] - echo[1]);
+    if (echo && echo[0] <= now) member.heartbeatRttMs = Math.max(0, now - echo[0] - echo[1]);
     if (member.status !== 'up') {
       member.status = 'up';
       delete member.downReason;
@@ -316,14 +305,18 @@ export class Membership extends EventEmitter<MembershipEvents> {
 
   private sendHeartbeat(nodeId: NodeId, leaving = false): void {
     const now = performance.now();
-    const heartbeat: Heartbeat = { hb: ++this.seq, info: this.options.info?.(), at: Math.round(now * 1000) / 1000 };
     const echo = this.toEcho.get(nodeId);
-    if (echo) heartbeat.echo = [echo[0], Math.round((now - echo[1]) * 1000) / 1000];
-    if (leaving) heartbeat.leaving = true;
+    let members: NodeId[] | undefined;
     if (this.sentVersion.get(nodeId) !== this.viewVersion) {
-      heartbeat.members = [...this.view.values()].filter((m) => m.status === 'up').map((m) => m.nodeId);
+      members = [...this.view.values()].filter((m) => m.status === 'up').map((m) => m.nodeId);
       this.sentVersion.set(nodeId, this.viewVersion);
     }
+    const heartbeat = formatHeartbeat(++this.seq, this.options.info?.(), {
+      at: Math.round(now * 1000) / 1000,
+      echo: echo ? [echo[0], Math.round((now - echo[1]) * 1000) / 1000] : undefined,
+      members,
+      leaving,
+    });
     try {
       this.node.send({ name: MEMBERSHIP_PROCESS, node: nodeId }, heartbeat);
       this.counters.heartbeatsSent++;

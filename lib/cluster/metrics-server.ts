@@ -121,6 +121,7 @@ export class MetricsServer {
     this.gauge('channels_open', [], 'Outbound channels open now', () => [[{}, node(this.now()).channelsOpen]]);
     this.counter('channels_evicted_total', [], 'Channels to unverified peers closed to bound their number', () => [[{}, node(this.now()).channelsEvicted]]);
     this.counter('heartbeats_unverified_total', [], 'Heartbeats dropped: their sender was not (yet) confirmed at its endpoint', () => [[{}, this.now().stats.membership.heartbeatsUnverified]]);
+    this.counter('heartbeats_malformed_total', [], 'Messages to the membership process dropped: not a well-formed heartbeat', () => [[{}, this.now().stats.membership.heartbeatsMalformed]]);
     this.counter('process_crashes_total', [], 'zerocos processes of the daemon that ended by throwing', () => [[{}, node(this.now()).crashes]]);
     this.gauge('processes', [], 'zerocos processes alive on the daemon', () => [[{}, node(this.now()).processes]]);
     this.gauge('mailbox_depth_high_water', [], 'The most messages any mailbox of the daemon held at once since it started', () => [[{}, node(this.now()).mailboxHighWater]]);

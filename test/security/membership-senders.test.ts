@@ -48,6 +48,32 @@ describe('membership takes a heartbeat sender from the connection, not the body'
     expect(a.membership.up().map((m) => m.nodeId)).toEqual([b.node.id]);
   });
 
+  it('drops and counts malformed heartbeats from a confirmed peer, and keeps hearing it', async () => {
+    const a = await start('a');
+    const b = await start('b');
+    await b.membership.join(a.node.endpoint);
+    await eventually(() => expect(a.membership.up().map((m) => m.nodeId)).toEqual([b.node.id]));
+    // A member list that is not an array stopped a's membership process before (its loop threw).
+    const bad: unknown[] = [
+      { hb: 2, info: null, members: 5 },
+      { hb: 3, info: null, members: [1] },
+      { hb: 'x', info: null },
+      { hb: 4, info: null, echo: 'x' },
+      { hb: 5, info: null, at: 'soon' },
+      { hb: 6, info: null, leaving: 'yes' },
+      ['hb', 1],
+      'hello',
+    ];
+    for (const message of bad) b.node.send({ name: MEMBERSHIP_PROCESS, node: a.node.id }, message);
+    await eventually(() => expect(a.membership.stats().heartbeatsMalformed).toBe(bad.length));
+    const downs: Member[] = [];
+    a.membership.on('peer:down', (member) => downs.push(member));
+    // 30 more of b's heartbeats (every 50 ms) outlast the 1 s failure timeout: b was heard all along.
+    await heardMore(a.membership, 30);
+    expect(downs).toEqual([]);
+    expect(a.membership.up().map((m) => m.nodeId)).toEqual([b.node.id]);
+  });
+
   it('never puts a node that does not exist into the view or the daemon list', async () => {
     const a = await start('a');
     const b = await start('b');

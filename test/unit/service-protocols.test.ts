@@ -6,6 +6,7 @@ import { formatFetch, formatFile, formatFree, formatResolve, heldKey, ownerOfKey
 import * as jobs from '../../lib/jobs/job-protocol.js';
 import { formatMapContext, formatReduceContext, mapOutputKey, parseMapContext, parseReduceContext } from '../../lib/mapreduce/mr-protocol.js';
 import * as streams from '../../lib/stream/stream-protocol.js';
+import { formatActorNew, formatMethodCall, isActorNewRequest, parseActorNew, parseMethodCall } from '../../lib/actor/actor-protocol.js';
 
 const code = shipFunction((x: number) => x * 2);
 const origin = 'a:000000000001@tcp://127.0.0.1:1';
@@ -36,6 +37,32 @@ describe('worker protocol (protocol.md §11.2)', () => {
     expect(parseRunAnswer([1])).toEqual({ kept: true });
     expect(parseRunAnswer([2])).toBeUndefined();
     expect(parseRunAnswer('v')).toBeUndefined();
+  });
+});
+
+describe('actor protocol (protocol.md §11.2 actor:new, §11.4)', () => {
+  it('parses what it formats', () => {
+    const options = { name: 'counter', maxConcurrency: 2, owner: origin };
+    expect(parseActorNew(formatActorNew(code, [1], options))).toEqual({ code, args: [1], options });
+    expect(parseActorNew(formatActorNew(code, [], {}))).toEqual({ code, args: [], options: {} });
+    expect(parseMethodCall(formatMethodCall(7, 'add', [2]))).toEqual({ refId: 7, method: 'add', args: [2] });
+  });
+
+  it('refuses malformed requests field by field, while still recognising an actor:new to answer it', () => {
+    expect(isActorNewRequest(['actor:new', 'not code'])).toBe(true);
+    expect(parseActorNew(['actor:new', 'not code', [], {}])).toBeUndefined();
+    expect(parseActorNew(['actor:new', code, 'args', {}])).toBeUndefined();
+    expect(parseActorNew(['actor:new', code, [], null])).toBeUndefined();
+    expect(parseActorNew(['actor:new', code, [], { name: 7 }])).toBeUndefined();
+    expect(parseActorNew(['actor:new', code, [], { name: '' }])).toBeUndefined();
+    expect(parseActorNew(['actor:new', code, [], { maxConcurrency: '2' }])).toBeUndefined();
+    expect(parseActorNew(['actor:new', code, [], { owner: 1 }])).toBeUndefined();
+    expect(parseActorNew(['actor:new', code, [], {}, 'extra'])).toBeUndefined();
+    expect(parseMethodCall(['m', -1, 'add', []])).toBeUndefined();
+    expect(parseMethodCall(['m', 1.5, 'add', []])).toBeUndefined();
+    expect(parseMethodCall(['m', 1, 2, []])).toBeUndefined();
+    expect(parseMethodCall(['m', 1, 'add', 'args'])).toBeUndefined();
+    expect(parseMethodCall(['n', 1, 'add', []])).toBeUndefined();
   });
 });
 
