@@ -64,7 +64,8 @@ export class WorkerControl {
         message.reply('pong');
         return;
       case 'info':
-        message.reply({ pid: process.pid, index: this.host.index, node: this.host.node.id, tasks: this.host.stats() });
+        // `crashes`: zerocos processes of this worker that ended by throwing (a service that stopped serving).
+        message.reply({ pid: process.pid, index: this.host.index, node: this.host.node.id, tasks: this.host.stats(), crashes: this.host.node.stats().crashes });
         return;
       case 'crash':
         this.options.exit(CRASH_EXIT_CODE);

@@ -117,6 +117,7 @@ describe('WorkerPool', () => {
         index: worker.index,
         node: worker.nodeId,
         tasks: { queued: 0, running: 0, done: 0, failed: 0, droppedForLostOwner: 0, byKind: { task: { queued: 0, running: 0, done: 0, failed: 0 } }, runs: [] },
+        crashes: 0,
       });
     }
     expect(pool!.workers()).toEqual(workers);

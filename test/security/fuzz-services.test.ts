@@ -120,7 +120,8 @@ describe('every service of a daemon and a worker, fed malformed messages', { tim
       const others = daemons.filter((d) => d.node !== daemon.node).map((d) => d.node);
       expect(status.peers.filter((peer) => others.includes(peer.node)).map((peer) => peer.status)).toEqual(others.map(() => 'up'));
     }
-    // The worker's services: its own process answers, its objects process fails a resolve with a typed error.
+    // The worker's services: none of its processes crashed, its own answers, its objects process fails a resolve with a typed error.
+    expect(await node.call({ name: WORKER_PROCESS, node: worker }, ['info'], { timeoutMs: 10_000 })).toMatchObject({ node: worker, crashes: 0 });
     expect(await node.call({ name: WORKER_PROCESS, node: worker }, ['ping'], { timeoutMs: 10_000 })).toBe('pong');
     await expect(node.call({ name: OBJECTS_PROCESS, node: worker }, ['resolve', 987_654_321], { timeoutMs: 10_000 })).rejects.toMatchObject({ code: 'EOBJECTLOST' });
     await expect(node.call({ name: JOB_STORE_PROCESS, node: daemons[0]!.node }, ['recover', 'no-such-cluster'], { timeoutMs: 10_000 })).resolves.toEqual([]);
