@@ -1,7 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { get, remote, type Session } from '../../lib/index.js';
+import { JobCluster, get, remote, type Session } from '../../lib/index.js';
 import {
   DAEMON_PROCESS,
+  JOB_CLUSTER_PREFIX,
   JOB_STORE_PROCESS,
   MEMBERSHIP_PROCESS,
   OBJECTS_PROCESS,
@@ -31,6 +32,8 @@ const VERBS: Record<string, string[]> = {
   [WORKER_PROCESS]: ['run', 'cancel', 'actor:new', 'ping', 'info', 'job:cleanup', 'm'],
   [OBJECTS_PROCESS]: ['resolve', 'fetch', 'file', 'free'],
   [RANKS_PROCESS]: ['rank:new', 'rank:start'],
+  // A client's: the reports and start requests its job cluster takes from workers.
+  [JOB_CLUSTER_PREFIX]: ['started', 'start', 'provisional', 'file'],
 };
 
 const KEYS = ['hb', 'members', 'echo', 'at', 'leaving', 'info', 'kind', 'source', 'hash', 'name', 'cluster', 'job', 'code', 'options', 'owner', 'workers', 'resources', 'maxConcurrency'];
@@ -128,5 +131,30 @@ describe('every service of a daemon and a worker, fed malformed messages', { tim
     // And tasks still run on both workers.
     const twice = remote((x: number) => x * 2);
     expect(await get(Array.from({ length: 20 }, (_, i) => twice.remote(i)))).toEqual(Array.from({ length: 20 }, (_, i) => i * 2));
+  });
+
+  it("keeps a client's job cluster and objects process serving: reports and start requests with junk fields are refused or dropped", async () => {
+    const node = session.runtime.node;
+    const cluster = await JobCluster.create((n: number) => n + 1);
+    try {
+      const random = prng(SEED + 1);
+      const calls: Promise<unknown>[] = [];
+      // Sent from this node itself: it reaches the same handlers (a worker's would, through the codec).
+      for (const [name, verbs] of [[JOB_CLUSTER_PREFIX + cluster.id, VERBS[JOB_CLUSTER_PREFIX]!], [OBJECTS_PROCESS, VERBS[OBJECTS_PROCESS]!]] as const) {
+        const to: RemoteName = { name, node: node.id };
+        for (let i = 0; i < PER_SERVICE; i++) {
+          const message = fuzzedMessage(random, verbs);
+          if (i % 2 === 0) node.send(to, message);
+          else calls.push(node.call(to, message, { timeoutMs: 2000 }).catch((error: unknown) => error));
+        }
+      }
+      await Promise.all(calls);
+      expect(node.stats().crashes).toBe(0);
+      const jobs = [1, 2, 3].map((n) => cluster.submit(n));
+      expect(await Promise.all(jobs.map((job) => job.value()))).toEqual([2, 3, 4]);
+      expect(jobs.map((job) => job.status)).toEqual(['finished', 'finished', 'finished']);
+    } finally {
+      await cluster.close();
+    }
   });
 });
