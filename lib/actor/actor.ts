@@ -1,4 +1,4 @@
-import { InvalidArgumentError, NameTakenError, NodeDownError, NoProcError, CalleeExitedError, ZerocosError } from '../common/errors.js';
+import { InvalidArgumentError, NameTakenError, ZerocosError, isCalleeLost } from '../common/errors.js';
 import type { DownMessage } from '../node/messages.js';
 import type { Pid } from '../wire/address.js';
 import { EXT_ACTOR_HANDLE, registerExtension } from '../wire/extension.js';
@@ -200,7 +200,7 @@ class ActorCore {
     this.runtime.node.call(pid, formatMethodCall(refId, method, args), { timeoutMs: NO_TIMEOUT }).then(
       (reply) => this.runtime.settleReply(refId, reply, pid.node),
       (error: Error) => {
-        if (!(error instanceof NodeDownError || error instanceof NoProcError || error instanceof CalleeExitedError)) {
+        if (!isCalleeLost(error)) {
           return this.runtime.settleError(refId, error);
         }
         // The actor went away with this call: a restart (if any) is on its way.

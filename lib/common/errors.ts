@@ -80,6 +80,14 @@ export class CalleeExitedError extends ZerocosError {
 }
 
 /**
+ * Whether a call failed because its callee is gone (its node lost, no such process, or it
+ * exited): the work may be run again elsewhere. An AuthenticationError is not a loss.
+ */
+export function isCalleeLost(error: unknown): error is NodeDownError | NoProcError | CalleeExitedError {
+  return error instanceof NodeDownError || error instanceof NoProcError || error instanceof CalleeExitedError;
+}
+
+/**
  * Raised inside a process whose mailbox was closed because the process was killed or exited
  * (its pending `receive` and later ones fail with it).
  */

@@ -101,11 +101,6 @@ export class Calls {
     });
   }
 
-  /** Whether `ref` names a call of this node's that is still waiting. */
-  has(ref: number): boolean {
-    return this.pending.has(ref);
-  }
-
   /**
    * Gives up a call without settling it (its timeout, or its owner exited) and tells the
    * target's node to stop watching for it.

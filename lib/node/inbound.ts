@@ -1,6 +1,6 @@
 import { MessageTooLargeError, describeReason, toErrorInfo, type ErrorInfo } from '../common/errors.js';
 import type { PeerDownReason, Transport, TransportHandlers } from '../transport/transport.js';
-import { pidKey, type Address, type NodeId, type Pid } from '../wire/address.js';
+import { pidKey, type NodeId, type Pid } from '../wire/address.js';
 import type { RejectedEnvelope } from '../wire/codec.js';
 import type { DecodedBatch, Envelope, SendEnvelope, Target } from '../wire/envelope.js';
 import { BLOB_FLAG, Kind, PAYLOAD_INDEX, ReplyStatus } from '../wire/kinds.js';
@@ -10,6 +10,7 @@ import type { DeadLetter, KernelHooks } from './kernel-hooks.js';
 import type { LocalProcess } from './local-process.js';
 import { watcherKey } from './local-process.js';
 import type { PeerCountedMap } from './peer-counted-map.js';
+import { addressOf } from './targets.js';
 
 /** What a remote peer's envelopes may do to this node (the kernel provides it). */
 export interface InboundPort {
@@ -113,7 +114,7 @@ export class Inbound {
       case Kind.Down:
         return this.kernel.fireWatch(envelope[3], envelope[4], fromNode);
       case Kind.DeadLetter: {
-        const to: Address = typeof envelope[2] === 'number' ? { node: fromNode, id: envelope[2] } : { name: envelope[2], node: fromNode };
+        const to = addressOf(envelope[2], fromNode);
         const reason = envelope[3] as DeadLetter['reason'];
         this.kernel.hooks.deadLetter({ from: { node: this.kernel.id, id: envelope[1] }, to, reason, message: envelope[4] });
         return;
@@ -140,7 +141,7 @@ export class Inbound {
     for (const envelope of undelivered) {
       if (((envelope[0] as number) & ~BLOB_FLAG) !== Kind.Send) continue;
       const [, target, from, payload] = envelope as SendEnvelope;
-      const to: Address = typeof target === 'number' ? { node, id: target } : { name: target, node };
+      const to = addressOf(target, node);
       this.kernel.hooks.deadLetter({ from: { node: this.kernel.id, id: from }, to, reason: 'nodedown', message: payload });
     }
     this.kernel.nodeLost(node, reason);
@@ -157,7 +158,7 @@ export class Inbound {
     switch (kind) {
       case Kind.Send: {
         const target = fields[1] as Target;
-        const to: Address = typeof target === 'number' ? { node, id: target } : { name: target, node };
+        const to = addressOf(target, node);
         const reason = error instanceof MessageTooLargeError ? 'too_large' : 'encode_error';
         return this.kernel.hooks.deadLetter({ from: { node: this.kernel.id, id: fields[2] as number }, to, reason, message: fields[3], error });
       }

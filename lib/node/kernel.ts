@@ -323,8 +323,13 @@ export class Kernel {
     for (const [ref, watch] of [...this.watches]) if (watch.node === node) this.fireWatch(ref, 'nodedown', undefined);
     this.calls.nodeLost(node, reason);
     for (const process of [...this.processes.values()]) {
-      for (const linked of [...process.links.values()]) if (linked.node === node) this.exitSignal(process, linked, 'nodedown', true);
-      for (const [key, watcher] of process.watchers) if (watcher.node === node) process.watchers.delete(key);
+      // The per-node counts spare the walk (and the copy) for processes holding nothing of `node`.
+      if (process.links.countFor(node) > 0) {
+        for (const linked of [...process.links.values()]) if (linked.node === node) this.exitSignal(process, linked, 'nodedown', true);
+      }
+      if (process.watchers.countFor(node) > 0) {
+        for (const [key, watcher] of process.watchers) if (watcher.node === node) process.watchers.delete(key);
+      }
     }
   }
 

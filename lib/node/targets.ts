@@ -11,3 +11,8 @@ export function targetOf(address: Address): Target {
   if (typeof address === 'string') return address;
   return isPid(address) ? address.id : address.name;
 }
+
+/** The address of what `target` names on `node`: the inverse of {@link targetOf}. */
+export function addressOf(target: Target, node: NodeId): Address {
+  return typeof target === 'number' ? { node, id: target } : { name: target, node };
+}

@@ -7,15 +7,7 @@
  */
 import { formatKillWorker } from '../cluster/daemon-protocol.js';
 import { Fifo } from '../common/fifo.js';
-import {
-  InvalidArgumentError,
-  NodeDownError,
-  NodeStoppedError,
-  NoProcError,
-  CalleeExitedError,
-  RemoteError,
-  TimeoutError,
-} from '../common/errors.js';
+import { InvalidArgumentError, NodeStoppedError, RemoteError, TimeoutError, isCalleeLost } from '../common/errors.js';
 import { DAEMON_PROCESS, WORKER_PROCESS } from '../common/service-names.js';
 import type { Node } from '../node/node.js';
 import type { NodeId, RemoteName } from '../wire/address.js';
@@ -300,7 +292,7 @@ export class RunQueue {
       if (task.retryExceptions && task.attempts <= task.maxRetries) return this.retry(task);
       return this.settle(task, { error });
     }
-    if (error instanceof NodeDownError || error instanceof NoProcError || error instanceof CalleeExitedError) {
+    if (isCalleeLost(error)) {
       this.placement.markDead(slot.node);
       if (task.retryOnLoss ? task.retryOnLoss(slot.node, task.attempts) : task.attempts <= task.maxRetries) {
         return this.placement.isSilent(slot.daemon) ? this.retryLater(task, this.cutOffGraceMs) : this.retry(task);

@@ -1,5 +1,6 @@
 import { Router } from 'zeromq';
 import { ProtocolError } from '../common/errors.js';
+import { waitAtMost } from '../common/deadline.js';
 import { endpointOf, type NodeId } from '../wire/address.js';
 import { BatchDecoder, BatchEncoder, BODY_OVERHEAD_BYTES } from '../wire/codec.js';
 import type { Envelope } from '../wire/envelope.js';
@@ -189,12 +190,7 @@ export class ZmqTransport implements Transport {
     if (this.stopped) return;
     this.stopped = true;
     const connected = [...this.channels.values()].filter((channel) => channel.isConnected);
-    let timer: NodeJS.Timeout | undefined;
-    await Promise.race([
-      Promise.all(connected.map((channel) => channel.drained())),
-      new Promise<void>((resolve) => (timer = setTimeout(resolve, timeoutMs))),
-    ]);
-    clearTimeout(timer);
+    await waitAtMost(Promise.all(connected.map((channel) => channel.drained())), timeoutMs);
     // A little linger lets the last batches (the 'shutdown' downs among them) reach the wire.
     for (const channel of this.channels.values()) channel.close(STOP_LINGER_MS);
     this.channels.clear();
@@ -298,19 +294,24 @@ export class ZmqTransport implements Transport {
     for (const report of reports) report();
   }
 
+  /** One message from the ROUTER, undefined once it is closed; `receivePending` while it waits (see afterInboundDrained). */
+  private async receiveOne(): Promise<Buffer[] | undefined> {
+    this.receivePending = true;
+    try {
+      return await this.router.receive();
+    } catch {
+      return undefined;
+    } finally {
+      this.receivePending = false;
+    }
+  }
+
   private async receiveLoop(): Promise<void> {
     const handlers = this.handlers!;
     try {
       for (;;) {
-        let message: Buffer[];
-        this.receivePending = true;
-        try {
-          message = await this.router.receive();
-        } catch {
-          return; // socket closed
-        } finally {
-          this.receivePending = false;
-        }
+        let message = await this.receiveOne();
+        if (!message) return; // socket closed
         let frames = 1;
         let envelopes = this.handleFrames(message, handlers);
         // Drain what is already readable, bounded, before yielding: with 100 calls in flight each
@@ -319,11 +320,8 @@ export class ZmqTransport implements Transport {
         // `readable` is read only here, with no receive pending (see afterInboundDrained).
         while (frames < MAX_DRAIN_FRAMES && envelopes < this.options.maxBatchEnvelopes && !this.router.closed && this.router.readable) {
           this.hold.hold();
-          try {
-            message = await this.router.receive(); // resolves at once: the socket is readable
-          } catch {
-            return;
-          }
+          message = await this.receiveOne(); // resolves at once: the socket is readable
+          if (!message) return;
           frames++;
           envelopes += this.handleFrames(message, handlers);
         }
