@@ -2,6 +2,7 @@ import { InvalidArgumentError } from '../common/errors.js';
 import { CallMessage, DownMessage } from '../node/messages.js';
 import type { ProcessContext } from '../node/process-context.js';
 import { LocatedValue } from '../task/object-ref.js';
+import { heldKey } from '../task/objects-protocol.js';
 import { FunctionCache, isShippedFunction } from '../task/remote-function.js';
 import { type TaskRuntime } from '../task/runtime.js';
 import type { WorkerService } from '../task/worker-service.js';
@@ -68,9 +69,8 @@ export class ActorHost implements WorkerService {
         continue;
       }
       const { refId, method, args } = call;
-      const key = `${message.from.node}|${refId}`;
       const pending = this.invoke(instance, className, method, args).then(
-        (value) => this.answer(message, key, value),
+        (value) => this.runtime.worker.answer(message, heldKey(message.from.node, refId), value),
         (error: unknown) => message.fail(error),
       );
       // Sync methods with plain arguments have answered by now; async ones hold a turn until done.
@@ -89,14 +89,5 @@ export class ActorHost implements WorkerService {
     if (typeof fn !== 'function') throw new InvalidArgumentError(`actor ${className} has no method '${method}'`);
     const values = args.some((arg) => arg instanceof LocatedValue) ? await Promise.all(args.map((arg) => this.runtime.worker.argumentValue(arg))) : args;
     return fn.apply(instance, values);
-  }
-
-  private answer(message: CallMessage, key: string, value: unknown): void {
-    if (this.runtime.worker.isLarge(value)) {
-      this.runtime.worker.hold(key, value);
-      message.reply([1]);
-    } else {
-      message.reply([0, value]);
-    }
   }
 }

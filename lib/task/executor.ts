@@ -9,7 +9,8 @@ import type { TaskRuntime } from './runtime.js';
 import type { WorkerService } from './worker-service.js';
 import type { ShippedCode } from './shipped-code.js';
 import { TaskCancelledError } from './task-errors.js';
-import { isRunRequest, parseCancel, parseRun, type RunAnswer } from './worker-protocol.js';
+import { isRunRequest, parseCancel, parseRun } from './worker-protocol.js';
+import { heldKey } from './objects-protocol.js';
 import { OBJECTS_PROCESS } from '../common/service-names.js';
 
 /** Queued synchronous tasks run back to back for at most this long before the worker yields to its event loop. */
@@ -123,7 +124,7 @@ export class TaskExecutor implements WorkerService {
       return true;
     }
     const cancel = parseCancel(message);
-    if (cancel) this.cancel(`${cancel.owner}|${cancel.id}`, cancel.force);
+    if (cancel) this.cancel(heldKey(cancel.owner, cancel.id), cancel.force);
     return cancel !== undefined;
   }
 
@@ -138,7 +139,7 @@ export class TaskExecutor implements WorkerService {
       message.fail(new InvalidArgumentError(`this worker cannot run tasks of kind ${JSON.stringify(context?.kind)}`));
       return;
     }
-    const key = `${message.from.node}|${id}`;
+    const key = heldKey(message.from.node, id);
     this.watchOwner(message.from.node);
     const work: TaskRun = { key, message, state: 'preparing', fn: undefined, args, context, abort: undefined };
     this.runs.set(key, work);
@@ -310,14 +311,8 @@ export class TaskExecutor implements WorkerService {
     this.ended.set(kind, ended);
     if (ok) ended.done++;
     else ended.failed++;
-    if (!ok) {
-      work.message.fail(value);
-    } else if (this.runtime.worker.isLarge(value)) {
-      this.runtime.worker.hold(work.key, value);
-      work.message.reply([1] satisfies RunAnswer);
-    } else {
-      work.message.reply([0, value] satisfies RunAnswer);
-    }
+    if (!ok) work.message.fail(value);
+    else this.runtime.worker.answer(work.message, work.key, value);
   }
 
   private cancel(key: string, force: boolean): void {

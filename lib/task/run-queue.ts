@@ -12,6 +12,7 @@ import { DAEMON_PROCESS, WORKER_PROCESS } from '../common/service-names.js';
 import type { Node } from '../node/node.js';
 import type { NodeId, RemoteName } from '../wire/address.js';
 import { ObjectRef } from './object-ref.js';
+import { heldKey } from './objects-protocol.js';
 import { NO_TIMEOUT, type ObjectTable, type Settled } from './object-table.js';
 import type { Placement } from './placement.js';
 import type { Demand, WorkerSlot } from './scheduler.js';
@@ -274,7 +275,7 @@ export class RunQueue {
     if (!this.endRun(task, slot)) return;
     const answer = parseRunAnswer(reply);
     if (answer && 'value' in answer) this.settle(task, { value: answer.value });
-    else if (answer) this.settle(task, { at: slot.node, key: `${this.node.id}|${task.id}` });
+    else if (answer) this.settle(task, { at: slot.node, key: heldKey(this.node.id, task.id) });
     else this.settle(task, { error: new InvalidArgumentError(`worker ${slot.node} answered 'run' with ${JSON.stringify(reply)}`) });
   }
 

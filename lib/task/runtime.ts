@@ -5,6 +5,7 @@ import type { NodeId } from '../wire/address.js';
 import type { ModuleCacheOptions } from './module-cache.js';
 import { ModuleLoader } from './module-shipping.js';
 import { ObjectRef } from './object-ref.js';
+import { heldKey } from './objects-protocol.js';
 import { ObjectTable } from './object-table.js';
 import type { ShippedCode } from './shipped-code.js';
 import { Placement } from './placement.js';
@@ -225,7 +226,7 @@ export class TaskRuntime {
   settleReply(id: number, reply: unknown, holder: NodeId): void {
     const [kind, value] = Array.isArray(reply) ? reply : [];
     if (kind === 0) this.objects.settle(id, { value });
-    else if (kind === 1) this.objects.settle(id, { at: holder, key: `${this.node.id}|${id}` });
+    else if (kind === 1) this.objects.settle(id, { at: holder, key: heldKey(this.node.id, id) });
     else this.objects.settle(id, { error: new InvalidArgumentError(`${holder} answered with ${JSON.stringify(reply)}`) });
   }
 

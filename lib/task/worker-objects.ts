@@ -1,7 +1,9 @@
 import { pack } from 'msgpackr';
+import type { CallMessage } from '../node/messages.js';
 import type { NodeId } from '../wire/address.js';
 import { LocatedValue } from './object-ref.js';
 import type { ObjectTable } from './object-table.js';
+import type { RunAnswer } from './worker-protocol.js';
 
 /**
  * What a node running work for others needs of the object layer (split from TaskRuntime): the
@@ -20,6 +22,19 @@ export class WorkerObjects {
     this.objects.hold(key, value);
   }
 
+  /**
+   * Answers a run or a method call with its value: `[0, value]`, or `[1]` with a value too large
+   * to travel back, which is kept here under `key` (`owner|id`, see heldKey) for its owner to fetch.
+   */
+  answer(message: CallMessage, key: string, value: unknown): void {
+    if (this.isLarge(value)) {
+      this.hold(key, value);
+      message.reply([1] satisfies RunAnswer);
+    } else {
+      message.reply([0, value] satisfies RunAnswer);
+    }
+  }
+
   /** True when `value` is too large to travel back in a reply (see `inlineMaxBytes`). */
   isLarge(value: unknown): boolean {
     switch (typeof value) {
@@ -27,7 +42,8 @@ export class WorkerObjects {
       case 'object':
         if (value === null) return false;
         if (ArrayBuffer.isView(value)) return value.byteLength > this.inlineMaxBytes;
-        return pack(value).length > this.inlineMaxBytes;
+        // The reply packs the value anyway: pack it here only when a cheap bound cannot tell.
+        return sizeBound(value, this.inlineMaxBytes, 0) > this.inlineMaxBytes && pack(value).length > this.inlineMaxBytes;
       default: return false;
     }
   }
@@ -41,4 +57,35 @@ export class WorkerObjects {
   fetchFile(from: NodeId, hash: string): Promise<Uint8Array> {
     return this.objects.fetchFile(from, hash);
   }
+}
+
+/**
+ * An upper bound of `value`'s msgpack size, counting no further once it passes `limit`;
+ * Infinity for what it does not know (class instances, bigints, deep nesting), which the caller
+ * then packs to measure. Plain data only: strings at 3 bytes per UTF-16 unit, numbers at 9.
+ */
+function sizeBound(value: unknown, limit: number, depth: number): number {
+  switch (typeof value) {
+    case 'string': return 5 + value.length * 3;
+    case 'number': return 9;
+    case 'boolean':
+    case 'undefined': return 1;
+    case 'object': break;
+    default: return Infinity;
+  }
+  if (value === null) return 1;
+  if (depth > 32) return Infinity;
+  if (ArrayBuffer.isView(value)) return 16 + value.byteLength;
+  let total = 5;
+  if (Array.isArray(value)) {
+    for (const item of value) if ((total += sizeBound(item, limit, depth + 1)) > limit) return total;
+    return total;
+  }
+  const prototype = Object.getPrototypeOf(value);
+  if (prototype !== Object.prototype && prototype !== null) return Infinity;
+  for (const key in value) {
+    total += 5 + key.length * 3 + sizeBound((value as Record<string, unknown>)[key], limit, depth + 1);
+    if (total > limit) return total;
+  }
+  return total;
 }
