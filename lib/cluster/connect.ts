@@ -5,6 +5,7 @@ import { resolveSecret } from './credential.js';
 import { offerOf } from './daemon-offer.js';
 import { Discovery, type DiscoveryOptions } from './discovery.js';
 import { Membership, type Member, type MembershipOptions } from './membership.js';
+import { DEFAULT_CLUSTER } from '../transport/curve.js';
 
 export interface ConnectOptions {
   /** Seed daemons to join, as `host:port` or full endpoints. @default [] */
@@ -104,7 +105,7 @@ export async function connect(options: ConnectOptions = {}): Promise<ClusterClie
         ...(options.cluster !== undefined ? { cluster: options.cluster } : {}),
         ...(options.discovery === true ? {} : options.discovery),
       };
-      discovery = new Discovery(() => ({ nodeId: node.id, cluster: discoveryOptions.cluster ?? 'zerocos' }), discoveryOptions);
+      discovery = new Discovery(() => ({ nodeId: node.id, cluster: discoveryOptions.cluster ?? DEFAULT_CLUSTER }), discoveryOptions);
       discovery.on('discovered', (beacon) => membership.discovered(beacon.nodeId));
       await discovery.start();
     }

@@ -7,6 +7,7 @@ import { isIPv4 } from 'node:net';
 import { Packr, Unpackr } from 'msgpackr';
 import { InvalidArgumentError, MessageTooLargeError, NodeStoppedError, ProtocolError, ZerocosError } from '../common/errors.js';
 import { MAX_NODE_ID_LENGTH, parseNodeId, type NodeId } from '../wire/address.js';
+import { DEFAULT_CLUSTER } from '../transport/curve.js';
 
 /** What a node multicasts so that others on the same host (or LAN, if configured) find it. */
 export interface Beacon {
@@ -269,7 +270,7 @@ export class Discovery extends EventEmitter<DiscoveryEvents> {
     this.iface = options.interface ?? '127.0.0.1';
     this.ttl = options.ttl ?? 0;
     this.intervalMs = options.intervalMs ?? 1000;
-    this.cluster = options.cluster ?? 'zerocos';
+    this.cluster = options.cluster ?? DEFAULT_CLUSTER;
     if (!isMulticastGroup(this.group)) throw new InvalidArgumentError(`group ${this.group} is not an IPv4 multicast address`);
     if (!isIPv4(this.iface)) throw new InvalidArgumentError(`interface ${this.iface} is not an IPv4 address`);
     if (!Number.isInteger(this.port) || this.port < 1 || this.port > 65535) throw new InvalidArgumentError(`invalid port ${this.port}`);

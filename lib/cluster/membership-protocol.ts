@@ -43,11 +43,11 @@ const isFiniteNumber = (value: unknown): value is number => typeof value === 'nu
  */
 export function parseHeartbeat(message: unknown): Heartbeat | undefined {
   if (typeof message !== 'object' || message === null || Array.isArray(message)) return undefined;
-  const { hb, at, echo, info, members, leaving } = message as Record<string, unknown>;
+  const { hb, at, echo, members, leaving } = message as Record<string, unknown>;
   if (!isFiniteNumber(hb)) return undefined;
   if (at !== undefined && !isFiniteNumber(at)) return undefined;
   if (echo !== undefined && !(Array.isArray(echo) && echo.length === 2 && isFiniteNumber(echo[0]) && isFiniteNumber(echo[1]))) return undefined;
   if (members !== undefined && !(Array.isArray(members) && members.every((m) => typeof m === 'string'))) return undefined;
   if (leaving !== undefined && leaving !== true) return undefined;
-  return formatHeartbeat(hb, info, { at, echo: echo as [number, number] | undefined, members: members as NodeId[] | undefined, leaving: leaving === true });
+  return message as Heartbeat;
 }

@@ -190,7 +190,8 @@ export class Membership extends EventEmitter<MembershipEvents> {
     clearTimeout(this.timer);
     this.node.off('nodedown', this.onNodeDown);
     // Everyone still heartbeated hears the goodbye: a peer may count us up before we count it.
-    for (const member of this.view.values()) if (this.isHeartbeated(member)) this.sendHeartbeat(member.nodeId, true);
+    const info = this.options.info?.();
+    for (const member of this.view.values()) if (this.isHeartbeated(member)) this.sendHeartbeat(member.nodeId, true, info);
   }
 
   private heard(from: NodeId, heartbeat: Heartbeat): void {
@@ -209,7 +210,7 @@ export class Membership extends EventEmitter<MembershipEvents> {
     member.lastHeardAt = Date.now();
     member.info = heartbeat.info;
     const now = performance.now();
-    if (typeof heartbeat.at === 'number') this.toEcho.set(from, [heartbeat.at, now]);
+    if (heartbeat.at !== undefined) this.toEcho.set(from, [heartbeat.at, now]);
     const echo = heartbeat.echo;
     // Only our own clock is read: the round trip minus the time the peer held our heartbeat.
     if (echo && echo[0] <= now) member.heartbeatRttMs = Math.max(0, now - echo[0] - echo[1]);
@@ -275,6 +276,8 @@ export class Membership extends EventEmitter<MembershipEvents> {
     // give them one more interval rather than declare them all down.
     const stalled = now - this.lastTickAt > this.failureTimeoutMs / 2;
     this.lastTickAt = now;
+    // The host facts, asked once for all peers (a daemon builds its offer for each ask).
+    let info: { value: unknown } | undefined;
     for (const member of this.view.values()) {
       if (!stalled && member.status === 'up' && now - member.lastHeardAt > this.failureTimeoutMs) {
         this.markDown(member.nodeId, 'timeout');
@@ -293,7 +296,7 @@ export class Membership extends EventEmitter<MembershipEvents> {
       }
       // Members down or joining still get heartbeats, so a frozen peer that wakes up hears us;
       // not those that left or were replaced by a new incarnation.
-      if (this.isHeartbeated(member)) this.sendHeartbeat(member.nodeId);
+      if (this.isHeartbeated(member)) this.sendHeartbeat(member.nodeId, false, (info ??= { value: this.options.info?.() }).value);
     }
     this.schedule();
   }
@@ -303,7 +306,8 @@ export class Membership extends EventEmitter<MembershipEvents> {
     return member.downReason !== 'left' && member.downReason !== 'restarted';
   }
 
-  private sendHeartbeat(nodeId: NodeId, leaving = false): void {
+  /** `info`: the host facts to send, when the caller already has them (one `info()` per tick, not per peer). */
+  private sendHeartbeat(nodeId: NodeId, leaving = false, info: unknown = this.options.info?.()): void {
     const now = performance.now();
     const echo = this.toEcho.get(nodeId);
     let members: NodeId[] | undefined;
@@ -311,7 +315,7 @@ export class Membership extends EventEmitter<MembershipEvents> {
       members = [...this.view.values()].filter((m) => m.status === 'up').map((m) => m.nodeId);
       this.sentVersion.set(nodeId, this.viewVersion);
     }
-    const heartbeat = formatHeartbeat(++this.seq, this.options.info?.(), {
+    const heartbeat = formatHeartbeat(++this.seq, info, {
       at: Math.round(now * 1000) / 1000,
       echo: echo ? [echo[0], Math.round((now - echo[1]) * 1000) / 1000] : undefined,
       members,

@@ -15,8 +15,6 @@ import { ObjectLostError } from '../task/task-errors.js';
 import { NO_TIMEOUT } from '../task/object-table.js';
 import { WORKER_PROCESS } from '../common/service-names.js';
 
-export type { MapContext, ReduceContext } from './mr-protocol.js';
-export { mapOutputKey } from './mr-protocol.js';
 
 type Pairs = MapShare;
 

@@ -8,8 +8,6 @@ import type { WorkerService } from '../task/worker-service.js';
 import { StreamReader, StreamWriter } from './stream.js';
 import { isStageSpawnRequest, parseStageSpawn, type StageSpawn, type StreamAddress } from './stream-protocol.js';
 
-export type { StageSpawn } from './stream-protocol.js';
-
 type Fn = (...args: unknown[]) => unknown;
 
 /**

@@ -2,7 +2,7 @@
  * The messages of channels, streams and pipeline stages (docs/protocol.md §11.7): tuple types,
  * and one place that formats and one that parses each, as lib/wire does for the kernel.
  */
-import type { ErrorInfo } from '../common/errors.js';
+import { isErrorInfo, type ErrorInfo } from '../common/errors.js';
 import { isShippedFunction, type ShippedFunction } from '../task/remote-function.js';
 import { isPid, type Pid } from '../wire/address.js';
 
@@ -62,10 +62,8 @@ export function parseToReader(message: unknown[]): ToReader | undefined {
       return message.length === 4 && Array.isArray(field) ? ['zs:data', stream, writer, field] : undefined;
     case 'zs:end':
       return message.length === 3 ? ['zs:end', stream, writer] : undefined;
-    case 'zs:error': {
-      const info = field as ErrorInfo | undefined;
-      return message.length === 4 && typeof info?.name === 'string' && typeof info.message === 'string' ? ['zs:error', stream, writer, info] : undefined;
-    }
+    case 'zs:error':
+      return message.length === 4 && isErrorInfo(field) ? ['zs:error', stream, writer, field] : undefined;
     default:
       return undefined;
   }
