@@ -20,6 +20,7 @@ import type { ExitReason } from './exit-reason.js';
 import type { LocalProcess } from './local-process.js';
 import { watcherKey } from './local-process.js';
 import type { PeerCountedMap } from './peer-counted-map.js';
+import { CallDeadlines } from './call-deadlines.js';
 import { CallMessage } from './messages.js';
 import { nodeOf, targetOf } from './targets.js';
 
@@ -51,7 +52,8 @@ interface PendingCall {
   node: NodeId;
   resolve(value: unknown): void;
   reject(error: unknown): void;
-  timer: NodeJS.Timeout | undefined;
+  /** Its timeout; undefined: none (Infinity). */
+  timeoutMs: number | undefined;
 }
 
 /**
@@ -63,6 +65,13 @@ interface PendingCall {
 export class Calls {
   /** Calls made here, not yet settled, by ref. */
   private readonly pending = new Map<number, PendingCall>();
+  private readonly deadlines = new CallDeadlines(
+    (ref) => this.pending.has(ref),
+    (ref) => {
+      const call = this.pending.get(ref)!;
+      if (this.cancel(ref)) call.reject(new TimeoutError(`call to ${formatAddress(call.target)} timed out after ${call.timeoutMs} ms`));
+    },
+  );
 
   constructor(private readonly port: CallsPort) {}
 
@@ -84,12 +93,8 @@ export class Calls {
       // the caller, it cost ~20 µs a call (the stack capture), and halved the calls a node could
       // make with 100 in flight (6–10k/s against 12–13k/s, both nodes in one process). Its
       // message names the target and the timeout instead.
-      const timer = timed
-        ? setTimeout(() => {
-            if (this.cancel(ref)) reject(new TimeoutError(`call to ${formatAddress(to)} timed out after ${timeoutMs} ms`));
-          }, timeoutMs)
-        : undefined;
-      this.pending.set(ref, { owner, target: to, node, resolve, reject, timer });
+      this.pending.set(ref, { owner, target: to, node, resolve, reject, timeoutMs: timed ? timeoutMs : undefined });
+      if (timed) this.deadlines.add(ref, timeoutMs);
       owner?.watching.add(ref);
       try {
         if (node === port.id) this.deliver(port.id, from, ref, targetOf(to), request);
@@ -150,6 +155,7 @@ export class Calls {
       this.take(ref);
       call.reject(new NodeStoppedError(`node ${this.port.id} stopped before ${formatAddress(call.target)} replied`));
     }
+    this.deadlines.clear();
   }
 
   /** Puts a call into the target's mailbox, watched until answered. */
@@ -208,12 +214,12 @@ export class Calls {
     else call.reject(isErrorInfo(value) ? new RemoteError(value) : new RemoteError(toErrorInfo(value)));
   }
 
-  /** Removes a waiting call (its timer, its owner's record of it) and returns it. */
+  /** Removes a waiting call (its deadline, its owner's record of it) and returns it. */
   private take(ref: number): PendingCall | undefined {
     const call = this.pending.get(ref);
     if (!call) return undefined;
     this.pending.delete(ref);
-    clearTimeout(call.timer);
+    if (call.timeoutMs !== undefined) this.deadlines.ended(call.timeoutMs);
     call.owner?.watching.delete(ref);
     return call;
   }

@@ -56,7 +56,7 @@ export class BatchEncoder {
   }
 
   /** Packs the batch when it can go as it is; undefined when it needs the exact path. */
-  private tryPack(fromNode: string, toNode: string, envelopes: Envelope[], blobs: (Uint8Array | undefined)[]): Buffer[] | undefined {
+  private tryPack(fromNode: string, toNode: string, envelopes: Envelope[], blobs: (Uint8Array | undefined)[] | undefined): Buffer[] | undefined {
     let frames: Buffer[];
     try {
       frames = this.pack(fromNode, toNode, envelopes, blobs);
@@ -68,9 +68,13 @@ export class BatchEncoder {
     return frames[1]!.length <= this.maxMessageBytes ? frames : undefined;
   }
 
-  private pack(fromNode: string, toNode: string, envelopes: Envelope[], blobs: (Uint8Array | undefined)[]): Buffer[] {
-    const frames: Buffer[] = [HEADER, this.packr.pack([fromNode, toNode, ...envelopes])];
-    for (const blob of blobs) if (blob) frames.push(toBuffer(blob));
+  private pack(fromNode: string, toNode: string, envelopes: Envelope[], blobs: (Uint8Array | undefined)[] | undefined): Buffer[] {
+    const body: unknown[] = new Array(envelopes.length + 2);
+    body[0] = fromNode;
+    body[1] = toNode;
+    for (let i = 0; i < envelopes.length; i++) body[i + 2] = envelopes[i];
+    const frames: Buffer[] = [HEADER, this.packr.pack(body)];
+    if (blobs) for (const blob of blobs) if (blob) frames.push(toBuffer(blob));
     return frames;
   }
 
@@ -80,7 +84,7 @@ export class BatchEncoder {
     toNode: string,
     envelopes: Envelope[],
     packable: Envelope[],
-    blobs: (Uint8Array | undefined)[],
+    blobs: (Uint8Array | undefined)[] | undefined,
   ): EncodedBatch {
     const rejected: RejectedEnvelope[] = [];
     const messages: Buffer[][] = [];
@@ -109,7 +113,7 @@ export class BatchEncoder {
       }
       if (groupBytes + size > this.maxBatchBytes) closeGroup();
       group.push(envelope);
-      groupBlobs.push(blobs[i]);
+      groupBlobs.push(blobs?.[i]);
       groupBytes += size;
     });
     closeGroup();
@@ -117,17 +121,23 @@ export class BatchEncoder {
   }
 }
 
-/** Blob payloads, index by index, and the envelopes as packed (a copy with nil where a blob was). */
-function separateBlobs(envelopes: Envelope[]): { packable: Envelope[]; blobs: (Uint8Array | undefined)[] } {
+/**
+ * Blob payloads, index by index (undefined when the batch has none: the common case allocates
+ * nothing), and the envelopes as packed (a copy with nil where a blob was).
+ */
+function separateBlobs(envelopes: Envelope[]): { packable: Envelope[]; blobs: (Uint8Array | undefined)[] | undefined } {
   let packable = envelopes;
-  const blobs = new Array<Uint8Array | undefined>(envelopes.length);
+  let blobs: (Uint8Array | undefined)[] | undefined;
   for (let i = 0; i < envelopes.length; i++) {
     const kind = envelopes[i]![0] as number;
     if (!(kind & BLOB_FLAG)) continue;
-    if (packable === envelopes) packable = envelopes.slice();
+    if (packable === envelopes) {
+      packable = envelopes.slice();
+      blobs = new Array<Uint8Array | undefined>(envelopes.length);
+    }
     const copy = envelopes[i]!.slice() as unknown[];
     const slot = PAYLOAD_INDEX[(kind & ~BLOB_FLAG) as keyof typeof PAYLOAD_INDEX]!;
-    blobs[i] = copy[slot] as Uint8Array;
+    blobs![i] = copy[slot] as Uint8Array;
     copy[slot] = null;
     packable[i] = copy as Envelope;
   }
@@ -152,9 +162,13 @@ export class BatchDecoder {
 
   constructor(private readonly maxMessageBytes: number) {}
 
-  decode(frames: readonly Uint8Array[]): DecodedBatch {
-    if (frames.length < 2) throw new ProtocolError('truncated', `expected at least 2 frames, got ${frames.length}`);
-    const header = frames[0]!;
+  /** The last sender id that passed parseNodeId: a peer sends the same one in every batch. */
+  private lastFromNode = '';
+
+  /** Decodes `frames` from index `first` on (the ROUTER's routing-id frame comes before it). */
+  decode(frames: readonly Uint8Array[], first = 0): DecodedBatch {
+    if (frames.length - first < 2) throw new ProtocolError('truncated', `expected at least 2 frames, got ${frames.length - first}`);
+    const header = frames[first]!;
     if (header.length !== HEADER_BYTES || header[0] !== MAGIC_0 || header[1] !== MAGIC_1) {
       throw new ProtocolError('magic', 'header frame does not start with the zerocos magic bytes');
     }
@@ -162,11 +176,11 @@ export class BatchDecoder {
       throw new ProtocolError('version', `protocol version ${header[2]} is not supported (this node speaks ${PROTOCOL_VERSION})`);
     }
     if (header[3] !== FRAME_TYPE_BATCH) throw new ProtocolError('frame-type', `unknown frame type ${header[3]}`);
-    const body = frames[1]!;
+    const body = frames[first + 1]!;
     if (body.length > this.maxMessageBytes + BODY_OVERHEAD_BYTES) {
       throw new ProtocolError('oversize', `body frame of ${body.length} bytes exceeds the limit`);
     }
-    for (let i = 2; i < frames.length; i++) {
+    for (let i = first + 2; i < frames.length; i++) {
       if (frames[i]!.length > this.maxMessageBytes) throw new ProtocolError('oversize', `blob frame of ${frames[i]!.length} bytes exceeds the limit`);
     }
 
@@ -183,11 +197,14 @@ export class BatchDecoder {
     const toNode = decoded[1];
     if (typeof fromNode !== 'string' || typeof toNode !== 'string') throw new ProtocolError('shape', 'batch node ids must be strings');
     // The sender's id is where answers go: it must be a node id (and so bounded in length).
-    if (parseNodeId(fromNode) === undefined) throw new ProtocolError('shape', 'fromNode is not a node id (name:incarnation@endpoint, at most 255 characters)');
+    if (fromNode !== this.lastFromNode) {
+      if (parseNodeId(fromNode) === undefined) throw new ProtocolError('shape', 'fromNode is not a node id (name:incarnation@endpoint, at most 255 characters)');
+      this.lastFromNode = fromNode;
+    }
     if (toNode.length > MAX_NODE_ID_LENGTH) throw new ProtocolError('shape', 'toNode is longer than 255 characters');
 
     const envelopes = new Array<Envelope>(decoded.length - 2);
-    let nextBlob = 2;
+    let nextBlob = first + 2;
     for (let i = 2; i < decoded.length; i++) {
       const envelope = decoded[i];
       const problem = validateEnvelope(envelope);

@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import { CallMessage, Node, NodeDownError } from '../../lib/index.js';
+import { CallMessage, Node, NodeDownError, TimeoutError } from '../../lib/index.js';
 
 describe('replies to a burst of calls', () => {
   const nodes: Node[] = [];
@@ -64,6 +64,44 @@ describe('calls pending on a node that is lost', () => {
       for (const outcome of outcomes) expect(outcome).toBeInstanceOf(NodeDownError);
       expect(outcomes.map((error) => (error as NodeDownError).reason)).toEqual(Array(50).fill('timeout'));
       expect(await down).toMatchObject({ reason: 'nodedown' });
+    } finally {
+      await Promise.all([client.stop(), server.stop()]);
+    }
+  });
+});
+
+describe('call timeouts (one timer per timeout length)', () => {
+  it('each unanswered call fails with TimeoutError no sooner than its own timeout; answered ones do not', async () => {
+    const client = await Node.start({ name: 'client' });
+    const server = await Node.start({ name: 'server' });
+    try {
+      // Answers requests that say so, and keeps the rest unanswered.
+      const picky = server.spawn(async (self) => {
+        for (;;) {
+          const message = await self.receive();
+          if (message instanceof CallMessage && (message.request as { answer: boolean }).answer) message.reply('answered');
+        }
+      });
+      const started = performance.now();
+      const outcome = (timeoutMs: number, answer: boolean) =>
+        client.call(picky, { answer }, { timeoutMs }).then(
+          (value) => ({ value, after: performance.now() - started }),
+          (error: unknown) => ({ error, after: performance.now() - started }),
+        );
+      // Two lengths interleaved; answered calls sit in the same lanes as the silent ones.
+      const results = await Promise.all([outcome(300, false), outcome(60, true), outcome(60, false), outcome(300, true), outcome(120, false)]);
+      expect(results.map((result) => ('value' in result ? result.value : (result.error as Error).name))).toEqual([
+        'TimeoutError',
+        'answered',
+        'TimeoutError',
+        'answered',
+        'TimeoutError',
+      ]);
+      for (const [index, timeoutMs] of [[0, 300], [2, 60], [4, 120]] as const) expect(results[index]!.after).toBeGreaterThanOrEqual(timeoutMs);
+      expect((results[2] as { error: Error }).error.message).toMatch(/timed out after 60 ms/);
+      // The lanes are still usable after they emptied.
+      await expect(client.call(picky, { answer: false }, { timeoutMs: 30 })).rejects.toBeInstanceOf(TimeoutError);
+      expect(await client.call(picky, { answer: true }, { timeoutMs: 30 })).toBe('answered');
     } finally {
       await Promise.all([client.stop(), server.stop()]);
     }

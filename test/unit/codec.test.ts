@@ -507,6 +507,16 @@ describe('codec: rejection of malformed frames', () => {
 });
 
 describe('codec: batch node ids', () => {
+  it('checks each sender id it has not just seen: a valid one remembered does not let a bad one through', () => {
+    const decoder = new BatchDecoder(LIMIT);
+    const batch = (from: string) => [Buffer.from('routing-id'), HEADER, packr.pack([from, TO, [Kind.Send, 1, 0, 'x']])];
+    // Frames after a ROUTER's routing id are decoded in place (first = 1).
+    expect(decoder.decode(batch(FROM), 1).fromNode).toBe(FROM);
+    expect(decoder.decode(batch(FROM), 1).fromNode).toBe(FROM);
+    expect(protocolError(() => decoder.decode(batch('not-a-node-id'), 1)).reason).toBe('shape');
+    expect(decoder.decode(batch(FROM), 1).envelopes).toEqual([[Kind.Send, 1, 0, 'x']]);
+  });
+
   it("rejects a batch whose fromNode is not a node id, since answers could not be addressed ('shape')", () => {
     const error = protocolError(() => decodeBody(['not-a-node-id', TO, [Kind.Send, 1, 0, 'x']]));
     expect(error.reason).toBe('shape');
