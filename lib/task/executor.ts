@@ -8,7 +8,8 @@ import { FunctionCache, isShippedFunction } from './remote-function.js';
 import type { TaskRuntime } from './runtime.js';
 import type { WorkerService } from './worker-service.js';
 import type { ShippedCode } from './shipped-code.js';
-import { TaskCancelledError } from './task-errors.js';
+import { CallerCodes } from './caller-codes.js';
+import { CodeUnknownError, TaskCancelledError } from './task-errors.js';
 import { isRunRequest, parseCancel, parseRun } from './worker-protocol.js';
 import { heldKey } from './objects-protocol.js';
 import { OBJECTS_PROCESS } from '../common/service-names.js';
@@ -83,6 +84,8 @@ export class TaskExecutor implements WorkerService {
   private readonly queue = new Fifo<TaskRun>();
   private readonly runs = new Map<string, TaskRun>();
   private readonly functions = new FunctionCache();
+  /** Code callers shipped with a key, so that their later runs send the key alone. */
+  private readonly codes = new CallerCodes();
   private readonly invokers = new Map<string, Invoker>();
   private running = 0;
   private blocked = 0;
@@ -134,7 +137,14 @@ export class TaskExecutor implements WorkerService {
       message.fail(new InvalidArgumentError(`malformed 'run' request`));
       return;
     }
-    const { id, code, args, origin, context } = run;
+    const { id, args, origin, context } = run;
+    // Remembered first, so that runs naming the key find it even when this one fails below.
+    if (typeof run.code !== 'number' && run.key !== undefined) this.codes.remember(message.from.node, run.key, run.code);
+    const code = typeof run.code === 'number' ? this.codes.recall(message.from.node, run.code) : run.code;
+    if (code === undefined) {
+      message.fail(new CodeUnknownError(`this worker holds no code under key ${run.code} from ${message.from.node}; send the code again`));
+      return;
+    }
     if (context !== undefined && !this.invokers.has(context.kind)) {
       message.fail(new InvalidArgumentError(`this worker cannot run tasks of kind ${JSON.stringify(context?.kind)}`));
       return;
@@ -185,6 +195,7 @@ export class TaskExecutor implements WorkerService {
     const ref = this.runtime.node.monitor({ name: OBJECTS_PROCESS, node: owner }, (down) => {
       if (down.reason !== 'nodedown') return; // not a runtime (no objects process): not watched, kept so as not to ask again
       this.owners.delete(owner); // the same node may come back after a partition, with new work
+      this.codes.forget(owner);
       this.ownerLost(owner);
     });
     this.owners.set(owner, ref);

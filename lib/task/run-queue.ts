@@ -19,7 +19,7 @@ import type { Demand, WorkerSlot } from './scheduler.js';
 import type { ShippedCode } from './shipped-code.js';
 import { demandOf, unschedulable, type TaskOptions } from './task-options.js';
 import { TaskCancelledError, UnschedulableError, WorkerCrashedError } from './task-errors.js';
-import { formatCancel, formatRun, parseRunAnswer, type TaskContext } from './worker-protocol.js';
+import { formatCancel, formatRun, parseRunAnswer, type RunCode, type TaskContext } from './worker-protocol.js';
 
 /** What layers above tasks (jobs) add to a submission. */
 export interface SubmitExtras {
@@ -44,6 +44,8 @@ export interface RunQueueStats {
   finished: number;
   failed: number;
   retried: number;
+  codeShipped: number;
+  codeReshipped: number;
   /** Tasks waiting for their arguments or for a worker. */
   queued: number;
   running: number;
@@ -68,7 +70,12 @@ interface Task {
   slot: WorkerSlot | undefined;
   timer: NodeJS.Timeout | undefined;
   queuedAt: number;
+  /** The current run named its code by key alone (an `ECODEUNKNOWN` answer then ships it again). */
+  sentKeyOnly: boolean;
 }
+
+/** Workers whose shipped keys are remembered (the oldest worker's are forgotten: it gets the code again). */
+const MAX_WORKERS_SHIPPED_TO = 4096;
 
 /** The tasks one owner submitted and has not yet settled: their queue, their runs, their retries. */
 export class RunQueue {
@@ -76,12 +83,17 @@ export class RunQueue {
   private readonly tasks = new Map<number, Task>();
   private readonly waiting = new Fifo<Task>();
   private readonly addresses = new Map<NodeId, RemoteName>();
+  /** This owner's key for each code object it runs (see CallerCodes on the worker side). */
+  private readonly codeKeys = new WeakMap<ShippedCode, number>();
+  private nextCodeKey = 0;
+  /** Per worker, the keys of the code it was sent: runs to one worker travel in order, so later ones send the key alone. */
+  private readonly shippedTo = new Map<NodeId, Set<number>>();
   private pumpTimer: NodeJS.Timeout | undefined;
   private running = 0;
   /** Tasks in state 'deps' or 'queued'. */
   private pendingTasks = 0;
   private stopped = false;
-  private readonly counters = { submitted: 0, finished: 0, failed: 0, retried: 0 };
+  private readonly counters = { submitted: 0, finished: 0, failed: 0, retried: 0, codeShipped: 0, codeReshipped: 0 };
 
   constructor(
     private readonly node: Node,
@@ -118,6 +130,7 @@ export class RunQueue {
       slot: undefined,
       timer: undefined,
       queuedAt: 0,
+      sentKeyOnly: false,
     };
     this.tasks.set(ref.id, task);
     this.counters.submitted++;
@@ -252,12 +265,37 @@ export class RunQueue {
     this.running++;
     if (task.timeoutMs !== undefined) task.timer = setTimeout(() => this.timedOut(task, slot), task.timeoutMs);
     // Queued (and so dispatched) only once startTask has set its wire arguments.
-    const request = formatRun(task.id, task.fn, task.wireArgs!, task.origin === this.node.id ? null : task.origin, task.context);
+    const code = this.codeFor(task, slot.node);
+    task.sentKeyOnly = typeof code === 'number';
+    const request = formatRun(task.id, code, task.wireArgs!, task.origin === this.node.id ? null : task.origin, task.context);
     task.onStart?.(slot.node, slot.daemon);
     this.node.call(this.workerAddress(slot.node), request, { timeoutMs: NO_TIMEOUT }).then(
       (reply) => this.ran(task, slot, reply),
       (error: Error) => this.runFailed(task, slot, error),
     );
+  }
+
+  /**
+   * The task's code as it goes to `worker`: the code with this owner's key for it the first
+   * time, the key alone after that. A sync task on `() => 0` sent 222 bytes a run with the
+   * source and its hash, and a real function's source travelled and was decoded every time.
+   */
+  private codeFor(task: Task, worker: NodeId): RunCode {
+    let key = this.codeKeys.get(task.fn);
+    if (key === undefined) {
+      key = this.nextCodeKey++;
+      this.codeKeys.set(task.fn, key);
+    }
+    let sent = this.shippedTo.get(worker);
+    if (!sent) {
+      sent = new Set();
+      this.shippedTo.set(worker, sent);
+      if (this.shippedTo.size > MAX_WORKERS_SHIPPED_TO) this.shippedTo.delete(this.shippedTo.keys().next().value as NodeId);
+    }
+    if (sent.has(key)) return key;
+    sent.add(key);
+    this.counters.codeShipped++;
+    return { ...task.fn, key };
   }
 
   private endRun(task: Task, slot: WorkerSlot): boolean {
@@ -283,6 +321,13 @@ export class RunQueue {
     if (!this.endRun(task, slot)) return;
     if (error instanceof RemoteError) {
       if (error.code === 'ECANCELLED') return this.settle(task, { error: new TaskCancelledError(error.message) });
+      // The worker no longer holds the code this run named by key: ship it again (not an attempt).
+      if (error.code === 'ECODEUNKNOWN' && task.sentKeyOnly) {
+        this.counters.codeReshipped++;
+        this.shippedTo.delete(slot.node);
+        task.attempts--;
+        return this.retry(task);
+      }
       // An argument's holder was lost: re-make the argument, then run again.
       if (error.code === 'EOBJECTLOST' && task.attempts <= task.maxRetries && this.reconstructArgs(task)) {
         this.counters.retried++;

@@ -59,6 +59,10 @@ export interface TaskRuntimeStats {
   finished: number;
   failed: number;
   retried: number;
+  /** Runs that carried their code (the first to each worker); the rest named it by key alone. */
+  codeShipped: number;
+  /** Runs whose worker no longer held their code's key: shipped again (counted in `retried` too). */
+  codeReshipped: number;
   /** Values re-made from their lineage after their holder was lost. */
   reconstructed: number;
   /** Tasks waiting for their arguments or for a worker. */

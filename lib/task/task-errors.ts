@@ -19,6 +19,12 @@ export class WorkerCrashedError extends ZerocosError {
   }
 }
 
+/** A run named its code by a key the worker does not hold (it never got, or dropped, that code): the caller ships the code again. */
+export class CodeUnknownError extends ZerocosError {
+  override readonly code = 'ECODEUNKNOWN';
+  override readonly retryable = true;
+}
+
 /** A value is gone: the node holding it was lost, or the ref was freed. */
 export class ObjectLostError extends ZerocosError {
   override readonly code = 'EOBJECTLOST';

@@ -12,8 +12,14 @@ export interface TaskContext {
   kind: string;
 }
 
+/**
+ * A run's `code`: the code itself, with the caller's `key` for it when later runs may name it by
+ * the key alone; or such a key (a uint), for code this caller already sent this worker.
+ */
+export type RunCode = ShippedCode | (ShippedCode & { key: number }) | number;
+
 /** The call `["run", id, code, args, origin?, context?]`. */
-export type RunRequest = ['run', id: number, code: ShippedCode, args: unknown[], origin?: NodeId | null, context?: TaskContext];
+export type RunRequest = ['run', id: number, code: RunCode, args: unknown[], origin?: NodeId | null, context?: TaskContext];
 
 /** The message `["cancel", owner, id, force]`. */
 export type CancelMessage = ['cancel', owner: NodeId, id: number, force: boolean];
@@ -22,21 +28,38 @@ export type CancelMessage = ['cancel', owner: NodeId, id: number, force: boolean
 export type RunAnswer = [0, unknown] | [1];
 
 /** A run request, with `origin` and `context` left out when they add nothing (the shortest form on the wire). */
-export function formatRun(id: number, code: ShippedCode, args: unknown[], origin: NodeId | null, context?: TaskContext): RunRequest {
+export function formatRun(id: number, code: RunCode, args: unknown[], origin: NodeId | null, context?: TaskContext): RunRequest {
   const request: RunRequest = ['run', id, code, args];
   if (origin !== null || context !== undefined) request.push(origin);
   if (context !== undefined) request.push(context);
   return request;
 }
 
+/** A run request's fields. `code` is a key (a uint) when the caller named code it sent before; `key` is set when the code came with one. */
+export interface ParsedRun {
+  id: number;
+  code: ShippedCode | number;
+  key: number | undefined;
+  args: unknown[];
+  origin: NodeId | undefined;
+  context: TaskContext | undefined;
+}
+
 /** The request's fields when it is a well-formed run request, else undefined (`id` must be a msgpack number). */
-export function parseRun(request: unknown): { id: number; code: ShippedCode; args: unknown[]; origin: NodeId | undefined; context: TaskContext | undefined } | undefined {
+export function parseRun(request: unknown): ParsedRun | undefined {
   if (!Array.isArray(request) || request[0] !== 'run' || request.length > 6) return undefined;
   const [, id, code, args, origin, context] = request as unknown[];
-  if (typeof id !== 'number' || !Array.isArray(args) || !(isShippedFunction(code) || isShippedModule(code))) return undefined;
+  if (typeof id !== 'number' || !Array.isArray(args)) return undefined;
+  if (!(isCodeKey(code) || isShippedFunction(code) || isShippedModule(code))) return undefined;
+  const key = typeof code === 'object' ? (code as { key?: unknown }).key : undefined;
+  if (key !== undefined && !isCodeKey(key)) return undefined;
   if (origin !== undefined && origin !== null && typeof origin !== 'string') return undefined;
   if (context !== undefined && !(typeof context === 'object' && context !== null && typeof (context as TaskContext).kind === 'string')) return undefined;
-  return { id, code, args, origin: origin ?? undefined, context: context as TaskContext | undefined };
+  return { id, code, key, args, origin: origin ?? undefined, context: context as TaskContext | undefined };
+}
+
+function isCodeKey(value: unknown): value is number {
+  return typeof value === 'number' && Number.isSafeInteger(value) && value >= 0;
 }
 
 /** Whether `request` is a run request at all (well-formed or not): the worker answers a malformed one with EINVAL. */

@@ -182,6 +182,36 @@ describe('remote functions and refs', () => {
   });
 });
 
+describe('code shipped once per worker', () => {
+  /** Runs pinned to the first daemon (one worker), so that every run meets the same worker. */
+  const onFirstDaemon = () => ({ placement: (daemon: { daemon: string }) => daemon.daemon === session.local!.daemons[0]!.node });
+
+  it('sends a function\'s code with its first run on a worker and its key alone after that', async () => {
+    const inc = remote((x: number) => x + 1).options(onFirstDaemon());
+    const before = session.runtime.stats();
+    for (let i = 0; i < 20; i++) expect(await get(inc.remote(i))).toBe(i + 1);
+    // Twenty runs concurrently too: all after the first named the code by key.
+    expect(await get(Array.from({ length: 20 }, (_, i) => inc.remote(i)))).toEqual(Array.from({ length: 20 }, (_, i) => i + 1));
+    const after = session.runtime.stats();
+    expect(after.codeShipped - before.codeShipped).toBe(1);
+    expect(after.codeReshipped - before.codeReshipped).toBe(0);
+  });
+
+  it('ships the code again when the worker dropped its key (1,000 kept per caller), and the run still answers', async () => {
+    const first = remote((x: number) => x * 3).options(onFirstDaemon());
+    expect(await get(first.remote(2))).toBe(6);
+    // 1,000 other functions push the first one's key out of the worker's memory of this caller.
+    const others = Array.from({ length: 1000 }, (_, i) => remote(new Function('x', `return x + ${i};`) as (x: number) => number).options(onFirstDaemon()));
+    expect(await get(others.map((fn) => fn.remote(1)))).toEqual(Array.from({ length: 1000 }, (_, i) => 1 + i));
+    const before = session.runtime.stats();
+    expect(await get(first.remote(3))).toBe(9);
+    const after = session.runtime.stats();
+    expect(after.codeReshipped - before.codeReshipped).toBe(1);
+    expect(after.codeShipped - before.codeShipped).toBe(1);
+    expect(after.failed - before.failed).toBe(0);
+  });
+});
+
 describe('wait', () => {
   const sleepy = remote(async (ms: number) => {
     await new Promise((resolve) => setTimeout(resolve, ms));

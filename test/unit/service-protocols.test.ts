@@ -16,8 +16,17 @@ describe('worker protocol (protocol.md §11.2)', () => {
     expect(formatRun(1, code, [2], null)).toEqual(['run', 1, code, [2]]);
     expect(formatRun(1, code, [2], origin)).toEqual(['run', 1, code, [2], origin]);
     expect(formatRun(1, code, [2], null, { kind: 'job' })).toEqual(['run', 1, code, [2], null, { kind: 'job' }]);
-    expect(parseRun(formatRun(3, code, [], origin, { kind: 'mr-map' }))).toEqual({ id: 3, code, args: [], origin, context: { kind: 'mr-map' } });
-    expect(parseRun(formatRun(3, code, [], null))).toEqual({ id: 3, code, args: [], origin: undefined, context: undefined });
+    expect(parseRun(formatRun(3, code, [], origin, { kind: 'mr-map' }))).toEqual({ id: 3, code, key: undefined, args: [], origin, context: { kind: 'mr-map' } });
+    expect(parseRun(formatRun(3, code, [], null))).toEqual({ id: 3, code, key: undefined, args: [], origin: undefined, context: undefined });
+  });
+
+  it('parses code shipped with a key, and a key alone naming code sent before', () => {
+    const keyed = { ...code, key: 4 };
+    expect(parseRun(formatRun(3, keyed, [], null))).toMatchObject({ code: keyed, key: 4 });
+    expect(parseRun(formatRun(5, 4, [1], null))).toEqual({ id: 5, code: 4, key: undefined, args: [1], origin: undefined, context: undefined });
+    expect(parseRun(['run', 3, -1, []])).toBeUndefined(); // a key is a uint
+    expect(parseRun(['run', 3, 1.5, []])).toBeUndefined();
+    expect(parseRun(['run', 3, { ...code, key: 'k' }, []])).toBeUndefined();
   });
 
   it('refuses malformed run requests field by field', () => {
