@@ -14,12 +14,14 @@ import { runWordcount } from './wordcount.js';
 
 const benches: Record<string, () => Promise<object | object[]>> = {
   messaging: runMessaging,
-  cluster: runCluster,
   tasks: runTasks,
   streaming: runStreaming,
   jobs: runJobs,
   wordcount: runWordcount,
   collective: runCollective,
+  // After the others: its up to 32 daemons left the load average at 13.8 when the tasks bench
+  // began right after it, and the worker_threads baseline at 160k/s against 259k/s rested.
+  cluster: runCluster,
   // Last: its 60 s of 6 CPU burners leave this VM slow for minutes (the worker_threads baseline
   // one request at a time ran at 7,330/s right after it, 31,758/s on a rested machine).
   'cluster-busy': runClusterBusy,

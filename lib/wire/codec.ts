@@ -162,8 +162,13 @@ export class BatchDecoder {
 
   constructor(private readonly maxMessageBytes: number) {}
 
-  /** The last sender id that passed parseNodeId: a peer sends the same one in every batch. */
-  private lastFromNode = '';
+  /**
+   * The last batch's two node ids, as msgpack bytes (after the array header) and as checked
+   * strings. A peer sends the same pair in every batch: when the bytes match, the ids are not
+   * decoded again, and the same string objects (their hashes cached) go up to the node's maps.
+   * Measured on a call's round trip: the decode of a 103-byte batch took 8–10 µs cold.
+   */
+  private lastIds: { bytes: Buffer; fromNode: string; toNode: string } | undefined;
 
   /** Decodes `frames` from index `first` on (the ROUTER's routing-id frame comes before it). */
   decode(frames: readonly Uint8Array[], first = 0): DecodedBatch {
@@ -184,41 +189,86 @@ export class BatchDecoder {
       if (frames[i]!.length > this.maxMessageBytes) throw new ProtocolError('oversize', `blob frame of ${frames[i]!.length} bytes exceeds the limit`);
     }
 
-    let decoded: unknown;
-    try {
-      decoded = this.unpackr.unpack(body);
-    } catch (error) {
-      // An extension's own check (its form, its shape) already names the defect.
-      if (error instanceof ProtocolError) throw error;
-      throw new ProtocolError('decode', `body is not valid msgpack: ${(error as Error).message}`, { cause: error });
+    const { fromNode, toNode, values, start } = this.unpackBody(body);
+
+    const envelopes = new Array<Envelope>(values.length - start);
+    let nextBlob = first + 2;
+    for (let i = start; i < values.length; i++) {
+      const envelope = values[i];
+      const problem = validateEnvelope(envelope);
+      if (problem !== undefined) throw new ProtocolError('shape', `envelope ${i - start}: ${problem}`);
+      const kindByte = (envelope as number[])[0]!;
+      if (kindByte & BLOB_FLAG) {
+        if (nextBlob >= frames.length) throw new ProtocolError('truncated', `envelope ${i - start} refers to a missing blob frame`);
+        const kind = (kindByte & ~BLOB_FLAG) as keyof typeof PAYLOAD_INDEX;
+        (envelope as unknown[])[0] = kind;
+        (envelope as unknown[])[PAYLOAD_INDEX[kind]!] = frames[nextBlob++];
+      }
+      envelopes[i - start] = envelope as Envelope;
     }
+    if (nextBlob !== frames.length) throw new ProtocolError('shape', `${frames.length - nextBlob} blob frame(s) not referred to by any envelope`);
+    return { fromNode, toNode, envelopes };
+  }
+
+  /** The body's checked node ids, and its envelopes as `values` from index `start` on. */
+  private unpackBody(body: Uint8Array): { fromNode: string; toNode: string; values: unknown[]; start: number } {
+    const array = arrayHeaderOf(body);
+    const ids = this.lastIds;
+    if (array !== undefined && array.count >= 2 && ids !== undefined && bytesAt(body, array.length, ids.bytes)) {
+      const rest = array.length + ids.bytes.length;
+      const values = rest === body.length ? [] : (this.unpack(body.subarray(rest), true) as unknown[]);
+      if (values.length !== array.count - 2) throw new ProtocolError('shape', `body holds ${values.length} envelope(s), its array header says ${array.count - 2}`);
+      return { fromNode: ids.fromNode, toNode: ids.toNode, values, start: 0 };
+    }
+    const decoded = this.unpack(body, false);
     if (!Array.isArray(decoded) || decoded.length < 2) throw new ProtocolError('shape', 'body is not an array [fromNode, toNode, ...envelopes]');
     const fromNode = decoded[0];
     const toNode = decoded[1];
     if (typeof fromNode !== 'string' || typeof toNode !== 'string') throw new ProtocolError('shape', 'batch node ids must be strings');
     // The sender's id is where answers go: it must be a node id (and so bounded in length).
-    if (fromNode !== this.lastFromNode) {
-      if (parseNodeId(fromNode) === undefined) throw new ProtocolError('shape', 'fromNode is not a node id (name:incarnation@endpoint, at most 255 characters)');
-      this.lastFromNode = fromNode;
-    }
+    if (parseNodeId(fromNode) === undefined) throw new ProtocolError('shape', 'fromNode is not a node id (name:incarnation@endpoint, at most 255 characters)');
     if (toNode.length > MAX_NODE_ID_LENGTH) throw new ProtocolError('shape', 'toNode is longer than 255 characters');
-
-    const envelopes = new Array<Envelope>(decoded.length - 2);
-    let nextBlob = first + 2;
-    for (let i = 2; i < decoded.length; i++) {
-      const envelope = decoded[i];
-      const problem = validateEnvelope(envelope);
-      if (problem !== undefined) throw new ProtocolError('shape', `envelope ${i - 2}: ${problem}`);
-      const kindByte = (envelope as number[])[0]!;
-      if (kindByte & BLOB_FLAG) {
-        if (nextBlob >= frames.length) throw new ProtocolError('truncated', `envelope ${i - 2} refers to a missing blob frame`);
-        const kind = (kindByte & ~BLOB_FLAG) as keyof typeof PAYLOAD_INDEX;
-        (envelope as unknown[])[0] = kind;
-        (envelope as unknown[])[PAYLOAD_INDEX[kind]!] = frames[nextBlob++];
-      }
-      envelopes[i - 2] = envelope as Envelope;
-    }
-    if (nextBlob !== frames.length) throw new ProtocolError('shape', `${frames.length - nextBlob} blob frame(s) not referred to by any envelope`);
-    return { fromNode, toNode, envelopes };
+    // Only ids that passed the checks above are remembered (and so skip them next time).
+    const idsEnd = array === undefined ? undefined : stringEnd(body, stringEnd(body, array.length));
+    if (idsEnd !== undefined) this.lastIds = { bytes: Buffer.from(body.subarray(array!.length, idsEnd)), fromNode, toNode };
+    return { fromNode, toNode, values: decoded, start: 2 };
   }
+
+  /** One msgpack value, or (`many`) the sequence of values that fills `bytes`. @throws ProtocolError */
+  private unpack(bytes: Uint8Array, many: boolean): unknown {
+    try {
+      return many ? this.unpackr.unpackMultiple(bytes) : this.unpackr.unpack(bytes);
+    } catch (error) {
+      // An extension's own check (its form, its shape) already names the defect.
+      if (error instanceof ProtocolError) throw error;
+      throw new ProtocolError('decode', `body is not valid msgpack: ${(error as Error).message}`, { cause: error });
+    }
+  }
+}
+
+/** A msgpack array header at the start of `bytes`: its length in bytes and its element count. */
+function arrayHeaderOf(bytes: Uint8Array): { length: number; count: number } | undefined {
+  const first = bytes[0];
+  if (first === undefined) return undefined;
+  if (first >= 0x90 && first <= 0x9f) return { length: 1, count: first & 0x0f };
+  if (first === 0xdc && bytes.length >= 3) return { length: 3, count: (bytes[1]! << 8) | bytes[2]! };
+  if (first === 0xdd && bytes.length >= 5) return { length: 5, count: ((bytes[1]! << 24) | (bytes[2]! << 16) | (bytes[3]! << 8) | bytes[4]!) >>> 0 };
+  return undefined;
+}
+
+/** Where the msgpack string that starts at `at` ends; undefined when no string starts there. */
+function stringEnd(bytes: Uint8Array, at: number | undefined): number | undefined {
+  if (at === undefined || at >= bytes.length) return undefined;
+  const first = bytes[at]!;
+  let end: number;
+  if (first >= 0xa0 && first <= 0xbf) end = at + 1 + (first & 0x1f);
+  else if (first === 0xd9 && at + 1 < bytes.length) end = at + 2 + bytes[at + 1]!;
+  else if (first === 0xda && at + 2 < bytes.length) end = at + 3 + ((bytes[at + 1]! << 8) | bytes[at + 2]!);
+  else return undefined;
+  return end <= bytes.length ? end : undefined;
+}
+
+/** Whether `bytes` holds `expected` at `at`. */
+function bytesAt(bytes: Uint8Array, at: number, expected: Buffer): boolean {
+  return bytes.length >= at + expected.length && expected.compare(bytes, at, at + expected.length) === 0;
 }

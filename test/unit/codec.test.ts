@@ -507,6 +507,42 @@ describe('codec: rejection of malformed frames', () => {
 });
 
 describe('codec: batch node ids', () => {
+  it('decodes the same result when it reuses the node ids of the batch before (fix and 16-bit array headers, no envelope, blobs)', () => {
+    const fresh = () => new BatchDecoder(LIMIT);
+    const cached = new BatchDecoder(LIMIT);
+    const batches: Envelope[][] = [
+      [[Kind.Send, 1, 0, 'x']],
+      [[Kind.Call, 2, 0, 7, { seq: 1 }], [Kind.Reply, 3, 7, 0, ['v']]],
+      Array.from({ length: 40 }, (_, i) => [Kind.Send, i + 1, 0, i] as Envelope), // array16 header
+      [],
+      [blobEnvelope(Kind.Send, [1, 0, Buffer.from('blob')])],
+      [[Kind.Send, 1, 0, 'x']],
+    ];
+    let fromNode: string | undefined;
+    for (const envelopes of batches) {
+      const frames = encodeFrames(envelopes);
+      const got = cached.decode(frames);
+      expect(got).toEqual(fresh().decode(frames));
+      // The ids decoded once are handed up again (the same string objects).
+      if (fromNode !== undefined) expect(got.fromNode).toBe(fromNode);
+      fromNode = got.fromNode;
+    }
+  });
+
+  it('checks the envelopes of a batch whose node ids it reused: a wrong count or a bad envelope is refused', () => {
+    const decoder = new BatchDecoder(LIMIT);
+    decoder.decode([HEADER, packr.pack([FROM, TO, [Kind.Send, 1, 0, 'x']])]);
+    const ids = Buffer.concat([packr.pack(FROM), packr.pack(TO)]);
+    // The header says 2 envelopes, the body holds 1 after the ids.
+    const short = Buffer.concat([Buffer.from([0x94]), ids, packr.pack([Kind.Send, 1, 0, 'x'])]);
+    expect(protocolError(() => decoder.decode([HEADER, short])).reason).toBe('shape');
+    const bad = Buffer.concat([Buffer.from([0x93]), ids, packr.pack([Kind.Send, -1, 0, 'x'])]);
+    expect(protocolError(() => decoder.decode([HEADER, bad])).reason).toBe('shape');
+    const junk = Buffer.concat([Buffer.from([0x93]), ids, Buffer.from([0x92, 0x01])]); // an envelope cut short
+    expect(protocolError(() => decoder.decode([HEADER, junk])).reason).toBe('decode');
+    expect(decoder.decode([HEADER, packr.pack([FROM, TO, [Kind.Send, 1, 0, 'y']])]).envelopes).toEqual([[Kind.Send, 1, 0, 'y']]);
+  });
+
   it('checks each sender id it has not just seen: a valid one remembered does not let a bad one through', () => {
     const decoder = new BatchDecoder(LIMIT);
     const batch = (from: string) => [Buffer.from('routing-id'), HEADER, packr.pack([from, TO, [Kind.Send, 1, 0, 'x']])];
