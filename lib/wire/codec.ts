@@ -1,4 +1,4 @@
-import { Packr, Unpackr } from 'msgpackr';
+import { Packr, RESERVE_START_SPACE, Unpackr } from 'msgpackr';
 import { refuseUndocumentedExtensions } from './ext-types.js';
 import { registerTypedArrays } from './typed-array-extension.js';
 import { EncodeError, MessageTooLargeError, ProtocolError } from '../common/errors.js';
@@ -37,6 +37,8 @@ export interface EncodedBatch {
 export class BatchEncoder {
   // Plain msgpack (no records, no msgpackr-only extensions) so other languages can decode it.
   private readonly packr = new Packr({ useRecords: false, moreTypes: false, encodeUndefinedAsNil: true });
+  /** The msgpack bytes of the last batch's two node ids (see packBody). */
+  private lastIds: { fromNode: string; toNode: string; bytes: Buffer } | undefined;
 
   constructor(
     private readonly maxMessageBytes: number,
@@ -69,13 +71,31 @@ export class BatchEncoder {
   }
 
   private pack(fromNode: string, toNode: string, envelopes: Envelope[], blobs: (Uint8Array | undefined)[] | undefined): Buffer[] {
-    const body: unknown[] = new Array(envelopes.length + 2);
-    body[0] = fromNode;
-    body[1] = toNode;
-    for (let i = 0; i < envelopes.length; i++) body[i + 2] = envelopes[i];
-    const frames: Buffer[] = [HEADER, this.packr.pack(body)];
+    const frames: Buffer[] = [HEADER, this.packBody(fromNode, toNode, envelopes)];
     if (blobs) for (const blob of blobs) if (blob) frames.push(toBuffer(blob));
     return frames;
+  }
+
+  /**
+   * The body `[fromNode, toNode, ...envelopes]`. A channel sends the same two ids in every batch,
+   * so their msgpack bytes are made once: the envelopes are packed as an array with room left in
+   * front, where the body's array header and the ids are then written.
+   */
+  private packBody(fromNode: string, toNode: string, envelopes: Envelope[]): Buffer {
+    let ids = this.lastIds;
+    if (ids === undefined || ids.fromNode !== fromNode || ids.toNode !== toNode) {
+      ids = { fromNode, toNode, bytes: Buffer.concat([this.packr.pack(fromNode), this.packr.pack(toNode)]) };
+      this.lastIds = ids;
+    }
+    const count = envelopes.length;
+    const outer = arrayHeaderLength(count + 2);
+    const room = outer + ids.bytes.length - arrayHeaderLength(count);
+    // msgpackr leaves at most 255 bytes in front (two long ids exceed it): then pack it whole.
+    if (room > 255) return this.packr.pack([fromNode, toNode, ...envelopes]);
+    const body = this.packr.pack(envelopes, RESERVE_START_SPACE | room);
+    writeArrayHeader(body, count + 2);
+    ids.bytes.copy(body, outer);
+    return body;
   }
 
   /** The slow path: find the envelopes that cannot go, and split the rest into batches that fit. */
@@ -243,6 +263,23 @@ export class BatchDecoder {
       if (error instanceof ProtocolError) throw error;
       throw new ProtocolError('decode', `body is not valid msgpack: ${(error as Error).message}`, { cause: error });
     }
+  }
+}
+
+/** The bytes of a msgpack array header for `count` elements. */
+function arrayHeaderLength(count: number): number {
+  return count < 16 ? 1 : count < 0x10000 ? 3 : 5;
+}
+
+/** Writes a msgpack array header for `count` elements at the start of `bytes`. */
+function writeArrayHeader(bytes: Buffer, count: number): void {
+  if (count < 16) bytes[0] = 0x90 | count;
+  else if (count < 0x10000) {
+    bytes[0] = 0xdc;
+    bytes.writeUInt16BE(count, 1);
+  } else {
+    bytes[0] = 0xdd;
+    bytes.writeUInt32BE(count, 1);
   }
 }
 

@@ -507,6 +507,18 @@ describe('codec: rejection of malformed frames', () => {
 });
 
 describe('codec: batch node ids', () => {
+  it('writes the same body bytes as packing [fromNode, toNode, ...envelopes] whole, at every array header size and with ids too long to put in front', () => {
+    const encoder = new BatchEncoder(LIMIT);
+    const longFrom = `a:000000000001@tcp://${'h'.repeat(200)}:1`;
+    for (const [from, to] of [[FROM, TO], [FROM, ''], [longFrom, TO], [FROM, TO]]) {
+      for (const count of [0, 1, 13, 14, 15, 16, 40]) {
+        const envelopes = Array.from({ length: count }, (_, i) => [Kind.Send, i + 1, 0, { i }] as Envelope);
+        const { messages } = encoder.encode(from!, to!, envelopes);
+        expect(messages[0]![1]).toEqual(packr.pack([from, to, ...envelopes]));
+      }
+    }
+  });
+
   it('decodes the same result when it reuses the node ids of the batch before (fix and 16-bit array headers, no envelope, blobs)', () => {
     const fresh = () => new BatchDecoder(LIMIT);
     const cached = new BatchDecoder(LIMIT);
