@@ -294,57 +294,43 @@ export class ZmqTransport implements Transport {
     for (const report of reports) report();
   }
 
-  /** One message from the ROUTER, undefined once it is closed; `receivePending` while it waits (see afterInboundDrained). */
-  private receiveOne(): Promise<Buffer[] | undefined> {
-    // Not an async function: one promise hop fewer between the wake-up and the handler.
-    let receiving: Promise<Buffer[]>;
-    try {
-      receiving = this.router.receive(); // throws at once on a closed socket
-    } catch {
-      return Promise.resolve(undefined);
-    }
-    this.receivePending = true;
-    return receiving.then(this.received, this.receiveFailed);
-  }
-
-  private readonly received = (message: Buffer[]): Buffer[] => {
-    this.receivePending = false;
-    return message;
-  };
-
-  private readonly receiveFailed = (): undefined => {
-    this.receivePending = false;
-    return undefined;
-  };
-
   private async receiveLoop(): Promise<void> {
     const handlers = this.handlers!;
+    // The burst being handled: frames and envelopes taken since the loop last yielded.
+    let frames = 0;
+    let envelopes = 0;
     try {
       for (;;) {
-        let message = await this.receiveOne();
-        if (!message) return; // socket closed
-        let frames = 1;
-        let envelopes = this.handleFrames(message, handlers);
-        // Let processes take what was delivered (and drain their mailboxes) before anything
-        // else: a lone request is answered, and its reply sent, here, before the check below
-        // (a getsockopt) and the drain. Without a yield per burst the loop decodes a whole batch
-        // per microtask while a receiver takes one message per microtask, and a fast sender fills
-        // the receiver's mailbox to its bound (measured: 1M msgs/s sender).
-        await yieldToEventLoop();
+        // Awaited here, not through a helper, so that no promise hop stands between the
+        // wake-up and the handler; `receivePending` while it waits (see afterInboundDrained).
+        let message: Buffer[];
+        this.receivePending = true;
+        try {
+          message = await this.router.receive(); // throws, at once or when it settles, once the socket is closed
+        } catch {
+          return;
+        } finally {
+          this.receivePending = false;
+        }
+        frames++;
+        envelopes += this.handleFrames(message, handlers);
+        // Let processes take what the first message of a burst delivered (and drain their
+        // mailboxes) before anything else: a lone request is answered, and its reply sent, here,
+        // before the check below (a getsockopt). Without a yield per burst the loop decodes a whole
+        // batch per microtask while a receiver takes one message per microtask, and a fast sender
+        // fills the receiver's mailbox to its bound (measured: 1M msgs/s sender).
+        if (frames === 1) await yieldToEventLoop();
         // Then drain what is already readable, bounded, replies held: with 100 calls in flight
         // each request came alone, was answered alone and left alone (299,349 batches for 300,000
         // envelopes); handled in one wake-up, their replies leave as one batch per peer.
         // `readable` is read only here, with no receive pending (see afterInboundDrained).
         if (frames < MAX_DRAIN_FRAMES && envelopes < this.options.maxBatchEnvelopes && !this.router.closed && this.router.readable) {
-          do {
-            this.hold.hold();
-            message = await this.receiveOne(); // resolves at once: the socket is readable
-            if (!message) return;
-            frames++;
-            envelopes += this.handleFrames(message, handlers);
-          } while (frames < MAX_DRAIN_FRAMES && envelopes < this.options.maxBatchEnvelopes && !this.router.closed && this.router.readable);
-          await yieldToEventLoop();
+          this.hold.hold();
+          continue; // the receive resolves at once: the socket is readable
         }
+        if (frames > 1) await yieldToEventLoop();
+        frames = 0;
+        envelopes = 0;
         this.hold.release();
         this.reportDeferredDowns();
       }
