@@ -517,6 +517,9 @@ describe('codec: batch node ids', () => {
         expect(messages[0]![1]).toEqual(packr.pack([from, to, ...envelopes]));
       }
     }
+    // Bodies past msgpackr's 8 KiB buffer, which it grows while packing (the room in front moves with it).
+    const large = Array.from({ length: 3 }, (_, i) => [Kind.Send, i + 1, 0, 'x'.repeat(20_000)] as Envelope);
+    expect(encoder.encode(FROM, TO, large).messages[0]![1]).toEqual(packr.pack([FROM, TO, ...large]));
   });
 
   it('decodes the same result when it reuses the node ids of the batch before (fix and 16-bit array headers, no envelope, blobs)', () => {
