@@ -11,6 +11,7 @@ import { InvalidArgumentError, NodeStoppedError, RemoteError, TimeoutError, isCa
 import { DAEMON_PROCESS, WORKER_PROCESS } from '../common/service-names.js';
 import type { Node } from '../node/node.js';
 import type { NodeId, RemoteName } from '../wire/address.js';
+import { CodeKeys } from './code-keys.js';
 import { ObjectRef } from './object-ref.js';
 import { heldKey } from './objects-protocol.js';
 import { NO_TIMEOUT, type ObjectTable, type Settled } from './object-table.js';
@@ -19,7 +20,7 @@ import type { Demand, WorkerSlot } from './scheduler.js';
 import type { ShippedCode } from './shipped-code.js';
 import { demandOf, unschedulable, type TaskOptions } from './task-options.js';
 import { TaskCancelledError, UnschedulableError, WorkerCrashedError } from './task-errors.js';
-import { formatCancel, formatRun, parseRunAnswer, type RunCode, type TaskContext } from './worker-protocol.js';
+import { formatCancel, formatRun, parseRunAnswer, type TaskContext } from './worker-protocol.js';
 
 /** What layers above tasks (jobs) add to a submission. */
 export interface SubmitExtras {
@@ -74,26 +75,20 @@ interface Task {
   sentKeyOnly: boolean;
 }
 
-/** Workers whose shipped keys are remembered (the oldest worker's are forgotten: it gets the code again). */
-const MAX_WORKERS_SHIPPED_TO = 4096;
-
 /** The tasks one owner submitted and has not yet settled: their queue, their runs, their retries. */
 export class RunQueue {
   /** Tasks of this owner that have not ended (and those being re-made), by their ref's id. */
   private readonly tasks = new Map<number, Task>();
   private readonly waiting = new Fifo<Task>();
   private readonly addresses = new Map<NodeId, RemoteName>();
-  /** This owner's key for each code object it runs (see CallerCodes on the worker side). */
-  private readonly codeKeys = new WeakMap<ShippedCode, number>();
-  private nextCodeKey = 0;
-  /** Per worker, the keys of the code it was sent: runs to one worker travel in order, so later ones send the key alone. */
-  private readonly shippedTo = new Map<NodeId, Set<number>>();
+  /** Which code each worker was sent, so that later runs send its key alone. */
+  private readonly codeKeys = new CodeKeys();
   private pumpTimer: NodeJS.Timeout | undefined;
   private running = 0;
   /** Tasks in state 'deps' or 'queued'. */
   private pendingTasks = 0;
   private stopped = false;
-  private readonly counters = { submitted: 0, finished: 0, failed: 0, retried: 0, codeShipped: 0, codeReshipped: 0 };
+  private readonly counters = { submitted: 0, finished: 0, failed: 0, retried: 0, codeReshipped: 0 };
 
   constructor(
     private readonly node: Node,
@@ -172,7 +167,7 @@ export class RunQueue {
   }
 
   stats(): RunQueueStats {
-    return { ...this.counters, queued: this.pendingTasks, running: this.running };
+    return { ...this.counters, codeShipped: this.codeKeys.shipped, queued: this.pendingTasks, running: this.running };
   }
 
   /** Fails every task not yet settled with NodeStoppedError. */
@@ -265,7 +260,7 @@ export class RunQueue {
     this.running++;
     if (task.timeoutMs !== undefined) task.timer = setTimeout(() => this.timedOut(task, slot), task.timeoutMs);
     // Queued (and so dispatched) only once startTask has set its wire arguments.
-    const code = this.codeFor(task, slot.node);
+    const code = this.codeKeys.codeFor(task.fn, slot.node);
     task.sentKeyOnly = typeof code === 'number';
     const request = formatRun(task.id, code, task.wireArgs!, task.origin === this.node.id ? null : task.origin, task.context);
     task.onStart?.(slot.node, slot.daemon);
@@ -273,29 +268,6 @@ export class RunQueue {
       (reply) => this.ran(task, slot, reply),
       (error: Error) => this.runFailed(task, slot, error),
     );
-  }
-
-  /**
-   * The task's code as it goes to `worker`: the code with this owner's key for it the first
-   * time, the key alone after that. A sync task on `() => 0` sent 222 bytes a run with the
-   * source and its hash, and a real function's source travelled and was decoded every time.
-   */
-  private codeFor(task: Task, worker: NodeId): RunCode {
-    let key = this.codeKeys.get(task.fn);
-    if (key === undefined) {
-      key = this.nextCodeKey++;
-      this.codeKeys.set(task.fn, key);
-    }
-    let sent = this.shippedTo.get(worker);
-    if (!sent) {
-      sent = new Set();
-      this.shippedTo.set(worker, sent);
-      if (this.shippedTo.size > MAX_WORKERS_SHIPPED_TO) this.shippedTo.delete(this.shippedTo.keys().next().value as NodeId);
-    }
-    if (sent.has(key)) return key;
-    sent.add(key);
-    this.counters.codeShipped++;
-    return { ...task.fn, key };
   }
 
   private endRun(task: Task, slot: WorkerSlot): boolean {
@@ -324,7 +296,7 @@ export class RunQueue {
       // The worker no longer holds the code this run named by key: ship it again (not an attempt).
       if (error.code === 'ECODEUNKNOWN' && task.sentKeyOnly) {
         this.counters.codeReshipped++;
-        this.shippedTo.delete(slot.node);
+        this.codeKeys.forget(slot.node);
         task.attempts--;
         return this.retry(task);
       }
