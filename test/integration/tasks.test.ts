@@ -368,7 +368,10 @@ describe('timeouts and cancel', () => {
   const spin = remote((path: string) => {
     // Tell the test which process spins before the loop blocks everything.
     const fs = (globalThis.process as unknown as { getBuiltinModule(name: string): typeof import('node:fs') }).getBuiltinModule('node:fs');
-    fs.writeFileSync(path, String(globalThis.process.pid));
+    // Written aside, then renamed: the file appears whole (a reader once found it created and
+    // still empty, read pid 0, and the test failed under load).
+    fs.writeFileSync(`${path}.part`, String(globalThis.process.pid));
+    fs.renameSync(`${path}.part`, path);
     for (;;);
   });
 
@@ -376,7 +379,9 @@ describe('timeouts and cancel', () => {
   const spinningPid = (path: string) =>
     eventually(() => {
       if (!existsSync(path)) throw new Error('not spinning yet');
-      return Number(readFileSync(path, 'utf8'));
+      const pid = Number(readFileSync(path, 'utf8'));
+      if (!(pid > 0)) throw new Error(`${path} holds no pid yet`);
+      return pid;
     });
 
   /** The worker `pid` exits; then the daemons run 2 workers again, none of them `pid`, and tasks run. */
