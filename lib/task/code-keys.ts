@@ -18,6 +18,8 @@ export class CodeKeys {
   private readonly sentTo = new Map<NodeId, Set<number>>();
   /** Runs that carried their code. */
   shipped = 0;
+  /** Workers that answered `ECODEUNKNOWN`, so that their code was shipped again. */
+  reshipped = 0;
 
   /** `code` as it goes to `worker`: with this owner's key for it the first time, the key alone after that. */
   codeFor(code: ShippedCode, worker: NodeId): RunCode {
@@ -40,6 +42,7 @@ export class CodeKeys {
 
   /** `worker` no longer holds some code it was sent (it answered `ECODEUNKNOWN`): send it all again. */
   forget(worker: NodeId): void {
+    this.reshipped++;
     this.sentTo.delete(worker);
   }
 }

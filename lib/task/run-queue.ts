@@ -88,7 +88,7 @@ export class RunQueue {
   /** Tasks in state 'deps' or 'queued'. */
   private pendingTasks = 0;
   private stopped = false;
-  private readonly counters = { submitted: 0, finished: 0, failed: 0, retried: 0, codeReshipped: 0 };
+  private readonly counters = { submitted: 0, finished: 0, failed: 0, retried: 0 };
 
   constructor(
     private readonly node: Node,
@@ -167,7 +167,7 @@ export class RunQueue {
   }
 
   stats(): RunQueueStats {
-    return { ...this.counters, codeShipped: this.codeKeys.shipped, queued: this.pendingTasks, running: this.running };
+    return { ...this.counters, codeShipped: this.codeKeys.shipped, codeReshipped: this.codeKeys.reshipped, queued: this.pendingTasks, running: this.running };
   }
 
   /** Fails every task not yet settled with NodeStoppedError. */
@@ -295,7 +295,6 @@ export class RunQueue {
       if (error.code === 'ECANCELLED') return this.settle(task, { error: new TaskCancelledError(error.message) });
       // The worker no longer holds the code this run named by key: ship it again (not an attempt).
       if (error.code === 'ECODEUNKNOWN' && task.sentKeyOnly) {
-        this.counters.codeReshipped++;
         this.codeKeys.forget(slot.node);
         task.attempts--;
         return this.retry(task);

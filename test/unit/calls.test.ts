@@ -43,11 +43,20 @@ describe('replies to a burst of calls', () => {
   });
 });
 
+/** Runs `test` with a client node and a server node, and stops both however it ends. */
+async function withPair(test: (client: Node, server: Node) => Promise<void>): Promise<void> {
+  const client = await Node.start({ name: 'client' });
+  const server = await Node.start({ name: 'server' });
+  try {
+    await test(client, server);
+  } finally {
+    await Promise.all([client.stop(), server.stop()]);
+  }
+}
+
 describe('calls pending on a node that is lost', () => {
-  it('all fail at once with NodeDownError, and monitors on it fire', async () => {
-    const client = await Node.start({ name: 'client' });
-    const server = await Node.start({ name: 'server' });
-    try {
+  it('all fail at once with NodeDownError, and monitors on it fire', () =>
+    withPair(async (client, server) => {
       // Takes calls and never answers them.
       const silent = server.spawn(async (self) => {
         for (;;) await self.receive();
@@ -64,17 +73,12 @@ describe('calls pending on a node that is lost', () => {
       for (const outcome of outcomes) expect(outcome).toBeInstanceOf(NodeDownError);
       expect(outcomes.map((error) => (error as NodeDownError).reason)).toEqual(Array(50).fill('timeout'));
       expect(await down).toMatchObject({ reason: 'nodedown' });
-    } finally {
-      await Promise.all([client.stop(), server.stop()]);
-    }
-  });
+    }));
 });
 
 describe('call timeouts (one timer per timeout length)', () => {
-  it('each unanswered call fails with TimeoutError no sooner than its own timeout; answered ones do not', async () => {
-    const client = await Node.start({ name: 'client' });
-    const server = await Node.start({ name: 'server' });
-    try {
+  it('each unanswered call fails with TimeoutError no sooner than its own timeout; answered ones do not', () =>
+    withPair(async (client, server) => {
       // Answers requests that say so, and keeps the rest unanswered.
       const picky = server.spawn(async (self) => {
         for (;;) {
@@ -102,8 +106,5 @@ describe('call timeouts (one timer per timeout length)', () => {
       // The lanes are still usable after they emptied.
       await expect(client.call(picky, { answer: false }, { timeoutMs: 30 })).rejects.toBeInstanceOf(TimeoutError);
       expect(await client.call(picky, { answer: true }, { timeoutMs: 30 })).toBe('answered');
-    } finally {
-      await Promise.all([client.stop(), server.stop()]);
-    }
-  });
+    }));
 });
