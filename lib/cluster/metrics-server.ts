@@ -119,6 +119,7 @@ export class MetricsServer {
     );
     this.counter('handshakes_failed_total', [], 'Inbound connections whose handshake failed (another secret, or not ZMTP)', () => [[{}, node(this.now()).handshakesFailed]]);
     this.gauge('channels_open', [], 'Outbound channels open now', () => [[{}, node(this.now()).channelsOpen]]);
+    this.gauge('channels_on_peer_connections', [], 'Channels that send on the connection the peer opened (one connection for the pair)', () => [[{}, node(this.now()).channelsOnPeerConnections]]);
     this.counter('channels_evicted_total', [], 'Channels to unverified peers closed to bound their number', () => [[{}, node(this.now()).channelsEvicted]]);
     this.counter('heartbeats_unverified_total', [], 'Heartbeats dropped: their sender was not (yet) confirmed at its endpoint', () => [[{}, this.now().stats.membership.heartbeatsUnverified]]);
     this.counter('heartbeats_malformed_total', [], 'Messages to the membership process dropped: not a well-formed heartbeat', () => [[{}, this.now().stats.membership.heartbeatsMalformed]]);

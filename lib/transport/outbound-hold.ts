@@ -4,20 +4,22 @@ export interface Kickable {
 }
 
 /**
- * Held by the transport while it drains a burst of inbound messages: envelopes queued meanwhile
+ * Held by a receive loop while it drains a burst of inbound messages: envelopes queued meanwhile
  * (the replies to that burst) wait, then leave as one batch per channel on release, instead of
  * one send each. Never held while the transport is idle, so a lone message leaves at once.
+ * Several loops (the ROUTER's, each DEALER's) may hold it at once: it is released when the last
+ * of them lets go.
  */
 export class OutboundHold {
-  private held = false;
+  private readonly holders = new Set<object>();
   private readonly waiting = new Set<Kickable>();
 
   get isHeld(): boolean {
-    return this.held;
+    return this.holders.size > 0;
   }
 
-  hold(): void {
-    this.held = true;
+  hold(holder: object): void {
+    this.holders.add(holder);
   }
 
   /** Marks `channel` as having envelopes to send once released. */
@@ -25,10 +27,10 @@ export class OutboundHold {
     this.waiting.add(channel);
   }
 
-  /** Lets every deferred channel send what it queued, one batch each. */
-  release(): void {
-    this.held = false;
-    if (this.waiting.size === 0) return;
+  /** `holder` lets go; once no one holds, every deferred channel sends what it queued, one batch each. */
+  release(holder: object): void {
+    this.holders.delete(holder);
+    if (this.holders.size > 0 || this.waiting.size === 0) return;
     const channels = [...this.waiting];
     this.waiting.clear();
     for (const channel of channels) channel.kick();

@@ -1,15 +1,13 @@
-import { Dealer } from 'zeromq';
 import { Fifo } from '../common/fifo.js';
 import type { NodeId } from '../wire/address.js';
 import type { BatchEncoder, RejectedEnvelope } from '../wire/codec.js';
 import type { Envelope } from '../wire/envelope.js';
 import { BLOB_FLAG, PAYLOAD_INDEX } from '../wire/kinds.js';
-import type { CurveKeys } from './curve.js';
 import type { OutboundHold } from './outbound-hold.js';
+import type { Link } from './route-link.js';
 import type { PeerDownReason } from './transport.js';
 
 export interface PeerChannelOptions {
-  endpoint: string;
   localId: NodeId;
   /** The receiver's id as written into batches ("" for a hello channel). */
   remoteId: string;
@@ -18,13 +16,8 @@ export interface PeerChannelOptions {
   maxBatchEnvelopes: number;
   highWaterMark: number;
   highWaterMarkBytes: number;
-  connectTimeoutMs: number;
-  heartbeatIntervalMs: number;
-  heartbeatTimeoutMs: number;
-  /** When set, this DEALER is a CURVE client of a server holding the same keys. */
-  curve: CurveKeys | undefined;
-  /** The ZMTP handshake with the peer succeeded (the first time only). */
-  onVerified(): void;
+  /** Opens the way out; `fail` is how the link reports its loss. */
+  openLink(fail: (reason: PeerDownReason) => void): Link;
   onDown(reason: PeerDownReason, undelivered: Envelope[]): void;
   onRejected(rejected: RejectedEnvelope): void;
   onSent(envelopes: number): void;
@@ -33,7 +26,8 @@ export interface PeerChannelOptions {
 }
 
 /**
- * The outbound half of a connection to one peer: a DEALER, its queue, and the flush loop.
+ * The outbound half of the path to one peer: its queue, the flush loop, and the {@link Link}
+ * the batches leave by (a DEALER this node opened, or the peer's own connection to our ROUTER).
  *
  * zeromq.js allows one pending send per socket, so envelopes queue here. A lone envelope is
  * sent at once; while a send is in flight the queue grows and the next send packs all of it
@@ -41,95 +35,24 @@ export interface PeerChannelOptions {
  * cost (raw awaited sends top out near 0.33 M msgs/s on 2 cores) into a per-batch cost.
  */
 export class PeerChannel {
-  private readonly socket: Dealer;
+  readonly link: Link;
   private readonly queue = new Fifo<Envelope>();
   /** The batch whose send has not resolved: with `immediate` set it is not inside ZeroMQ yet. */
   private inFlight: Envelope[] | undefined;
   private blobBytes = 0;
   private flushing = false;
-  private connected = false;
-  /** A TCP connection to the peer came up at least once (its handshake may still be under way). */
-  private reached = false;
-  private verified = false;
   private closed = false;
-  /** A CURVE handshake with this peer failed: the disconnect that follows is reported as `auth`. */
-  private handshakeFailed = false;
-  private readonly connectTimer: NodeJS.Timeout;
   private drainWaiters: (() => void)[] = [];
 
   constructor(
     readonly nodeId: NodeId,
     private readonly options: PeerChannelOptions,
   ) {
-    this.socket = new Dealer({
-      // Queue only on completed connections: until then envelopes wait in our own queue,
-      // where they can be reported as undelivered if the peer never answers.
-      immediate: true,
-      linger: 0,
-      heartbeatInterval: options.heartbeatIntervalMs,
-      heartbeatTimeout: options.heartbeatTimeoutMs,
-      heartbeatTimeToLive: options.heartbeatTimeoutMs,
-      reconnectInterval: 100,
-      ...(options.curve
-        ? { curveServerKey: options.curve.publicKey, curvePublicKey: options.curve.publicKey, curveSecretKey: options.curve.secretKey }
-        : {}),
-    });
-    // A TCP connection came up: a later `connect:retry` is a reconnect after it dropped (the
-    // `disconnect` handler reports that), not a refusal.
-    this.socket.events.on('connect', () => {
-      this.reached = true;
-    });
-    // Connected means the ZMTP handshake completed, not merely the TCP connect: a listener that
-    // accepts and stays silent (or speaks another protocol) is as unreachable as a closed port,
-    // and the connect timeout below must cover it.
-    this.socket.events.on('handshake', () => {
-      this.connected = true;
-      clearTimeout(this.connectTimer);
-      if (!this.verified) {
-        this.verified = true;
-        options.onVerified();
-      }
-    });
-    // With CURVE, a handshake refused before any succeeded means the peer holds another secret
-    // (libzmq reports it here as a protocol error or the peer's hang-up, EPIPE): say so, rather
-    // than 'disconnected', so a caller gets an AuthenticationError and does not retry.
-    if (options.curve) {
-      const refused = () => {
-        if (!this.verified) this.handshakeFailed = true;
-      };
-      for (const event of ['handshake:error:auth', 'handshake:error:protocol', 'handshake:error:other'] as const) this.socket.events.on(event, refused);
-    }
-    // A closed TCP connection (peer process gone) or a ZMTP heartbeat timeout (peer frozen or
-    // host lost) both surface as `disconnect`. Messages inside ZeroMQ's pipe die with it, so we
-    // declare the peer down rather than silently reconnect.
-    this.socket.events.on('disconnect', () => this.fail(this.handshakeFailed ? 'auth' : 'disconnected'));
-    // A refused connection to a known incarnation means its process is gone: that endpoint was
-    // bound by it for its whole life. Fail at once instead of after the connect timeout (5 s), so
-    // work sent to a worker that just died is retried elsewhere at once. A hello channel (a seed
-    // that may still be starting) keeps the timeout.
-    if (options.remoteId !== '') {
-      this.socket.events.on('connect:retry', () => {
-        if (!this.reached) this.fail('unreachable');
-      });
-    }
-    this.connectTimer = setTimeout(() => this.fail('unreachable'), options.connectTimeoutMs);
-    try {
-      this.socket.connect(options.endpoint);
-    } catch {
-      // An endpoint libzmq cannot parse or resolve (a forged node id can name anything): close
-      // the socket now, or its file descriptors leak; the peer is reported down like any other
-      // unreachable one, after the caller has registered this channel.
-      queueMicrotask(() => this.fail('unreachable'));
-    }
-  }
-
-  /** Whether a ZMTP handshake with the peer ever succeeded on this channel. */
-  get isVerified(): boolean {
-    return this.verified;
+    this.link = options.openLink((reason) => this.fail(reason));
   }
 
   get isConnected(): boolean {
-    return this.connected;
+    return this.link.connected;
   }
 
   /** Envelopes queued and not yet handed to the socket. */
@@ -185,7 +108,7 @@ export class PeerChannel {
         const { messages, rejected } = encoder.encode(localId, remoteId, batch);
         for (const item of rejected) this.options.onRejected(item);
         this.inFlight = batch;
-        for (const frames of messages) await this.socket.send(frames);
+        for (const frames of messages) await this.link.send(frames);
         this.inFlight = undefined;
         this.options.onSent(batch.length - rejected.length);
       }
@@ -219,9 +142,7 @@ export class PeerChannel {
   close(lingerMs = 0): Envelope[] {
     if (this.closed) return [];
     this.closed = true;
-    clearTimeout(this.connectTimer);
-    this.socket.linger = lingerMs;
-    this.socket.close();
+    this.link.close(lingerMs);
     const undelivered = this.inFlight ? [...this.inFlight, ...this.queue.drain()] : this.queue.drain();
     this.inFlight = undefined;
     this.blobBytes = 0;

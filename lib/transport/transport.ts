@@ -38,8 +38,10 @@ export interface TransportStats {
   framesDroppedByReason: Record<string, number>;
   batchesSent: number;
   envelopesSent: number;
-  /** Outbound channels open now (each is a DEALER and its monitor). */
+  /** Outbound channels open now: each a DEALER this node opened, or a peer's connection to it (see below). */
   channelsOpen: number;
+  /** Of those, the channels that send on the connection the peer opened to this node (no DEALER of their own). */
+  channelsOnPeerConnections: number;
   /** Channels closed unverified to keep at most `maxUnverifiedChannels` of them (see ZmqTransportOptions). */
   channelsEvicted: number;
   /** Envelopes for peers that never completed a handshake, dropped when their channel was evicted. */

@@ -1,4 +1,4 @@
-import { Router } from 'zeromq';
+import { capability, Router } from 'zeromq';
 import { ProtocolError } from '../common/errors.js';
 import { waitAtMost } from '../common/deadline.js';
 import { endpointOf, type NodeId } from '../wire/address.js';
@@ -6,8 +6,12 @@ import { BatchDecoder, BatchEncoder, BODY_OVERHEAD_BYTES } from '../wire/codec.j
 import type { Envelope } from '../wire/envelope.js';
 import { DEFAULT_MAX_BATCH_BYTES, DEFAULT_MAX_BATCH_ENVELOPES, DEFAULT_MAX_MESSAGE_BYTES } from '../wire/limits.js';
 import type { CurveKeys } from './curve.js';
+import { DealerLink } from './dealer-link.js';
+import { InboundLoop } from './inbound-loop.js';
 import { OutboundHold } from './outbound-hold.js';
 import { PeerChannel } from './peer-channel.js';
+import { RouteLink, RouterSender } from './route-link.js';
+import { connectionOf, readsAnswers } from './routing-ids.js';
 import type { PeerDownReason, Transport, TransportHandlers, TransportStats } from './transport.js';
 
 export interface ZmqTransportOptions {
@@ -53,10 +57,8 @@ type FullOptions = Required<Omit<ZmqTransportOptions, 'curve'>> & Pick<ZmqTransp
 
 const STOP_LINGER_MS = 200;
 
-/** At most this many ZeroMQ messages are handled per wake-up before yielding to the event loop. */
-const MAX_DRAIN_FRAMES = 64;
-
-const yieldToEventLoop = () => new Promise<void>((resolve) => setImmediate(resolve));
+/** libzmq's ZMQ_ROUTER_NOTIFY (a draft option, not in zeromq.js's typed options): 1 connect | 2 disconnect. */
+const ZMQ_ROUTER_NOTIFY = 97;
 
 /** A node id of the form `@endpoint`: a channel to whatever node listens there (used by `connect`). */
 export function helloNodeId(endpoint: string): NodeId {
@@ -64,9 +66,15 @@ export function helloNodeId(endpoint: string): NodeId {
 }
 
 /**
- * {@link Transport} over ZeroMQ: one bound ROUTER receives from every peer; one DEALER per
- * peer sends to it. A message from A to B always travels on A's DEALER to B's ROUTER, so each
- * sender→receiver pair has exactly one ordered path.
+ * {@link Transport} over ZeroMQ: one bound ROUTER receives from every peer, and each pair of
+ * nodes shares one connection, the one opened first. A node that has a message for a peer
+ * opens a DEALER to its ROUTER; the peer sends everything back on that connection (its ROUTER,
+ * that connection's routing id), and this node reads it on its DEALER. Only when both open one
+ * at once does each send on its own. Either way each sender→receiver pair has exactly one ordered
+ * path: a channel's path is chosen when it opens and kept until it closes.
+ *
+ * One connection instead of two saves the round trip 21–27 µs of 158–192 µs (raw zeromq.js, a
+ * DEALER answered on its own connection against answers on a second one; 3 runs).
  */
 export class ZmqTransport implements Transport {
   private readonly channels = new Map<NodeId, PeerChannel>();
@@ -81,10 +89,19 @@ export class ZmqTransport implements Transport {
   private handlers: TransportHandlers | undefined;
   private localId = '';
   private stopped = false;
-  /** Peer losses waiting for the inbound queue to drain (see {@link afterInboundDrained}). */
-  private deferredDowns: (() => void)[] = [];
-  /** True while the receive loop awaits `router.receive()`. */
-  private receivePending = false;
+  /** The ROUTER's receive loop (made by `start`). */
+  private routerLoop: InboundLoop | undefined;
+  private readonly routerSender: RouterSender;
+  /**
+   * The connections peers opened to the ROUTER, by number (see connectionOf), each with the node
+   * that speaks on it once a batch addressed to this node said so. Kept from ZMQ_ROUTER_NOTIFY's
+   * connect and disconnect messages; empty when libzmq lacks it (then every channel dials).
+   */
+  private readonly connections = new Map<number, { routingId: Buffer; node: NodeId | undefined }>();
+  /** The connection each peer opened to this node, by node: a channel to it answers there. */
+  private readonly routes = new Map<NodeId, number>();
+  /** Numbers the decoder tells DEALER connections apart by (negative: routing ids are not). */
+  private dealerConnections = -1;
   private readonly counters: TransportStats = {
     framesReceived: 0,
     envelopesReceived: 0,
@@ -93,6 +110,7 @@ export class ZmqTransport implements Transport {
     batchesSent: 0,
     envelopesSent: 0,
     channelsOpen: 0,
+    channelsOnPeerConnections: 0,
     channelsEvicted: 0,
     envelopesDroppedUnverified: 0,
     handshakesFailed: 0,
@@ -102,9 +120,11 @@ export class ZmqTransport implements Transport {
     private readonly router: Router,
     readonly endpoint: string,
     private readonly options: FullOptions,
+    private readonly notifies: boolean,
   ) {
     this.decoder = new BatchDecoder(options.maxMessageBytes);
     this.encoder = new BatchEncoder(options.maxMessageBytes, options.maxBatchBytes);
+    this.routerSender = new RouterSender(router);
   }
 
   /**
@@ -127,7 +147,14 @@ export class ZmqTransport implements Transport {
       maxUnverifiedChannels: options.maxUnverifiedChannels ?? 64,
     };
     const router = new Router({
-      linger: 0,
+      // Closed only by stop, which lets the last batches of the channels that answer on peers'
+      // connections reach the wire (set later, zeromq.js warns that it takes effect at next bind).
+      linger: STOP_LINGER_MS,
+      // Answers on peers' connections: one for a connection that is gone fails (EHOSTUNREACH)
+      // instead of vanishing, and one for a full pipe fails at once (EAGAIN) instead of holding
+      // up every other peer's (see RouterSender).
+      mandatory: true,
+      sendTimeout: 0,
       // A hard memory guard in libzmq: frames up to twice the limit reach us and are dropped
       // and counted; a peer sending anything larger is disconnected by libzmq itself.
       maxMessageSize: 2 * (maxMessageBytes + BODY_OVERHEAD_BYTES),
@@ -136,6 +163,7 @@ export class ZmqTransport implements Transport {
       heartbeatTimeToLive: full.heartbeatTimeoutMs,
       ...(full.curve ? { curveServer: true, curveSecretKey: full.curve.secretKey, curvePublicKey: full.curve.publicKey } : {}),
     });
+    const notifies = enableRouterNotify(router); // before the bind: it applies to connections made after it
     try {
       await router.bind(full.bind);
     } catch (error) {
@@ -144,7 +172,7 @@ export class ZmqTransport implements Transport {
     }
     const endpoint = router.lastEndpoint;
     if (!endpoint) throw new Error(`bound ${full.bind} but ZeroMQ reported no endpoint`);
-    return new ZmqTransport(router, endpoint, full);
+    return new ZmqTransport(router, endpoint, full, notifies);
   }
 
   start(localId: NodeId, handlers: TransportHandlers): void {
@@ -158,7 +186,8 @@ export class ZmqTransport implements Transport {
         handlers.onHandshakeFailed?.({ address, code: 'code' in error ? error.code : `ZAP_${error.status}` });
       });
     }
-    void this.receiveLoop();
+    this.routerLoop = new InboundLoop(this.router, (message, loop) => this.handleRouterMessage(message, loop), this.hold, this.options.maxBatchEnvelopes);
+    void this.routerLoop.run();
   }
 
   send(to: NodeId, envelope: Envelope): boolean {
@@ -199,7 +228,14 @@ export class ZmqTransport implements Transport {
   }
 
   stats(): TransportStats {
-    return { ...this.counters, channelsOpen: this.channels.size, framesDroppedByReason: { ...this.counters.framesDroppedByReason } };
+    let onPeerConnections = 0;
+    for (const channel of this.channels.values()) if (channel.link instanceof RouteLink) onPeerConnections++;
+    return {
+      ...this.counters,
+      channelsOpen: this.channels.size,
+      channelsOnPeerConnections: onPeerConnections,
+      framesDroppedByReason: { ...this.counters.framesDroppedByReason },
+    };
   }
 
   private channel(to: NodeId): PeerChannel {
@@ -208,9 +244,12 @@ export class ZmqTransport implements Transport {
     const hello = to.startsWith('@');
     const endpoint = hello ? to.slice(1) : endpointOf(to);
     const answer = to === this.answering;
-    if (answer && this.unverified.size >= this.options.maxUnverifiedChannels) this.evictOldestUnverified();
+    const route = hello ? undefined : this.routes.get(to);
+    const routingId = route === undefined ? undefined : this.connections.get(route)?.routingId;
+    // A peer's own connection needs no handshake of ours: it is never one of the unverified.
+    const dials = routingId === undefined;
+    if (dials && answer && this.unverified.size >= this.options.maxUnverifiedChannels) this.evictOldestUnverified();
     channel = new PeerChannel(to, {
-      endpoint,
       localId: this.localId,
       // A hello channel does not know the incarnation it will reach; "" says so.
       remoteId: hello ? '' : to,
@@ -219,12 +258,8 @@ export class ZmqTransport implements Transport {
       maxBatchEnvelopes: this.options.maxBatchEnvelopes,
       highWaterMark: this.options.sendHighWaterMark,
       highWaterMarkBytes: this.options.sendHighWaterMarkBytes,
-      connectTimeoutMs: this.options.connectTimeoutMs,
-      heartbeatIntervalMs: this.options.heartbeatIntervalMs,
-      heartbeatTimeoutMs: this.options.heartbeatTimeoutMs,
-      curve: this.options.curve,
       hold: this.hold,
-      onVerified: () => this.unverified.delete(to),
+      openLink: (fail) => (dials ? this.dial(to, endpoint, hello, fail) : new RouteLink(this.routerSender, routingId, route!)),
       onDown: (reason, undelivered) => {
         if (this.channels.get(to) === channel) this.removeChannel(to);
         if (reason === 'evicted') this.counters.envelopesDroppedUnverified += undelivered.length;
@@ -239,8 +274,26 @@ export class ZmqTransport implements Transport {
       },
     });
     this.channels.set(to, channel);
-    if (answer) this.unverified.add(to);
+    if (dials && answer) this.unverified.add(to);
     return channel;
+  }
+
+  /** Opens a DEALER to `to`'s ROUTER; the peer answers on it, and this node reads it there. */
+  private dial(to: NodeId, endpoint: string, hello: boolean, fail: (reason: PeerDownReason) => void): DealerLink {
+    const connection = --this.dealerConnections;
+    return new DealerLink({
+      endpoint,
+      knownIncarnation: !hello,
+      connectTimeoutMs: this.options.connectTimeoutMs,
+      heartbeatIntervalMs: this.options.heartbeatIntervalMs,
+      heartbeatTimeoutMs: this.options.heartbeatTimeoutMs,
+      curve: this.options.curve,
+      hold: this.hold,
+      maxBurstEnvelopes: this.options.maxBatchEnvelopes,
+      onVerified: () => this.unverified.delete(to),
+      onFail: fail,
+      onMessage: (message, loop) => this.handleFrames(message, 0, connection, loop),
+    });
   }
 
   private removeChannel(to: NodeId): void {
@@ -263,109 +316,110 @@ export class ZmqTransport implements Transport {
   }
 
   /**
-   * Runs `report` once the ROUTER holds no unread message. A peer's last messages (the
-   * 'shutdown' downs of a stopping node) arrive on its connection to our ROUTER, while its loss
-   * is seen on our connection to it: reporting the loss first would fail monitors with
-   * 'nodedown' that are about to be told the real reason.
+   * Runs `report` once the ROUTER holds no unread message: a peer's last messages (the
+   * 'shutdown' downs of a stopping node) may arrive on its connection to our ROUTER while its
+   * loss is seen on our connection to it (see InboundLoop.afterDrained).
    */
   private afterInboundDrained(report: () => void): void {
-    if (this.router.closed) return report();
-    if (this.receivePending) {
-      // Never read `readable` (ZMQ_EVENTS) while a receive waits: on ZeroMQ's edge-triggered fd
-      // that can swallow the wake-up the pending receive is polling for, and the loop then
-      // sleeps forever (seen: 2 in 12 loaded runs). The ROUTER was empty when the receive began;
-      // whatever arrived since is handled in this loop iteration's poll phase, before
-      // setImmediate runs.
-      this.deferredDowns.push(report);
-      setImmediate(() => {
-        if (this.receivePending) this.reportDeferredDowns(true);
-      });
+    if (this.routerLoop === undefined) report();
+    else this.routerLoop.afterDrained(report);
+  }
+
+  /** A message on the ROUTER: a batch, or (ZMQ_ROUTER_NOTIFY) a connection's coming or going. */
+  private handleRouterMessage(message: Buffer[], loop: InboundLoop): number {
+    if (this.notifies && message.length === 2 && message[1]!.length === 0) {
+      this.connectionChanged(message[0]!);
+      return 0;
+    }
+    return this.handleFrames(message, 1, connectionOf(message[0]), loop);
+  }
+
+  /**
+   * ROUTER_NOTIFY says a connection came or went, each with an empty message from it, in order
+   * with its data: the first for a routing id is its coming, the second its going. (A peer that
+   * sends an empty frame itself only makes this node take its own connection for gone.)
+   */
+  private connectionChanged(routingId: Buffer): void {
+    const connection = connectionOf(routingId);
+    if (!readsAnswers(connection)) return; // a peer that reads only its ROUTER: answered on a DEALER of ours
+    const known = this.connections.get(connection);
+    if (known === undefined) {
+      this.connections.set(connection, { routingId, node: undefined });
       return;
     }
-    if (!this.router.readable) report();
-    else this.deferredDowns.push(report);
+    this.connections.delete(connection);
+    if (known.node !== undefined) this.routeLost(known.node, connection);
   }
 
-  /** Reports the deferred losses once the ROUTER is empty; `known` when the caller knows it is. */
-  private reportDeferredDowns(known = false): void {
-    if (this.deferredDowns.length === 0 || (!known && this.router.readable)) return;
-    const reports = this.deferredDowns;
-    this.deferredDowns = [];
-    for (const report of reports) report();
+  /** The connection `node` opened to this node closed: the channel that answered on it is lost. */
+  private routeLost(node: NodeId, connection: number): void {
+    if (this.routes.get(node) !== connection) return;
+    this.routes.delete(node);
+    const channel = this.channels.get(node);
+    if (channel !== undefined && channel.link instanceof RouteLink && channel.link.connection === connection) channel.fail('disconnected');
   }
 
-  private async receiveLoop(): Promise<void> {
-    const handlers = this.handlers!;
-    // The burst being handled: frames and envelopes taken since the loop last yielded.
-    let frames = 0;
-    let envelopes = 0;
-    try {
-      for (;;) {
-        // Awaited here, not through a helper, so that no promise hop stands between the
-        // wake-up and the handler; `receivePending` while it waits (see afterInboundDrained).
-        let message: Buffer[];
-        this.receivePending = true;
-        try {
-          message = await this.router.receive(); // throws, at once or when it settles, once the socket is closed
-        } catch {
-          return;
-        } finally {
-          this.receivePending = false;
-        }
-        frames++;
-        envelopes += this.handleFrames(message, handlers);
-        // Let processes take what the first message of a burst delivered (and drain their
-        // mailboxes) before anything else: a lone request is answered, and its reply sent, here,
-        // before the check below (a getsockopt). Without a yield per burst the loop decodes a whole
-        // batch per microtask while a receiver takes one message per microtask, and a fast sender
-        // fills the receiver's mailbox to its bound (measured: 1M msgs/s sender).
-        if (frames === 1) await yieldToEventLoop();
-        // Then drain what is already readable, bounded, replies held: with 100 calls in flight
-        // each request came alone, was answered alone and left alone (299,349 batches for 300,000
-        // envelopes); handled in one wake-up, their replies leave as one batch per peer.
-        // `readable` is read only here, with no receive pending (see afterInboundDrained).
-        if (frames < MAX_DRAIN_FRAMES && envelopes < this.options.maxBatchEnvelopes && !this.router.closed && this.router.readable) {
-          this.hold.hold();
-          continue; // the receive resolves at once: the socket is readable
-        }
-        if (frames > 1) await yieldToEventLoop();
-        frames = 0;
-        envelopes = 0;
-        this.hold.release();
-        this.reportDeferredDowns();
-      }
-    } finally {
-      this.hold.release();
+  /**
+   * Notes which node speaks on a ROUTER connection: the sender of the first batch on it that is
+   * addressed to this node (a hello, addressed to "", is not). A channel to that node opened
+   * later answers on it. A connection speaks for one node only: later batches on it that claim
+   * another sender are delivered, but not routed by (their answers dial the claimed node).
+   */
+  private noteRoute(fromNode: NodeId, toNode: string, connection: number): void {
+    const known = this.connections.get(connection);
+    if (known === undefined || known.node !== undefined || toNode !== this.localId) return;
+    known.node = fromNode;
+    const previous = this.routes.get(fromNode);
+    this.routes.set(fromNode, connection);
+    // A node keeps one channel per peer: a new connection from it means it closed the old one
+    // (its disconnect may not have reached us yet). The channel answering there is lost.
+    if (previous !== undefined) {
+      const old = this.connections.get(previous);
+      if (old !== undefined) old.node = undefined;
+      const channel = this.channels.get(fromNode);
+      if (channel !== undefined && channel.link instanceof RouteLink && channel.link.connection === previous) channel.fail('disconnected');
     }
   }
 
   /**
-   * Decodes one ZeroMQ message and hands the batch up; a defective one is dropped and counted.
+   * Decodes one ZeroMQ message (its batch from index `first` on) and hands the batch up; a
+   * defective one is dropped and counted.
    * @returns how many envelopes it held
    */
-  private handleFrames(message: Buffer[], handlers: TransportHandlers): number {
+  private handleFrames(message: Buffer[], first: number, connection: number, loop: InboundLoop): number {
     this.counters.framesReceived++;
     let batch;
     try {
-      // Frame 0 is the ROUTER's routing id for the sending DEALER; the batch says who sent it.
-      batch = this.decoder.decode(message, 1);
+      batch = this.decoder.decode(message, first, connection);
     } catch (error) {
       const protocolError = error instanceof ProtocolError ? error : new ProtocolError('decode', String(error), { cause: error });
       this.counters.framesDropped++;
       this.counters.framesDroppedByReason[protocolError.reason] = (this.counters.framesDroppedByReason[protocolError.reason] ?? 0) + 1;
-      handlers.onProtocolError(protocolError);
+      this.handlers!.onProtocolError(protocolError);
       return 0;
     }
     this.counters.envelopesReceived += batch.envelopes.length;
+    if (first === 1 && this.connections.get(connection)?.node !== batch.fromNode) this.noteRoute(batch.fromNode, batch.toNode, connection);
     // Hold before handing a burst up (processes answer it on later microtasks): unheld, batches of
     // ~13 calls got 81,122 reply frames per 106,000 replies, the flush loop outrunning the process.
-    if (batch.envelopes.length > 1) this.hold.hold();
+    if (batch.envelopes.length > 1) loop.holdReplies();
     this.answering = batch.fromNode;
     try {
-      handlers.onBatch(batch);
+      this.handlers!.onBatch(batch);
     } finally {
       this.answering = undefined;
     }
     return batch.envelopes.length;
+  }
+}
+
+/** Turns on ZMQ_ROUTER_NOTIFY where libzmq has it (a draft option); false where it does not. */
+function enableRouterNotify(router: Router): boolean {
+  if (!capability.draft) return false;
+  try {
+    (router as unknown as { setInt32Option(option: number, value: number): void }).setInt32Option(ZMQ_ROUTER_NOTIFY, 3);
+    return true;
+  } catch {
+    return false;
   }
 }

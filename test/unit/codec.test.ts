@@ -544,19 +544,19 @@ describe('codec: batch node ids', () => {
     }
   });
 
-  it('remembers the ids per connection (routing id), so peers taking turns each reuse their own', () => {
+  it('remembers the ids per connection, so peers taking turns each reuse their own', () => {
     const decoder = new BatchDecoder(LIMIT);
     const OTHER = 'c:000000000003@tcp://127.0.0.1:3';
     const routing = (n: number) => Buffer.from([0, 0, 0, 0, n]);
     const batch = (n: number, from: string) => [routing(n), HEADER, packr.pack([from, TO, [Kind.Send, 1, 0, n]])];
-    const first = [decoder.decode(batch(1, FROM), 1).fromNode, decoder.decode(batch(2, OTHER), 1).fromNode];
+    const first = [decoder.decode(batch(1, FROM), 1, 1).fromNode, decoder.decode(batch(2, OTHER), 1, 2).fromNode];
     for (let round = 0; round < 3; round++) {
-      expect(decoder.decode(batch(1, FROM), 1).fromNode).toBe(first[0]);
-      expect(decoder.decode(batch(2, OTHER), 1).fromNode).toBe(first[1]);
+      expect(decoder.decode(batch(1, FROM), 1, 1).fromNode).toBe(first[0]);
+      expect(decoder.decode(batch(2, OTHER), 1, 2).fromNode).toBe(first[1]);
     }
     // A connection whose peer now sends other ids gets them decoded and checked afresh.
-    expect(decoder.decode(batch(1, OTHER), 1).fromNode).toBe(OTHER);
-    expect(protocolError(() => decoder.decode(batch(1, 'not-a-node-id'), 1)).reason).toBe('shape');
+    expect(decoder.decode(batch(1, OTHER), 1, 1).fromNode).toBe(OTHER);
+    expect(protocolError(() => decoder.decode(batch(1, 'not-a-node-id'), 1, 1)).reason).toBe('shape');
   });
 
   it('checks the envelopes of a batch whose node ids it reused: a wrong count or a bad envelope is refused', () => {

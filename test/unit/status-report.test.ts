@@ -22,7 +22,7 @@ const daemon: DaemonStatus = {
   totals: { queued: 1, running: 1, done: 7, failed: 1 },
   peers: [{ node: 'beta:0123456789ab@tcp://127.0.0.1:9742', name: 'beta', endpoint: 'tcp://127.0.0.1:9742', daemon: true, status: 'down', since: 0, downReason: 'timeout' }],
   stats: {
-    node: { processes: 5, mailboxHighWater: 0, deadLetters: 0, crashes: 0, peerLimitRefusals: 0, framesReceived: 0, envelopesReceived: 0, framesDropped: 0, framesDroppedByReason: {}, batchesSent: 0, envelopesSent: 0, channelsOpen: 0, channelsEvicted: 0, envelopesDroppedUnverified: 0, handshakesFailed: 0 },
+    node: { processes: 5, mailboxHighWater: 0, deadLetters: 0, crashes: 0, peerLimitRefusals: 0, framesReceived: 0, envelopesReceived: 0, framesDropped: 0, framesDroppedByReason: {}, batchesSent: 0, envelopesSent: 0, channelsOpen: 0, channelsOnPeerConnections: 0, channelsEvicted: 0, envelopesDroppedUnverified: 0, handshakesFailed: 0 },
     membership: { heartbeatsSent: 0, heartbeatBytesSent: 0, heartbeatsReceived: 0, heartbeatsUnverified: 0, heartbeatsMalformed: 0 },
   },
 };
