@@ -11,7 +11,8 @@ import { InboundLoop } from './inbound-loop.js';
 import { OutboundHold } from './outbound-hold.js';
 import { PeerChannel } from './peer-channel.js';
 import { RouteLink, RouterSender } from './route-link.js';
-import { connectionOf, readsAnswers } from './routing-ids.js';
+import { PeerConnections } from './peer-connections.js';
+import { connectionOf } from './routing-ids.js';
 import type { PeerDownReason, Transport, TransportHandlers, TransportStats } from './transport.js';
 
 export interface ZmqTransportOptions {
@@ -92,14 +93,8 @@ export class ZmqTransport implements Transport {
   /** The ROUTER's receive loop (made by `start`). */
   private routerLoop: InboundLoop | undefined;
   private readonly routerSender: RouterSender;
-  /**
-   * The connections peers opened to the ROUTER, by number (see connectionOf), each with the node
-   * that speaks on it once a batch addressed to this node said so. Kept from ZMQ_ROUTER_NOTIFY's
-   * connect and disconnect messages; empty when libzmq lacks it (then every channel dials).
-   */
-  private readonly connections = new Map<number, { routingId: Buffer; node: NodeId | undefined }>();
-  /** The connection each peer opened to this node, by node: a channel to it answers there. */
-  private readonly routes = new Map<NodeId, number>();
+  /** The connections peers opened to the ROUTER that read answers (none when libzmq lacks ZMQ_ROUTER_NOTIFY: then every channel dials). */
+  private readonly peerConnections = new PeerConnections((node, connection) => this.routeLost(node, connection));
   /** Numbers the decoder tells DEALER connections apart by (negative: routing ids are not). */
   private dealerConnections = -1;
   private readonly counters: TransportStats = {
@@ -244,10 +239,9 @@ export class ZmqTransport implements Transport {
     const hello = to.startsWith('@');
     const endpoint = hello ? to.slice(1) : endpointOf(to);
     const answer = to === this.answering;
-    const route = hello ? undefined : this.routes.get(to);
-    const routingId = route === undefined ? undefined : this.connections.get(route)?.routingId;
+    const route = hello ? undefined : this.peerConnections.routeTo(to);
     // A peer's own connection needs no handshake of ours: it is never one of the unverified.
-    const dials = routingId === undefined;
+    const dials = route === undefined;
     if (dials && answer && this.unverified.size >= this.options.maxUnverifiedChannels) this.evictOldestUnverified();
     channel = new PeerChannel(to, {
       localId: this.localId,
@@ -259,7 +253,7 @@ export class ZmqTransport implements Transport {
       highWaterMark: this.options.sendHighWaterMark,
       highWaterMarkBytes: this.options.sendHighWaterMarkBytes,
       hold: this.hold,
-      openLink: (fail) => (dials ? this.dial(to, endpoint, hello, fail) : new RouteLink(this.routerSender, routingId, route!)),
+      openLink: (fail) => (dials ? this.dial(to, endpoint, hello, fail) : new RouteLink(this.routerSender, route!.routingId, route!.connection)),
       onDown: (reason, undelivered) => {
         if (this.channels.get(to) === channel) this.removeChannel(to);
         if (reason === 'evicted') this.counters.envelopesDroppedUnverified += undelivered.length;
@@ -328,57 +322,16 @@ export class ZmqTransport implements Transport {
   /** A message on the ROUTER: a batch, or (ZMQ_ROUTER_NOTIFY) a connection's coming or going. */
   private handleRouterMessage(message: Buffer[], loop: InboundLoop): number {
     if (this.notifies && message.length === 2 && message[1]!.length === 0) {
-      this.connectionChanged(message[0]!);
+      this.peerConnections.changed(message[0]!);
       return 0;
     }
     return this.handleFrames(message, 1, connectionOf(message[0]), loop);
   }
 
-  /**
-   * ROUTER_NOTIFY says a connection came or went, each with an empty message from it, in order
-   * with its data: the first for a routing id is its coming, the second its going. (A peer that
-   * sends an empty frame itself only makes this node take its own connection for gone.)
-   */
-  private connectionChanged(routingId: Buffer): void {
-    const connection = connectionOf(routingId);
-    if (!readsAnswers(connection)) return; // a peer that reads only its ROUTER: answered on a DEALER of ours
-    const known = this.connections.get(connection);
-    if (known === undefined) {
-      this.connections.set(connection, { routingId, node: undefined });
-      return;
-    }
-    this.connections.delete(connection);
-    if (known.node !== undefined) this.routeLost(known.node, connection);
-  }
-
-  /** The connection `node` opened to this node closed: the channel that answered on it is lost. */
+  /** The connection `node` opened to this node is gone: the channel that answered on it is lost. */
   private routeLost(node: NodeId, connection: number): void {
-    if (this.routes.get(node) !== connection) return;
-    this.routes.delete(node);
     const channel = this.channels.get(node);
     if (channel !== undefined && channel.link instanceof RouteLink && channel.link.connection === connection) channel.fail('disconnected');
-  }
-
-  /**
-   * Notes which node speaks on a ROUTER connection: the sender of the first batch on it that is
-   * addressed to this node (a hello, addressed to "", is not). A channel to that node opened
-   * later answers on it. A connection speaks for one node only: later batches on it that claim
-   * another sender are delivered, but not routed by (their answers dial the claimed node).
-   */
-  private noteRoute(fromNode: NodeId, toNode: string, connection: number): void {
-    const known = this.connections.get(connection);
-    if (known === undefined || known.node !== undefined || toNode !== this.localId) return;
-    known.node = fromNode;
-    const previous = this.routes.get(fromNode);
-    this.routes.set(fromNode, connection);
-    // A node keeps one channel per peer: a new connection from it means it closed the old one
-    // (its disconnect may not have reached us yet). The channel answering there is lost.
-    if (previous !== undefined) {
-      const old = this.connections.get(previous);
-      if (old !== undefined) old.node = undefined;
-      const channel = this.channels.get(fromNode);
-      if (channel !== undefined && channel.link instanceof RouteLink && channel.link.connection === previous) channel.fail('disconnected');
-    }
   }
 
   /**
@@ -399,7 +352,9 @@ export class ZmqTransport implements Transport {
       return 0;
     }
     this.counters.envelopesReceived += batch.envelopes.length;
-    if (first === 1 && this.connections.get(connection)?.node !== batch.fromNode) this.noteRoute(batch.fromNode, batch.toNode, connection);
+    if (first === 1 && !this.peerConnections.speaksOn(batch.fromNode, connection)) {
+      this.peerConnections.noteBatch(batch.fromNode, batch.toNode, connection, this.localId);
+    }
     // Hold before handing a burst up (processes answer it on later microtasks): unheld, batches of
     // ~13 calls got 81,122 reply frames per 106,000 replies, the flush loop outrunning the process.
     if (batch.envelopes.length > 1) loop.holdReplies();

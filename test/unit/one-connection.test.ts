@@ -2,6 +2,9 @@ import { Dealer, Router } from 'zeromq';
 import { afterEach, describe, expect, it } from 'vitest';
 import { CallMessage, DownMessage, Node, type Pid } from '../../lib/index.js';
 import { RouteLink, RouterSender } from '../../lib/transport/route-link.js';
+import { connectionOf, dealerRoutingId, readsAnswers } from '../../lib/transport/routing-ids.js';
+import { BatchEncoder } from '../../lib/wire/codec.js';
+import { Kind } from '../../lib/wire/kinds.js';
 import { eventually } from '../support/eventually.js';
 
 /** A process answering every call with its request. */
@@ -45,6 +48,28 @@ describe('one connection per pair of nodes', () => {
     await eventually(() => expect(seen).toHaveLength(1000));
     expect(seen).toEqual(Array.from({ length: 1000 }, (_, i) => i));
     expect(b.stats().channelsOnPeerConnections).toBe(1);
+  });
+
+  it('answers a peer whose DEALER set no routing id (another implementation) on a DEALER of its own', async () => {
+    const [a, b] = [await start('a'), await start('b')];
+    const seen: unknown[] = [];
+    const sink = recorder(a, seen);
+    // b relays what it is sent to a's sink.
+    b.register('relay', b.spawn(async (self) => {
+      for (;;) b.send(sink, await self.receive());
+    }));
+    // A peer speaking for a, the way clients/python does: a plain DEALER, no routing id.
+    const plain = new Dealer({ linger: 0 });
+    try {
+      plain.connect(b.endpoint);
+      const { messages } = new BatchEncoder(1 << 20).encode(a.id, b.id, [[Kind.Send, 'relay', 0, 'via b']]);
+      for (const frames of messages) await plain.send(frames);
+      await eventually(() => expect(seen).toEqual(['via b']));
+      // It came to a on b's own DEALER, not back on the plain connection (which nobody reads).
+      expect(b.stats()).toMatchObject({ channelsOpen: 1, channelsOnPeerConnections: 0 });
+    } finally {
+      plain.close();
+    }
   });
 
   it('keeps each direction in order when both nodes open a connection at once', async () => {
@@ -92,6 +117,20 @@ describe('one connection per pair of nodes', () => {
     nodes.splice(nodes.indexOf(a), 1);
     // The monitor is told the process was shut down (a's last message), not 'nodedown'.
     expect((await down).reason).toBe('shutdown');
+  });
+});
+
+describe('routing ids', () => {
+  it('tell a zerocos DEALER (it reads answers) from a connection libzmq named, and from anything else', () => {
+    const ours = dealerRoutingId();
+    expect(ours).toMatch(/^zc[0-9a-z]{10}$/);
+    expect(readsAnswers(connectionOf(Buffer.from(ours)))).toBe(true);
+    expect(connectionOf(Buffer.from(ours))).not.toBe(connectionOf(Buffer.from(dealerRoutingId())));
+    const libzmqs = Buffer.from([0, 0x6b, 0x8b, 0x45, 0x67]);
+    expect(connectionOf(libzmqs)).toBe(0x6b8b4567);
+    expect(readsAnswers(connectionOf(libzmqs))).toBe(false);
+    for (const other of ['zc123', 'zcABCDEFGHIJ', 'xy0123456789', 'zc0123456789a']) expect(connectionOf(Buffer.from(other))).toBe(-1);
+    expect(readsAnswers(-1)).toBe(false);
   });
 });
 
