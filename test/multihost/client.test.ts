@@ -23,6 +23,8 @@ interface Workload {
   actor: { count: number; pid: number };
   jobs: { statuses: Record<string, number>; wrong: number; byPid: Record<string, number> };
   mapReduce: { equal: boolean; distinct: number; words: number };
+  /** The client's, then each daemon's: channels open, and those on a connection the peer opened. */
+  channels: { open: number; onPeerConnections: number }[];
 }
 
 interface Joined {
@@ -70,6 +72,12 @@ describe.skipIf(NO_NETNS)('a client on its own host, with daemons on three other
     expect(workers).toHaveLength(CPUS.reduce((a, b) => a + b));
 
     expect(result.tasks).toMatchObject({ count: 1000, wrong: 0 });
+    // Between hosts too, a pair of nodes shares one connection: some channels answer on the
+    // connection their peer opened (the first to reach the other opens the pair's only one).
+    const onPeer = result.channels.reduce((sum, c) => sum + c.onPeerConnections, 0);
+    figure('channels on a connection the peer opened (client and 3 daemons)', onPeer, `of ${result.channels.reduce((sum, c) => sum + c.open, 0)} open`);
+    expect(result.channels).toHaveLength(4);
+    expect(onPeer).toBeGreaterThan(0);
     // Submitted the moment init() resolved: every worker of every host ran some.
     expect(Object.keys(result.tasks.byPid).map(Number).sort()).toEqual([...workers].sort());
 
