@@ -77,6 +77,18 @@ describe.skipIf(skip)('Python client interop', () => {
     expect(await node.call(control(), ['call', { name: 'js.echo', node: node.id }, { x: 1 }], { timeoutMs: 10_000 })).toEqual(['js', { x: 1 }]);
     const missingCall = node.call(control(), ['call', { name: 'nobody', node: node.id }, 1], { timeoutMs: 10_000 });
     await expect(missingCall).rejects.toMatchObject({ code: 'ENOPROC' });
+    // Python's DEALER asks to be answered on its connection (§3, rule 2), and reads the answer
+    // there: a JS node that Python reaches first opens no connection of its own.
+    const fresh = await Node.start({ name: 'js-fresh', secret });
+    try {
+      fresh.spawn(async (self) => {
+        for await (const message of self) if (message instanceof CallMessage) message.reply(['fresh', message.request]);
+      }, { name: 'js.fresh' });
+      expect(await node.call(control(), ['call', { name: 'js.fresh', node: fresh.id }, 2], { timeoutMs: 10_000 })).toEqual(['fresh', 2]);
+      expect(fresh.stats()).toMatchObject({ channelsOpen: 1, channelsOnPeerConnections: 1 });
+    } finally {
+      await fresh.stop();
+    }
     // A bad command is a failed call, and Python keeps serving.
     await expect(node.call(control(), ['no-such-command'], { timeoutMs: 10_000 })).rejects.toBeInstanceOf(RemoteError);
     expect(await node.call({ name: 'py.echo', node: py.ready.node }, 'still there', { timeoutMs: 10_000 })).toBe('still there');

@@ -1,5 +1,8 @@
 """A zerocos node in Python: one ROUTER in, one DEALER per peer out (docs/protocol.md §3-§7).
 
+Its DEALERs set a zerocos routing id and are read too (§3, rule 2): a node they reach answers
+on that connection, so a pair with a TypeScript node needs one connection, not two.
+
 Single-threaded: nothing happens between calls. `receive`, `call` and `serve` pump the sockets
 (deliver envelopes, answer services and stale batches, notice lost peers) while they wait.
 """
@@ -8,6 +11,7 @@ from __future__ import annotations
 import collections
 import itertools
 import os
+import secrets
 import time
 from dataclasses import dataclass, field
 from typing import Any, Callable, Deque, Dict, List, Optional, Set, Tuple, Union
@@ -21,6 +25,12 @@ from .wire import CALL, DEAD_LETTER, DEMONITOR, DOWN, EXIT, LINK, MONITOR, REPLY
 CONNECT_TIMEOUT_S = 5.0
 _MONITORS = itertools.count(1)
 HEARTBEAT_MS = {"ivl": 1000, "timeout": 3000, "ttl": 3000}
+_DIGITS = "0123456789abcdefghijklmnopqrstuvwxyz"
+
+
+def routing_id() -> bytes:
+    """`zc` + 10 base-36 digits: tells the peer's ROUTER that this DEALER reads answers (§3, rule 2)."""
+    return ("zc" + "".join(secrets.choice(_DIGITS) for _ in range(10))).encode()
 
 
 class ZerocosError(Exception):
@@ -116,6 +126,7 @@ class Peer:
         self.to_node = to_node
         self.socket = node.context.socket(zmq.DEALER)
         self.socket.linger = 0
+        self.socket.setsockopt(zmq.ROUTING_ID, routing_id())
         self.socket.setsockopt(zmq.HEARTBEAT_IVL, HEARTBEAT_MS["ivl"])
         self.socket.setsockopt(zmq.HEARTBEAT_TIMEOUT, HEARTBEAT_MS["timeout"])
         self.socket.setsockopt(zmq.HEARTBEAT_TTL, HEARTBEAT_MS["ttl"])
@@ -203,6 +214,7 @@ class Node:
                 return None
             self.peers[to_node] = Peer(self, to_node, parsed[2])
             self.poller.register(self.peers[to_node].monitor, zmq.POLLIN)
+            self.poller.register(self.peers[to_node].socket, zmq.POLLIN)  # the peer answers on it
         return self.peers[to_node]
 
     @staticmethod
@@ -290,6 +302,8 @@ class Node:
                     break
                 self.receive_batch(frames[1:])
         for node_id, peer in list(self.peers.items()):
+            if peer.socket in ready:
+                self._read_peer(peer)
             if peer.monitor in ready:
                 self._peer_events(node_id, peer)
             elif not peer.connected and time.monotonic() - peer.opened > CONNECT_TIMEOUT_S:
@@ -307,12 +321,26 @@ class Node:
             elif event in (zmq.EVENT_HANDSHAKE_FAILED_AUTH, zmq.EVENT_HANDSHAKE_FAILED_PROTOCOL):
                 return self.peer_down(node_id, "auth")
 
+    def _read_peer(self, peer: Peer) -> None:
+        """Handles what the peer sent back on this node's DEALER (a batch without a routing-id frame)."""
+        while True:
+            try:
+                frames = peer.socket.recv_multipart(zmq.NOBLOCK)
+            except zmq.Again:
+                return
+            self.receive_batch(frames)
+
     def peer_down(self, node_id: str, reason: str) -> None:
         """Closes the channel and fails what depended on the node: calls, monitors, links."""
-        peer = self.peers.pop(node_id, None)
+        peer = self.peers.get(node_id)
         if peer is None:
             return
+        self._read_peer(peer)  # its last batches (a stopping node's Downs) come before its loss
+        if self.peers.get(node_id) is not peer:
+            return  # reported while those were handled
+        del self.peers[node_id]
         self.poller.unregister(peer.monitor)
+        self.poller.unregister(peer.socket)
         peer.close()
         self.down_nodes.append((node_id, reason))
         for ref, (node, settled) in self.calls.items():
