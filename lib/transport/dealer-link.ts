@@ -3,7 +3,7 @@ import type { CurveKeys } from './curve.js';
 import { InboundLoop } from './inbound-loop.js';
 import { dealerRoutingId } from './routing-ids.js';
 import type { OutboundHold } from './outbound-hold.js';
-import type { Link } from './route-link.js';
+import type { Link } from './link.js';
 import type { PeerDownReason } from './transport.js';
 
 export interface DealerLinkOptions {

@@ -4,7 +4,7 @@ import type { BatchEncoder, RejectedEnvelope } from '../wire/codec.js';
 import type { Envelope } from '../wire/envelope.js';
 import { BLOB_FLAG, PAYLOAD_INDEX } from '../wire/kinds.js';
 import type { OutboundHold } from './outbound-hold.js';
-import type { Link } from './route-link.js';
+import type { Link } from './link.js';
 import type { PeerDownReason } from './transport.js';
 
 export interface PeerChannelOptions {
@@ -37,7 +37,7 @@ export interface PeerChannelOptions {
 export class PeerChannel {
   readonly link: Link;
   private readonly queue = new Fifo<Envelope>();
-  /** The batch whose send has not resolved: with `immediate` set it is not inside ZeroMQ yet. */
+  /** The batch whose send has not resolved: it may not be inside ZeroMQ yet (a DEALER waits for its handshake, a route retries a full pipe). */
   private inFlight: Envelope[] | undefined;
   private blobBytes = 0;
   private flushing = false;
@@ -55,7 +55,7 @@ export class PeerChannel {
     return this.link.connected;
   }
 
-  /** Envelopes queued and not yet handed to the socket. */
+  /** Envelopes queued and not yet handed to the link. */
   get backlog(): number {
     return this.queue.length;
   }
@@ -113,8 +113,8 @@ export class PeerChannel {
         this.options.onSent(batch.length - rejected.length);
       }
     } catch {
-      // The socket was closed under us (peer declared down or transport stopping), or libzmq
-      // refused the send; either way the peer can no longer be trusted to receive in order.
+      // The link was closed under us (peer declared down or transport stopping), or libzmq
+      // refused the send (a route's connection is gone: EHOSTUNREACH); either way the peer can no longer be trusted to receive in order.
       if (!this.closed) this.fail('send-failed');
     } finally {
       this.flushing = false;
@@ -136,7 +136,7 @@ export class PeerChannel {
   }
 
   /**
-   * Closes the socket and returns what was still queued. `lingerMs` lets messages already
+   * Closes the link and returns what was still queued. `lingerMs` lets messages already
    * handed to ZeroMQ reach the wire (used by a graceful stop; a failed peer gets 0).
    */
   close(lingerMs = 0): Envelope[] {

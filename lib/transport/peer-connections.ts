@@ -45,7 +45,10 @@ export class PeerConnections {
     }
   }
 
-  /** A batch from `fromNode` to `toNode` came on `connection`; `localId` is this node's id. */
+  /**
+   * A batch from `fromNode` to `toNode` came on `connection`; `localId` is this node's id. Called
+   * for every batch on the ROUTER: one map lookup unless the connection is new.
+   */
   noteBatch(fromNode: NodeId, toNode: string, connection: number, localId: NodeId): void {
     const known = this.connections.get(connection);
     if (known === undefined || known.node !== undefined || toNode !== localId) return;
@@ -59,11 +62,6 @@ export class PeerConnections {
       if (old !== undefined) old.node = undefined;
       this.lost(fromNode, previous);
     }
-  }
-
-  /** Whether `fromNode` is already known to speak on `connection` (the per-batch fast path). */
-  speaksOn(fromNode: NodeId, connection: number): boolean {
-    return this.connections.get(connection)?.node === fromNode;
   }
 
   /** Where to answer `node`, if it opened a connection that reads answers. */

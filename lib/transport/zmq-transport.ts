@@ -10,7 +10,8 @@ import { DealerLink } from './dealer-link.js';
 import { InboundLoop } from './inbound-loop.js';
 import { OutboundHold } from './outbound-hold.js';
 import { PeerChannel } from './peer-channel.js';
-import { RouteLink, RouterSender } from './route-link.js';
+import { RouteLink } from './route-link.js';
+import { RouterSender } from './router-sender.js';
 import { PeerConnections } from './peer-connections.js';
 import { connectionOf } from './routing-ids.js';
 import type { PeerDownReason, Transport, TransportHandlers, TransportStats } from './transport.js';
@@ -97,15 +98,14 @@ export class ZmqTransport implements Transport {
   private readonly peerConnections = new PeerConnections((node, connection) => this.routeLost(node, connection));
   /** Numbers the decoder tells DEALER connections apart by (negative: routing ids are not). */
   private dealerConnections = -1;
-  private readonly counters: TransportStats = {
+  /** The counted figures; the channel figures are read from `channels` when asked. */
+  private readonly counters: Omit<TransportStats, 'channelsOpen' | 'channelsOnPeerConnections'> = {
     framesReceived: 0,
     envelopesReceived: 0,
     framesDropped: 0,
     framesDroppedByReason: {},
     batchesSent: 0,
     envelopesSent: 0,
-    channelsOpen: 0,
-    channelsOnPeerConnections: 0,
     channelsEvicted: 0,
     envelopesDroppedUnverified: 0,
     handshakesFailed: 0,
@@ -352,9 +352,7 @@ export class ZmqTransport implements Transport {
       return 0;
     }
     this.counters.envelopesReceived += batch.envelopes.length;
-    if (first === 1 && !this.peerConnections.speaksOn(batch.fromNode, connection)) {
-      this.peerConnections.noteBatch(batch.fromNode, batch.toNode, connection, this.localId);
-    }
+    if (first === 1) this.peerConnections.noteBatch(batch.fromNode, batch.toNode, connection, this.localId);
     // Hold before handing a burst up (processes answer it on later microtasks): unheld, batches of
     // ~13 calls got 81,122 reply frames per 106,000 replies, the flush loop outrunning the process.
     if (batch.envelopes.length > 1) loop.holdReplies();

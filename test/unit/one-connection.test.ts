@@ -1,7 +1,9 @@
+import { once } from 'node:events';
 import { Dealer, Router } from 'zeromq';
 import { afterEach, describe, expect, it } from 'vitest';
 import { CallMessage, DownMessage, Node, type Pid } from '../../lib/index.js';
-import { RouteLink, RouterSender } from '../../lib/transport/route-link.js';
+import { RouteLink } from '../../lib/transport/route-link.js';
+import { RouterSender } from '../../lib/transport/router-sender.js';
 import { connectionOf, dealerRoutingId, readsAnswers } from '../../lib/transport/routing-ids.js';
 import { BatchEncoder } from '../../lib/wire/codec.js';
 import { Kind } from '../../lib/wire/kinds.js';
@@ -89,30 +91,35 @@ describe('one connection per pair of nodes', () => {
     expect(seenAtB).toEqual(expected);
   });
 
-  it('tells the callee the caller is lost when the caller closes its connection, and answers on the next one', async () => {
+  /**
+   * a calls b, so b answers on a's connection; then b monitors a process on a over it (it has
+   * none of its own), with a round trip behind the monitor so that a holds it.
+   */
+  const watchedOverCallersConnection = async () => {
     const [a, b] = [await start('a'), await start('b')];
     const server = answerer(b);
     const watched = answerer(a);
     expect(await a.call(server, 'first')).toBe('first');
-    // b watches a process on a over a's connection (it has none of its own).
     const down = new Promise<DownMessage>((resolve) => b.monitor(watched, resolve));
+    expect(await b.call(watched, 'sync')).toBe('sync');
     expect(b.stats().channelsOnPeerConnections).toBe(1);
+    return { a, b, server, down };
+  };
+
+  it('tells the callee the caller is lost when the caller closes its connection, and answers on the next one', async () => {
+    const { a, b, server, down } = await watchedOverCallersConnection();
+    // a reports b's loss once what b sent is read: a call made before that fails with it.
+    const lostAtA = once(a, 'nodedown');
     a.declareDown(b.id); // a closes its connection to b
     expect((await down).reason).toBe('nodedown');
+    await lostAtA;
     // a's next call opens a new connection; b answers on it.
     expect(await a.call(server, 'second')).toBe('second');
     expect(b.stats()).toMatchObject({ channelsOpen: 1, channelsOnPeerConnections: 1 });
   });
 
   it('delivers a stopping caller’s last messages before its loss', async () => {
-    const [a, b] = [await start('a'), await start('b')];
-    const server = answerer(b);
-    const watched = answerer(a);
-    expect(await a.call(server, 'hello')).toBe('hello');
-    const down = new Promise<DownMessage>((resolve) => b.monitor(watched, resolve));
-    // A round trip behind the monitor, on the same connection: a holds it now.
-    expect(await b.call(watched, 'sync')).toBe('sync');
-    expect(b.stats().channelsOnPeerConnections).toBe(1);
+    const { a, down } = await watchedOverCallersConnection();
     await a.stop();
     nodes.splice(nodes.indexOf(a), 1);
     // The monitor is told the process was shut down (a's last message), not 'nodedown'.
