@@ -566,6 +566,9 @@ describe('codec: batch node ids', () => {
     // The header says 2 envelopes, the body holds 1 after the ids.
     const short = Buffer.concat([Buffer.from([0x94]), ids, packr.pack([Kind.Send, 1, 0, 'x'])]);
     expect(protocolError(() => decoder.decode([HEADER, short])).reason).toBe('shape');
+    // The header says 1 envelope (read in place), the body holds 2: the bytes left over are refused.
+    const long = Buffer.concat([Buffer.from([0x93]), ids, packr.pack([Kind.Send, 1, 0, 'x']), packr.pack([Kind.Send, 1, 0, 'y'])]);
+    expect(protocolError(() => decoder.decode([HEADER, long])).reason).toBe('decode');
     const bad = Buffer.concat([Buffer.from([0x93]), ids, packr.pack([Kind.Send, -1, 0, 'x'])]);
     expect(protocolError(() => decoder.decode([HEADER, bad])).reason).toBe('shape');
     const junk = Buffer.concat([Buffer.from([0x93]), ids, Buffer.from([0x92, 0x01])]); // an envelope cut short
