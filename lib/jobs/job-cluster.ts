@@ -1,19 +1,12 @@
-// Over 400 lines: the client side of job clusters (submit, events, node filters, recovery,
-// close) shares one state table of jobs; candidates to split are recovery and file transfer.
 import { randomBytes } from 'node:crypto';
 import { EventEmitter } from 'node:events';
-import { mkdir, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { basename, join } from 'node:path';
-import { connect } from '../cluster/connect.js';
+import { join } from 'node:path';
 import { offerOf, type DaemonView } from '../cluster/daemon-offer.js';
 import { formatKillWorker } from '../cluster/daemon-protocol.js';
-import type { LocalClusterOptions } from '../cluster/local-cluster.js';
 import type { Member } from '../cluster/membership.js';
-import { InvalidArgumentError, NodeStoppedError, TimeoutError, ZerocosError } from '../common/errors.js';
+import { InvalidArgumentError, NodeStoppedError, TimeoutError } from '../common/errors.js';
 import { CallMessage, SentMessage } from '../node/messages.js';
-import { peekRuntime } from '../task/context.js';
-import { currentSession, init, type Session } from '../task/init.js';
 import { shipFunction } from '../task/remote-function.js';
 import type { ObjectRef } from '../task/object-ref.js';
 import type { TaskOptions, TaskRuntime } from '../task/runtime.js';
@@ -21,71 +14,22 @@ import type { ShippedCode } from '../task/shipped-code.js';
 import { TaskCancelledError, UnschedulableError, WorkerCrashedError } from '../task/task-errors.js';
 import { parseNodeId, type NodeId } from '../wire/address.js';
 import { formatForget, formatJobCleanup, parseJobReport, parseStart, type JobRunContext } from './job-protocol.js';
-import { storedRecords } from './job-store.js';
 import { shipComputation, type Computation, type ProgramComputation } from './computation.js';
 import type { ModuleFunction } from '../task/remote.js';
 import { Job, type JobOutcome, type JobStatus } from './job.js';
-import { nodeFilter, nodeInfoOf, type NodeInfo } from './node-filter.js';
+import { nodeFilter, nodeInfoOf } from './node-filter.js';
+import { clusterSession } from './cluster-session.js';
+import { ReturnedFiles } from './returned-files.js';
+import { recoverJobs } from './job-recovery.js';
+import { JobClusterError, type JobClusterConnection, type JobClusterEvents, type JobClusterOptions, type JobClusterStats } from './job-cluster-options.js';
+import type { Session } from '../task/init.js';
 import { DAEMON_PROCESS, JOB_CLUSTER_PREFIX, JOB_STORE_PROCESS, WORKER_PROCESS } from '../common/service-names.js';
 import { withDeadline } from '../common/deadline.js';
 
 export type { Computation, ProgramComputation } from './computation.js';
 export type { NodeInfo } from './node-filter.js';
-
-/** How a cluster reaches the daemons when this process has not called `init()`. */
-export interface JobClusterConnection {
-  peers?: string[];
-  discovery?: boolean;
-  secret?: string;
-  /** The local cluster to start when neither peers nor discovery are given. @default {daemons: 2} */
-  local?: LocalClusterOptions;
-}
-
-export interface JobClusterOptions extends JobClusterConnection {
-  /** Files shipped to every worker with the computation (for a module: the files it imports). */
-  depends?: (string | URL)[];
-  /** Runs once per worker before its first job of this cluster; jobs read its value with `zerocos.jobs.setupResult()`. */
-  setup?: (...args: any[]) => unknown;
-  setupArgs?: unknown[];
-  /** Runs on each worker with the setup's value when the cluster closes (or its client dies). */
-  cleanup?: (setupResult: any) => unknown;
-  /** Daemons that may run jobs: names (`*` wildcards) or a predicate. @default all */
-  nodes?: string[] | ((node: NodeInfo) => boolean);
-  /** Resubmit a job elsewhere when its node (or worker) is lost; otherwise it is abandoned. @default false */
-  reentrant?: boolean;
-  /** Resubmissions of a reentrant job. @default 3 */
-  maxRetries?: number;
-  /** A job running longer is terminated (TimeoutError) and its worker replaced. @default none */
-  jobTimeoutMs?: number;
-  /** Where files sent back by jobs are written. @default <tmpdir>/zerocos-jobs/<cluster id> */
-  filesDir?: string;
-  /** The cluster's id (for `recover`). @default a random one */
-  id?: string;
-  /** Called at every status change of a job, and when a running job sends a provisional result. */
-  onJobStatus?: (job: Job) => void;
-  /** Called when a daemon the cluster may use comes up or goes down. */
-  onNodeStatus?: (node: NodeInfo, status: 'up' | 'down') => void;
-}
-
-export interface JobClusterEvents {
-  job: [Job];
-  provisional: [Job, unknown];
-  node: [NodeInfo, 'up' | 'down'];
-}
-
-/** Counts of the cluster's jobs by status. */
-export type JobClusterStats = Record<JobStatus, number>;
-
-/** `close` could not finish the jobs in time. */
-export class JobClusterError extends ZerocosError {
-  override readonly code = 'EJOBCLUSTER';
-}
-
-/** The session `JobCluster.create` started itself (no `init()` in this process), shared by every cluster. */
-let ownSession: { session: Promise<Session>; users: number } | undefined;
-
-/** `recover` listens this long after its seeds answer, so that daemons they know of are heard too (two heartbeats). */
-const RECOVER_SETTLE_MS = 1000;
+export { JobClusterError } from './job-cluster-options.js';
+export type { JobClusterConnection, JobClusterEvents, JobClusterOptions, JobClusterStats } from './job-cluster-options.js';
 
 /** A non-reentrant job that never started is moved off lost workers at most this many times. */
 const MAX_UNSTARTED_MOVES = 5;
@@ -109,12 +53,9 @@ export class JobCluster<A extends unknown[] = unknown[], R = unknown> extends Ev
   private nextJob = 1;
   private readonly all = new Map<number, Job<R>>();
   private readonly refs = new Map<number, ObjectRef>();
-  /** Files a job sent back that could not be written here, noted in its stderr once it ended. */
-  private readonly fileErrors = new Map<number, string[]>();
   private readonly ended: Job<R>[] = [];
   private endedWaiters: (() => void)[] = [];
   private pendingCount = 0;
-  private readonly fileWrites = new Map<number, Promise<unknown>[]>();
   private readonly workersUsed = new Set<NodeId>();
   /** Per running job (its worker said it started), that worker and the job's timeout timer. */
   private readonly started = new Map<number, { worker: NodeId; timer: NodeJS.Timeout | undefined }>();
@@ -129,7 +70,7 @@ export class JobCluster<A extends unknown[] = unknown[], R = unknown> extends Ev
     private readonly code: ShippedCode,
     private readonly context: Omit<JobRunContext, 'job'>,
     private readonly options: JobClusterOptions,
-    private readonly filesDir: string,
+    private readonly files: ReturnedFiles,
     session: Session | undefined,
     private readonly releaseSession: (() => Promise<void>) | undefined,
   ) {
@@ -190,55 +131,18 @@ export class JobCluster<A extends unknown[] = unknown[], R = unknown> extends Ev
       ...(depends ? { depends } : {}),
       ...(program ? { program } : {}),
     };
-    let runtime = peekRuntime();
-    let session = currentSession();
-    let release: (() => Promise<void>) | undefined;
-    if (!runtime) {
-      ownSession ??= { session: init(connectionOf(options)), users: 0 };
-      const shared = ownSession;
-      shared.users++;
-      try {
-        session = await shared.session;
-      } catch (error) {
-        if (ownSession === shared) ownSession = undefined;
-        throw error;
-      }
-      runtime = session.runtime;
-      release = async () => {
-        if (--shared.users > 0) return;
-        if (ownSession === shared) ownSession = undefined;
-        await session!.shutdown();
-      };
-    }
+    const { runtime, session, release } = await clusterSession(options);
     runtime.registerFiles(files);
     const filesDir = options.filesDir ?? join(tmpdir(), 'zerocos-jobs', id);
-    return new JobCluster<unknown[], unknown>(id, runtime, code, context, options, filesDir, session, release);
+    return new JobCluster<unknown[], unknown>(id, runtime, code, context, options, new ReturnedFiles(filesDir), session, release);
   }
 
   /**
    * Collects the jobs of cluster `id` that the daemons' stores kept: the results of jobs that
    * finished after their client died (dispy's `recover_jobs`). Connects to the daemons itself.
    */
-  static async recover(id: string, options: JobClusterConnection & { timeoutMs?: number } = {}): Promise<Job[]> {
-    if (!options.peers?.length && !options.discovery) throw new InvalidArgumentError('recover needs the daemons: give peers or discovery');
-    const client = await connect({
-      ...(options.peers ? { peers: options.peers } : {}),
-      ...(options.discovery ? { discovery: true } : {}),
-      ...(options.secret !== undefined ? { secret: options.secret } : {}),
-      node: { name: 'recover' },
-      // Every seed given must answer; daemons learnt through them join within a heartbeat.
-      waitForPeers: options.peers?.length || 1,
-    });
-    try {
-      await new Promise((resolve) => setTimeout(resolve, RECOVER_SETTLE_MS));
-      const daemons = client.peers().filter((member) => offerOf(member.info));
-      const { value: records, failed } = await storedRecords(client.node, daemons, id, options.timeoutMs ?? 10_000);
-      // A partial answer would look like lost jobs: say which daemons could not be asked.
-      if (failed.length > 0) throw new JobClusterError(`could not recover from every daemon (${failed.join('; ')})`);
-      return records.map((record) => Job.fromRecord(record));
-    } finally {
-      await client.close();
-    }
+  static recover(id: string, options: JobClusterConnection & { timeoutMs?: number } = {}): Promise<Job[]> {
+    return recoverJobs(id, options);
   }
 
   /** Submits one job: `computation(...args)` (for a program: its argv from the template). */
@@ -370,16 +274,11 @@ export class JobCluster<A extends unknown[] = unknown[], R = unknown> extends Ev
     // its process yet: one macrotask lets it, so no provisional result is dropped as late.
     await new Promise<void>((resolve) => setImmediate(resolve));
     // Files the job sent arrive before its answer; they are on disk before it counts as ended.
-    await Promise.all(this.fileWrites.get(job.id) ?? []);
-    this.fileWrites.delete(job.id);
+    const fileFailures = await this.files.settle(job.id);
     this.refs.delete(job.id);
     this.unstart(job.id);
     if (!job.end(status, fields)) return;
-    const fileErrors = this.fileErrors.get(job.id);
-    if (fileErrors) {
-      job.stderr += `\n${fileErrors.join('\n')}\n`;
-      this.fileErrors.delete(job.id);
-    }
+    if (fileFailures) job.stderr += `\n${fileFailures.join('\n')}\n`;
     this.pendingCount--;
     this.ended.push(job);
     const waiters = this.endedWaiters;
@@ -467,19 +366,7 @@ export class JobCluster<A extends unknown[] = unknown[], R = unknown> extends Ev
       this.options.onJobStatus?.(job);
       this.emit('provisional', job, message[2]);
     } else {
-      const name = basename(message[2]) || 'file';
-      const path = join(this.filesDir, `${job.id}-${name}`);
-      const writing = mkdir(this.filesDir, { recursive: true })
-        .then(() => writeFile(path, message[3]))
-        .then(() => void job.files.push(path))
-        .catch((error: Error) => {
-          const errors = this.fileErrors.get(job.id) ?? [];
-          errors.push(`[zerocos: could not write the file ${name} sent back: ${error.message}]`);
-          this.fileErrors.set(job.id, errors);
-        });
-      const writes = this.fileWrites.get(job.id) ?? [];
-      writes.push(writing);
-      this.fileWrites.set(job.id, writes);
+      this.files.write(job, message[2], message[3]);
     }
   }
 
@@ -499,13 +386,3 @@ function statusOfFailure(error: Error): JobStatus {
   if (error instanceof TimeoutError) return 'terminated';
   return 'terminated';
 }
-
-function connectionOf(options: JobClusterConnection): Parameters<typeof init>[0] {
-  return {
-    ...(options.peers ? { peers: options.peers } : {}),
-    ...(options.discovery ? { discovery: true } : {}),
-    ...(options.secret !== undefined ? { secret: options.secret } : {}),
-    ...(options.local ? { local: options.local } : {}),
-  };
-}
-
