@@ -135,10 +135,10 @@ export class Calls {
     return true;
   }
 
-  /** The node `node` was lost: every call waiting on it fails at once with NodeDownError (AuthenticationError for `auth`). */
-  nodeLost(node: NodeId, lost: PeerDownReason): void {
+  /** The node `node` was lost: every call waiting on it (made up to `upToRef`) fails at once with NodeDownError (AuthenticationError for `auth`). */
+  nodeLost(node: NodeId, lost: PeerDownReason, upToRef = Infinity): void {
     for (const [ref, call] of [...this.pending]) {
-      if (call.node !== node) continue;
+      if (call.node !== node || ref > upToRef) continue;
       this.take(ref);
       call.reject(lost === 'auth' ? new AuthenticationError(node) : new NodeDownError(node, lost));
     }

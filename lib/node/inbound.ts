@@ -17,6 +17,8 @@ export interface InboundPort {
   readonly id: NodeId;
   readonly hooks: KernelHooks;
   readonly calls: Calls;
+  /** The newest ref given out: the calls and monitors made so far have refs up to it. */
+  readonly lastRef: number;
   deliverLocal(target: Target, message: unknown, from: Pid): DeadLetter['reason'] | undefined;
   resolveLocal(target: Target): LocalProcess | undefined;
   /** Why a request from `node` on `process` is refused (its `maxPerPeerRefs` reached), counted; undefined when it may go on. */
@@ -26,7 +28,7 @@ export interface InboundPort {
   exitSignal(process: LocalProcess, from: Pid, reason: ExitReason, linked: boolean): void;
   sendDown(node: NodeId, watcher: number, ref: number, target: Target, reason: ExitReason): void;
   fireWatch(ref: number, reason: ExitReason, fromNode: NodeId | undefined): void;
-  nodeLost(node: NodeId, reason: PeerDownReason): void;
+  nodeLost(node: NodeId, reason: PeerDownReason, upToRef?: number): void;
 }
 
 /**
@@ -35,6 +37,13 @@ export interface InboundPort {
  * the kernel's rules as a remote peer's request.
  */
 export class Inbound {
+  /**
+   * Per node, the last ref made before each loss not yet reported: its report (which waits for
+   * the peer's last messages) fails only what was asked of the peer before the loss, not a call
+   * made meanwhile on a new connection.
+   */
+  private readonly losses = new Map<NodeId, number[]>();
+
   constructor(
     private readonly kernel: InboundPort,
     /** Peers that asked something of us are watched, so their loss ends what they hold here. */
@@ -46,6 +55,7 @@ export class Inbound {
     const hooks = this.kernel.hooks;
     return {
       onBatch: (batch) => this.onBatch(batch),
+      onPeerLost: (node) => this.onPeerLost(node),
       onPeerDown: (node, reason, undelivered) => this.onPeerDown(node, reason, undelivered),
       onProtocolError: (error) => hooks.protocolError(error),
       onRejected: (node, rejected) => this.onRejected(node, rejected),
@@ -135,8 +145,18 @@ export class Inbound {
     }
   }
 
+  /** The channel to `node` was lost this moment (its report follows): what is asked of `node` from now on is not part of it. */
+  onPeerLost(node: NodeId): void {
+    const losses = this.losses.get(node);
+    if (losses) losses.push(this.kernel.lastRef);
+    else this.losses.set(node, [this.kernel.lastRef]);
+  }
+
   /** The channel to `node` is gone: fail what depended on it, as Erlang does on `nodedown`. */
   onPeerDown(node: NodeId, reason: PeerDownReason, undelivered: Envelope[]): void {
+    const losses = this.losses.get(node);
+    const upToRef = losses?.shift();
+    if (losses?.length === 0) this.losses.delete(node);
     this.kernel.hooks.nodedown(node, reason);
     for (const envelope of undelivered) {
       if (((envelope[0] as number) & ~BLOB_FLAG) !== Kind.Send) continue;
@@ -144,7 +164,7 @@ export class Inbound {
       const to = addressOf(target, node);
       this.kernel.hooks.deadLetter({ from: { node: this.kernel.id, id: from }, to, reason: 'nodedown', message: payload });
     }
-    this.kernel.nodeLost(node, reason);
+    this.kernel.nodeLost(node, reason, upToRef);
   }
 
   /**

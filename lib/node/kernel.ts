@@ -104,6 +104,10 @@ export class Kernel {
   }
 
   /** A reference unique on this node, for a monitor or a call. */
+  get lastRef(): number {
+    return this.nextRef;
+  }
+
   newRef(): number {
     return ++this.nextRef;
   }
@@ -318,10 +322,14 @@ export class Kernel {
     else watch.listener(new DownMessage(ref, watch.target, reason));
   }
 
-  /** The node `node` was lost: fail what depended on it, as Erlang does on `nodedown`. */
-  nodeLost(node: NodeId, reason: PeerDownReason): void {
-    for (const [ref, watch] of [...this.watches]) if (watch.node === node) this.fireWatch(ref, 'nodedown', undefined);
-    this.calls.nodeLost(node, reason);
+  /**
+   * The node `node` was lost: fail what depended on it, as Erlang does on `nodedown`. With
+   * `upToRef`, only the monitors and calls made up to that ref: later ones went out on a new
+   * connection. (Links carry no ref: every link to `node` is broken.)
+   */
+  nodeLost(node: NodeId, reason: PeerDownReason, upToRef = Infinity): void {
+    for (const [ref, watch] of [...this.watches]) if (watch.node === node && ref <= upToRef) this.fireWatch(ref, 'nodedown', undefined);
+    this.calls.nodeLost(node, reason, upToRef);
     for (const process of [...this.processes.values()]) {
       // The per-node counts spare the walk (and the copy) for processes holding nothing of `node`.
       if (process.links.countFor(node) > 0) {

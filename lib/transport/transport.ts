@@ -22,6 +22,12 @@ export interface TransportHandlers {
    * node, oldest first; those already handed to ZeroMQ when the connection broke may be lost.
    */
   onPeerDown(nodeId: NodeId, reason: PeerDownReason, undelivered: Envelope[]): void;
+  /**
+   * The channel to `nodeId` was lost this moment; its {@link onPeerDown} follows once what the
+   * peer sent before is handled. What this node sends the peer from now on goes out on a new
+   * channel, which that report does not concern. Each loss is followed by one report, in order.
+   */
+  onPeerLost?(nodeId: NodeId): void;
   /** An envelope for `nodeId` could not be encoded or is too large; it was not sent. */
   onRejected(nodeId: NodeId, rejected: RejectedEnvelope): void;
   /** A frame from the network was dropped; the node carries on. */

@@ -202,8 +202,9 @@ export class ZmqTransport implements Transport {
 
   declareDown(to: NodeId, reason: PeerDownReason): void {
     const channel = this.channels.get(to);
-    if (channel) channel.fail(reason);
-    else this.afterInboundDrained(() => this.handlers?.onPeerDown(to, reason, []));
+    if (channel) return channel.fail(reason);
+    this.handlers?.onPeerLost?.(to);
+    this.afterInboundDrained(() => this.handlers?.onPeerDown(to, reason, []));
   }
 
   drained(to: NodeId): Promise<void> {
@@ -257,6 +258,8 @@ export class ZmqTransport implements Transport {
       onDown: (reason, undelivered) => {
         if (this.channels.get(to) === channel) this.removeChannel(to);
         if (reason === 'evicted') this.counters.envelopesDroppedUnverified += undelivered.length;
+        if (this.stopped) return;
+        this.handlers?.onPeerLost?.(to);
         this.afterInboundDrained(() => {
           if (!this.stopped) this.handlers?.onPeerDown(to, reason, undelivered);
         });

@@ -1,7 +1,7 @@
 import { once } from 'node:events';
 import { Dealer, Router } from 'zeromq';
 import { afterEach, describe, expect, it } from 'vitest';
-import { CallMessage, DownMessage, Node, type Pid } from '../../lib/index.js';
+import { CallMessage, DownMessage, Node, NodeDownError, type Pid } from '../../lib/index.js';
 import { RouteLink } from '../../lib/transport/route-link.js';
 import { RouterSender } from '../../lib/transport/router-sender.js';
 import { connectionOf, dealerRoutingId, readsAnswers } from '../../lib/transport/routing-ids.js';
@@ -108,7 +108,6 @@ describe('one connection per pair of nodes', () => {
 
   it('tells the callee the caller is lost when the caller closes its connection, and answers on the next one', async () => {
     const { a, b, server, down } = await watchedOverCallersConnection();
-    // a reports b's loss once what b sent is read: a call made before that fails with it.
     const lostAtA = once(a, 'nodedown');
     a.declareDown(b.id); // a closes its connection to b
     expect((await down).reason).toBe('nodedown');
@@ -116,6 +115,22 @@ describe('one connection per pair of nodes', () => {
     // a's next call opens a new connection; b answers on it.
     expect(await a.call(server, 'second')).toBe('second');
     expect(b.stats()).toMatchObject({ channelsOpen: 1, channelsOnPeerConnections: 1 });
+  });
+
+  it('fails what was asked of a peer before it was declared down, not a call made right after on a new connection', async () => {
+    const { a, b, server, down } = await watchedOverCallersConnection();
+    const silent = b.spawn(async (self) => {
+      for (;;) await self.receive(); // takes calls, answers none
+    });
+    const asked = a.call(silent, 'never answered', { timeoutMs: 60_000 });
+    const monitored = new Promise<DownMessage>((resolve) => a.monitor(silent, resolve));
+    a.declareDown(b.id);
+    // Made before a reports b's loss (that report waits for what b sent to be read).
+    const after = a.call(server, 'right after');
+    await expect(asked).rejects.toBeInstanceOf(NodeDownError);
+    expect((await monitored).reason).toBe('nodedown');
+    expect(await after).toBe('right after');
+    expect((await down).reason).toBe('nodedown');
   });
 
   it('delivers a stopping caller’s last messages before its loss', async () => {
