@@ -155,11 +155,9 @@ async function timePlainPair(corpus: Corpus): Promise<{ ms: number; single: numb
     const singleCpu: number[] = [];
     const childrenCpu = () => sum(children.map((child) => cpuSeconds(child.pid!) ?? NaN));
     for (let i = 0; i < RUNS; i++) {
-      const singleUsage = process.cpuUsage();
-      const singleStarted = performance.now();
-      countWords(corpus.files);
-      singles.push(performance.now() - singleStarted);
-      singleCpu.push(cpuS(process.cpuUsage(singleUsage)));
+      const counted = timedSingleCount(corpus);
+      singles.push(counted.ms);
+      singleCpu.push(counted.cpuS);
       const cpuBefore = childrenCpu();
       const started = performance.now();
       const answers = children.map(next);
@@ -177,6 +175,14 @@ async function timePlainPair(corpus: Corpus): Promise<{ ms: number; single: numb
 
 const cpuS = (usage: NodeJS.CpuUsage) => (usage.user + usage.system) / 1e6;
 
+/** The single-process count, timed: wall ms and this process's CPU seconds. */
+function timedSingleCount(corpus: Corpus): { ms: number; cpuS: number } {
+  const usage = process.cpuUsage();
+  const started = performance.now();
+  countWords(corpus.files);
+  return { ms: performance.now() - started, cpuS: cpuS(process.cpuUsage(usage)) };
+}
+
 /** Starts a local cluster, warms it up, and times `runs` word counts on it, each checked and each after a single-process count. */
 async function timeCluster(local: LocalClusterOptions, corpus: Corpus, expected: Map<string, number>, runCount: number): Promise<ClusterTiming> {
   const session = await init({ local });
@@ -190,10 +196,7 @@ async function timeCluster(local: LocalClusterOptions, corpus: Corpus, expected:
     const singleRuns: { ms: number; cpuS: number }[] = [];
     let clientCpuS = 0;
     for (let i = 0; i < runCount; i++) {
-      const singleCpu = process.cpuUsage();
-      const singleStarted = performance.now();
-      countWords(corpus.files);
-      singleRuns.push({ ms: performance.now() - singleStarted, cpuS: cpuS(process.cpuUsage(singleCpu)) });
+      singleRuns.push(timedSingleCount(corpus));
       const runCpuBefore = sum(workersCpu());
       const clientBefore = process.cpuUsage();
       const started = performance.now();

@@ -103,11 +103,12 @@ export class Kernel {
     return { name: PeerLimitError.name, message, code: 'EPEERLIMIT', nodeId: this.id, pid: process.pid.id };
   }
 
-  /** A reference unique on this node, for a monitor or a call. */
+  /** The newest ref given out: every monitor and call made so far has a ref up to it. */
   get lastRef(): number {
     return this.nextRef;
   }
 
+  /** A reference unique on this node, for a monitor or a call. */
   newRef(): number {
     return ++this.nextRef;
   }

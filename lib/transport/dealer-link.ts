@@ -32,10 +32,10 @@ export interface DealerLinkOptions {
 export class DealerLink implements Link {
   private readonly socket: Dealer;
   private readonly loop: InboundLoop;
+  /** The ZMTP handshake completed (a later disconnect fails the link: it never goes back to false). */
   private isConnected = false;
   /** A TCP connection to the peer came up at least once (its handshake may still be under way). */
   private reached = false;
-  private verified = false;
   /** A CURVE handshake with this peer failed: the disconnect that follows is reported as `auth`. */
   private handshakeFailed = false;
   private failed = false;
@@ -76,20 +76,18 @@ export class DealerLink implements Link {
     // accepts and stays silent (or speaks another protocol) is as unreachable as a closed port,
     // and the connect timeout below must cover it.
     this.socket.events.on('handshake', () => {
+      if (this.isConnected) return;
       this.isConnected = true;
       this.settleHandshake();
       clearTimeout(this.connectTimer);
-      if (!this.verified) {
-        this.verified = true;
-        options.onVerified();
-      }
+      options.onVerified();
     });
     // With CURVE, a handshake refused before any succeeded means the peer holds another secret
     // (libzmq reports it here as a protocol error or the peer's hang-up, EPIPE): say so, rather
     // than 'disconnected', so a caller gets an AuthenticationError and does not retry.
     if (options.curve) {
       const refused = () => {
-        if (!this.verified) this.handshakeFailed = true;
+        if (!this.isConnected) this.handshakeFailed = true;
       };
       for (const event of ['handshake:error:auth', 'handshake:error:protocol', 'handshake:error:other'] as const) this.socket.events.on(event, refused);
     }

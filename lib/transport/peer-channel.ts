@@ -79,7 +79,7 @@ export class PeerChannel {
       // Idle channel: the envelope goes to the socket now, in the caller's stack (no added
       // latency). A burst that follows queues behind the pending send and leaves as one batch.
       // While the hold is on (answers to a burst being made), it waits for release or a full chunk.
-      if (this.options.hold.isHeld && this.queue.length < HELD_CHUNK) this.options.hold.defer(this);
+      if (this.waitsForHold()) this.options.hold.defer(this);
       else {
         this.flushing = true;
         void this.flush();
@@ -101,11 +101,16 @@ export class PeerChannel {
     return new Promise((resolve) => this.drainWaiters.push(resolve));
   }
 
+  /** The outbound hold is on and less than a chunk is queued: the queue waits for release (or more). */
+  private waitsForHold(): boolean {
+    return this.options.hold.isHeld && this.queue.length < HELD_CHUNK;
+  }
+
   private async flush(): Promise<void> {
     const { maxBatchBytes, maxBatchEnvelopes, encoder, localId, remoteId } = this.options;
     try {
       while (this.queue.length > 0 && !this.closed) {
-        if (this.options.hold.isHeld && this.queue.length < HELD_CHUNK) {
+        if (this.waitsForHold()) {
           this.options.hold.defer(this);
           break;
         }
