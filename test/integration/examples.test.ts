@@ -106,9 +106,14 @@ describe('examples', { timeout: TEST_TIMEOUT_MS }, () => {
       expect(job.resultHost).toBe(job.host);
       expect(job.ended).toBeGreaterThan(job.started);
     }
-    // Printed as they ended: completion order, which is not submission order here.
+    // Printed as they ended: completion order, which is not submission order here. An end time is
+    // the worker's clock when the job ended, and a job is printed when its result arrives: two
+    // jobs ending on two workers within a delivery apart may arrive swapped (seen with both cores
+    // busy: +1.08 s printed before +1.07 s). So each end may precede the one printed before it by
+    // at most that much, well under the gaps this example's durations make between its jobs.
     const ends = jobs.map((job) => job.ended);
-    expect(ends).toEqual([...ends].sort((a, b) => a - b));
+    const DELIVERY_S = 0.2;
+    for (let i = 1; i < ends.length; i++) expect(ends[i]!).toBeGreaterThanOrEqual(ends[i - 1]! - DELIVERY_S);
     expect(jobs.map((job) => job.id)).not.toEqual([1, 2, 3, 4, 5, 6, 7, 8, 9, 10]);
     expect(stdout).toMatch(/^node local-0 up: \d+ workers?$/m);
     expect(stdout).toMatch(/^10 jobs: 10 finished in [\d.]+ s, on 2 nodes of 1 host$/m);
