@@ -10,7 +10,8 @@
  * reused. The workers read the files themselves (`files: true`), so with `--peers` on other
  * hosts, `--dir` must be a path every worker can read (a shared file system).
  *
- * Each map task counts the words of one file, folding the counts per word; one reduce task per
+ * Each map task counts the words of a few files (large tasks first, single files last, see
+ * docs/mapreduce.md), folding the counts per word; one reduce task per
  * worker adds up the counts of its share of the words. A progress bar shows the maps and
  * reduces done on a terminal. Then the 20 most frequent words, the time, and the same count
  * done in this process alone, which must match (exit 1 if it does not).
@@ -74,10 +75,9 @@ const bar = (() => {
       const last = p.reducesTotal > 0 && p.reducesDone === p.reducesTotal;
       if (now - drawnAt < 50 && !last) return; // at most 20 redraws a second
       drawnAt = now;
-      // Until the input is all read, mapsTotal counts only the maps started: one per file in the end.
-      const mapsTotal = p.inputDone ? p.mapsTotal : corpus.files.length;
+      // An array of files is cut into guided map tasks: their number is known from the first event.
       const rerun = p.mapsRerun > 0 ? `  (${p.mapsRerun} re-run)` : '';
-      process.stdout.write(`\rmaps ${gauge(p.mapsDone, mapsTotal)}  reduces ${gauge(p.reducesDone, p.reducesTotal || workers)}${rerun}\x1b[K`);
+      process.stdout.write(`\rmaps ${gauge(p.mapsDone, p.mapsTotal)}  reduces ${gauge(p.reducesDone, p.reducesTotal || workers)}${rerun}\x1b[K`);
     },
     clear: () => process.stdout.write('\r\x1b[K'),
   };
@@ -104,7 +104,7 @@ try {
 }
 const elapsedMs = performance.now() - started;
 const mapMs = (mapsDoneAt ?? started) - started;
-console.log(`maps: ${last?.mapsDone} done in ${seconds(mapMs)}${last?.mapsRerun ? ` (${last.mapsRerun} re-run after a worker was lost)` : ''}`);
+console.log(`maps: ${last?.mapsDone} tasks (${corpus.files.length} files) done in ${seconds(mapMs)}${last?.mapsRerun ? ` (${last.mapsRerun} re-run after a worker was lost)` : ''}`);
 console.log(`reduces: ${last?.reducesDone} done in ${seconds(elapsedMs - mapMs)}`);
 
 const total = [...counts.values()].reduce((a, b) => a + b, 0);

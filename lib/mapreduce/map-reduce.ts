@@ -7,6 +7,7 @@ import { shipFunction, type ShippedFunction } from '../task/remote-function.js';
 import type { ObjectRef } from '../task/object-ref.js';
 import type { TaskRuntime } from '../task/runtime.js';
 import type { NodeId } from '../wire/address.js';
+import { guidedChunks } from './chunk-plan.js';
 import { formatMapContext, formatReduceContext, mapOutputKey } from './mr-protocol.js';
 import { formatFree } from '../task/objects-protocol.js';
 import { OBJECTS_PROCESS, WORKER_PROCESS } from '../common/service-names.js';
@@ -38,15 +39,19 @@ export interface MapReduceOptions<R, K, V, O> {
   partitions?: number;
   /** Each input item is a path to a text file readable on the workers; `map` gets its lines. @default false */
   files?: boolean;
-  /** Records per map task (with `files`: files per map task). @default 1000 (files: 1) */
+  /**
+   * Records per map task (with `files`: files per map task). @default 1000; with `files`, an
+   * array of paths is cut by guided self-scheduling (each task `ceil(files left / (2 × workers))`
+   * files, at least one: few large tasks first, single files last), any other input one file a task
+   */
   chunkSize?: number;
-  /** Map tasks in flight at once; reading the input waits beyond it. @default 4 × workers */
+  /** Map tasks in flight at once; reading the input waits beyond it. @default 4 × workers (2 × workers for guided files) */
   maxPendingMaps?: number;
   /** Where to run when this process has not called `init()`: passed to `init()` (a local cluster by default), shut down at the end. */
   cluster?: InitOptions;
 }
 
-/** Progress of a run, as its 'progress' events report it. `mapsTotal` grows until the input is exhausted. */
+/** Progress of a run, as its 'progress' events report it. `mapsTotal` grows until the input is exhausted (guided files: known from the start). */
 export interface MapReduceProgress {
   mapsDone: number;
   mapsTotal: number;
@@ -154,8 +159,12 @@ export class MapReduceRun<K, O> extends EventEmitter<MapReduceEvents<K, O>> impl
     const workers = Math.max(1, (await runtime.placement.currentWorkers()).length);
     const partitions = options.partitions ?? workers;
     if (!Number.isInteger(partitions) || partitions < 1) throw new InvalidArgumentError(`partitions must be a positive whole number, not ${partitions}`);
+    // Files from an array, no chunkSize: their number is known, so tasks shrink as the input runs out.
+    const plan = options.files && options.chunkSize === undefined && Array.isArray(options.input) ? guidedChunks(options.input.length, workers) : undefined;
     const chunkSize = options.chunkSize ?? (options.files ? 1 : 1000);
-    const maxPending = options.maxPendingMaps ?? 4 * workers;
+    // Guided tasks are few and uneven: two per worker keeps each busy without queueing a large task behind another.
+    const maxPending = options.maxPendingMaps ?? (plan ? 2 : 4) * workers;
+    if (plan) this.progress.mapsTotal = plan.length;
     const inFlight = new Set<Promise<void>>();
     const owner = runtime.node.id;
 
@@ -185,13 +194,13 @@ export class MapReduceRun<K, O> extends EventEmitter<MapReduceEvents<K, O>> impl
       const piece: MapPiece = { index: pieces.length, records: chunk, holder: undefined, sizes: undefined, running: undefined };
       chunk = [];
       pieces.push(piece);
-      this.progress.mapsTotal++;
+      this.progress.mapsTotal = Math.max(this.progress.mapsTotal, pieces.length);
       startMap(piece);
       while (inFlight.size >= maxPending) await Promise.race(inFlight);
     };
     for await (const record of options.input as AsyncIterable<unknown>) {
       chunk.push(record);
-      if (chunk.length >= chunkSize) await flush();
+      if (chunk.length >= (plan?.[pieces.length] ?? chunkSize)) await flush();
     }
     await flush();
     this.progress.inputDone = true;

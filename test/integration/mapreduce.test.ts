@@ -65,6 +65,20 @@ describe('mapReduce on a healthy cluster', () => {
     expect(counts).toEqual(expected);
   });
 
+  it('cuts an array of files into guided map tasks (fewer than the files, their number known from the first event), or one file a task with chunkSize 1', async () => {
+    const planned = mapReduce({ input: corpus.files, files: true, map: mapWords, fold: addCounts, reduce: sumCounts });
+    const totals: number[] = [];
+    planned.on('progress', (p: MapReduceProgress) => totals.push(p.mapsTotal));
+    expect(await planned.collect()).toEqual(expected);
+    // 8 files on 2 workers: 2, 2, 1, 1, 1, 1.
+    expect(new Set(totals)).toEqual(new Set([6]));
+    expect(planned.progress).toMatchObject({ mapsDone: 6, mapsTotal: 6, inputDone: true });
+
+    const perFile = mapReduce({ input: corpus.files, files: true, chunkSize: 1, map: mapWords, fold: addCounts, reduce: sumCounts });
+    expect(await perFile.collect()).toEqual(expected);
+    expect(perFile.progress).toMatchObject({ mapsDone: 8, mapsTotal: 8 });
+  });
+
   it('takes pairs returned or yielded by map, and reduces to any value', async () => {
     const run = mapReduce({
       input: [1, 2, 3, 4, 5, 6, 7, 8, 9, 10],

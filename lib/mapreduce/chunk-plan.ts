@@ -1,0 +1,24 @@
+/**
+ * How many files each map task of a `files` run takes, when the caller gave no `chunkSize`:
+ * guided self-scheduling (Polychronopoulos and Kuck, 1987), each task a share of what is left,
+ * `ceil(left / (2 × workers))`, never under one file. The first tasks are large, so a run pays a
+ * task's fixed cost (a fresh map of every key the task sees, its shares cut by partition and
+ * held, merged again by the reducer) a few times rather than once per file; the last tasks are
+ * single files, so the workers still finish together.
+ *
+ * Measured on the 80 MB word count (40 files of ~23,500 distinct words each, 2 workers, 7
+ * alternating rounds beside a single-process count): one file a task took 1.09× the single
+ * process's CPU and ran 1.68× its speed; four files a task 0.96× and 1.88×.
+ *
+ * @returns the files per task, in order; they add up to `total`
+ */
+export function guidedChunks(total: number, workers: number): number[] {
+  const sizes: number[] = [];
+  const divisor = 2 * Math.max(1, workers);
+  for (let left = total; left > 0; ) {
+    const size = Math.max(1, Math.ceil(left / divisor));
+    sizes.push(size);
+    left -= size;
+  }
+  return sizes;
+}
