@@ -213,4 +213,24 @@ describe('mapReduce when a daemon is SIGKILLed', { timeout: 150_000 }, () => {
     expect(last!.mapsRerun).toBeGreaterThanOrEqual(1);
     expect(last).toMatchObject({ reducesDone: 8, reducesTotal: 8 });
   });
+
+  it('re-runs lost guided map tasks of several files each (files, fold) when a daemon is killed before the reduces: the single-process count', async () => {
+    const current = await freshCluster();
+    // 24 files on 4 workers: guided tasks of 3, 3, 3, 2, 2, 2, 2 files, then 7 of one.
+    const many = ensureCorpus({ mb: 0.4, files: 24, root: scratch });
+    let killedAt: MapReduceProgress | undefined;
+    let last: MapReduceProgress | undefined;
+    const run = mapReduce({ input: many.files, files: true, map: mapWords, fold: addCounts, reduce: sumCounts });
+    run.on('progress', (progress) => {
+      last = progress;
+      if (!killedAt && progress.reducesTotal > 0) {
+        killedAt = progress;
+        killDaemon1(current);
+      }
+    });
+    expect(await run.collect()).toEqual(countWords(many.files));
+    expect(killedAt).toMatchObject({ mapsDone: 14, mapsTotal: 14, reducesDone: 0, inputDone: true });
+    expect(last!.mapsRerun).toBeGreaterThanOrEqual(1);
+    expect(last).toMatchObject({ mapsTotal: 14, reducesDone: 4, reducesTotal: 4 });
+  });
 });
