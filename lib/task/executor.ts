@@ -87,6 +87,8 @@ export class TaskExecutor implements WorkerService {
   /** Code callers shipped with a key, so that their later runs send the key alone. */
   private readonly codes = new CallerCodes();
   private readonly invokers = new Map<string, Invoker>();
+  /** Kinds whose results always go back in the reply (see setInvoker). */
+  private readonly inlineKinds = new Set<string>();
   private running = 0;
   private blocked = 0;
   private pumpQueued = false;
@@ -114,9 +116,16 @@ export class TaskExecutor implements WorkerService {
     };
   }
 
-  /** Runs every task whose context has this `kind` through `invoker`. */
-  setInvoker(kind: string, invoker: Invoker): void {
+  /**
+   * Runs every task whose context has this `kind` through `invoker`. With `inlineResults`, its
+   * results travel back in the reply whatever their size, for an owner that fetches each at once
+   * (MapReduce's reduces): kept here instead, a large one is packed to measure it, then again
+   * when the owner asks for it, a round trip later.
+   */
+  setInvoker(kind: string, invoker: Invoker, options: { inlineResults?: boolean } = {}): void {
     this.invokers.set(kind, invoker);
+    if (options.inlineResults) this.inlineKinds.add(kind);
+    else this.inlineKinds.delete(kind);
   }
 
   /** Takes a task request from the worker's mailbox; false when `message` is none. */
@@ -323,7 +332,7 @@ export class TaskExecutor implements WorkerService {
     if (ok) ended.done++;
     else ended.failed++;
     if (!ok) work.message.fail(value);
-    else this.runtime.worker.answer(work.message, work.key, value);
+    else this.runtime.worker.answer(work.message, work.key, value, this.inlineKinds.has(kind));
   }
 
   private cancel(key: string, force: boolean): void {

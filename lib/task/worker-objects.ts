@@ -25,9 +25,10 @@ export class WorkerObjects {
   /**
    * Answers a run or a method call with its value: `[0, value]`, or `[1]` with a value too large
    * to travel back, which is kept here under `key` (`owner|id`, see heldKey) for its owner to fetch.
+   * `inline`: `[0, value]` whatever its size.
    */
-  answer(message: CallMessage, key: string, value: unknown): void {
-    if (this.isLarge(value)) {
+  answer(message: CallMessage, key: string, value: unknown, inline = false): void {
+    if (!inline && this.isLarge(value)) {
       this.hold(key, value);
       message.reply([1] satisfies RunAnswer);
     } else {
