@@ -86,9 +86,8 @@ export class TaskExecutor implements WorkerService {
   private readonly functions = new FunctionCache();
   /** Code callers shipped with a key, so that their later runs send the key alone. */
   private readonly codes = new CallerCodes();
-  private readonly invokers = new Map<string, Invoker>();
-  /** Kinds whose results always go back in the reply (see setInvoker). */
-  private readonly inlineKinds = new Set<string>();
+  /** By context kind: how its tasks run, and whether their results always go back in the reply (see setInvoker). */
+  private readonly invokers = new Map<string, { invoke: Invoker; inlineResults: boolean }>();
   private running = 0;
   private blocked = 0;
   private pumpQueued = false;
@@ -123,9 +122,7 @@ export class TaskExecutor implements WorkerService {
    * when the owner asks for it, a round trip later.
    */
   setInvoker(kind: string, invoker: Invoker, options: { inlineResults?: boolean } = {}): void {
-    this.invokers.set(kind, invoker);
-    if (options.inlineResults) this.inlineKinds.add(kind);
-    else this.inlineKinds.delete(kind);
+    this.invokers.set(kind, { invoke: invoker, inlineResults: options.inlineResults ?? false });
   }
 
   /** Takes a task request from the worker's mailbox; false when `message` is none. */
@@ -297,7 +294,7 @@ export class TaskExecutor implements WorkerService {
             return (work.abort ??= new AbortController()).signal;
           },
         };
-        result = this.invokers.get(work.context.kind)!(work.context, work.fn!, work.args, info);
+        result = this.invokers.get(work.context.kind)!.invoke(work.context, work.fn!, work.args, info);
       } else {
         // Called as a plain function, so stack frames name it as its author wrote it.
         const fn = work.fn!;
@@ -332,7 +329,7 @@ export class TaskExecutor implements WorkerService {
     if (ok) ended.done++;
     else ended.failed++;
     if (!ok) work.message.fail(value);
-    else this.runtime.worker.answer(work.message, work.key, value, this.inlineKinds.has(kind));
+    else this.runtime.worker.answer(work.message, work.key, value, this.invokers.get(kind)?.inlineResults);
   }
 
   private cancel(key: string, force: boolean): void {
