@@ -37,7 +37,7 @@ export interface MapReduceOptions<R, K, V, O> {
   fold?: (a: V, b: V) => V;
   /** Reducers (partitions of the key space). @default the number of workers */
   partitions?: number;
-  /** Each input item is a path to a text file readable on the workers; `map` gets its lines. @default false */
+  /** Each input item is a path to a UTF-8 text file readable on the workers; `map` gets its lines (the items of its text split at '\n', read in pieces). @default false */
   files?: boolean;
   /**
    * Records per map task (with `files`: files per map task). @default 1000; with `files`, an

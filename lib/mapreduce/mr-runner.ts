@@ -1,4 +1,3 @@
-import { readFile } from 'node:fs/promises';
 import type { TaskExecutor } from '../task/executor.js';
 import { LocatedValue } from '../task/object-ref.js';
 import { InvalidArgumentError } from '../common/errors.js';
@@ -8,6 +7,7 @@ import type { WorkerService } from '../task/worker-service.js';
 import type { NodeId } from '../wire/address.js';
 import { partitionOf } from '../common/partition.js';
 import { canonicalKey, FoldedPairs } from './folded-pairs.js';
+import { forEachLine } from './line-reader.js';
 import { formatSharesRequest, isSharesRequest, mapOutputKey, parseMapContext, parseReduceContext, parseSharesRequest, type FoldedShare, type MapContext, type MapShare, type ReduceContext } from './mr-protocol.js';
 import { CallMessage } from '../node/messages.js';
 import type { ShippedFunction } from '../task/remote-function.js';
@@ -95,10 +95,7 @@ export class MapReduceRunner implements WorkerService {
       }
     };
     if (context.files) {
-      for (const path of records) {
-        const text = await readFile(String(path), 'utf8');
-        for (const line of text.split('\n')) mapOne(line);
-      }
+      for (const path of records) await forEachLine(String(path), mapOne);
     } else {
       for (const record of records) mapOne(record);
     }
