@@ -1,17 +1,21 @@
 import { open } from 'node:fs/promises';
 
-/** Bytes asked of the file per read: few trips to libuv's thread pool (two for a 2 MB file). */
+/**
+ * Bytes asked of the file per read: few trips to libuv's thread pool (three for a 2 MB file, the
+ * last finding its end). Reads of 64 KiB, each awaited, took 2,086–2,209 ms a count against
+ * 1,926–2,097 ms for the same pieces read without a trip (the measure below).
+ */
 const READ_BYTES = 1 << 20;
 
 /**
  * Text is decoded and split in pieces of at most about this many bytes. A string this size is an
  * ordinary young-generation object; the whole file as one string is not.
  *
- * Measured on the 80 MB word count in one process, against `readFile` + `split('\n')` per file
- * (2,422–2,482 ms, ~26,000–28,000 page faults a count): 64 KiB pieces 2,006–2,319 ms with ~600
- * faults; 256 KiB pieces 2,278–2,426 ms with ~20,500. Reading a whole file touches fresh memory
- * twice (its bytes, then its string in V8's large-object space, mapped anew for each file), and
- * a page fault is dear on these virtual machines (~8 µs: 20,000 of them for 80 MB read, 270 ms).
+ * Measured on the 80 MB word count in one process, alternating: whole files (`readFile` and
+ * `split('\n')`) 2,365–2,546 ms a count with ~27,000 page faults; 64 KiB pieces 1,926–2,097 ms
+ * with ~400; 256 KiB 2,278–2,426 ms with ~20,500. A whole file touches fresh memory twice (its
+ * bytes, then its string in V8's large-object space, mapped anew for each file), and page faults
+ * are dear on these virtual machines: reading the 80 MB alone cost ~20,000 of them and 266–341 ms.
  */
 const PIECE_BYTES = 64 * 1024;
 
