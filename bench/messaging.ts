@@ -19,6 +19,16 @@ const RTT_BLOCKS = 10;
 const RTT_BLOCK = 1_000;
 const RTT_WARMUP = 1_000;
 const TRIALS = 3;
+/**
+ * Large messages: a 1 MiB Buffer inside the message, echoed, in alternating blocks beside raw
+ * zeromq.js echoing a 1 MiB frame. The warm-up is long because a process's first ~120 such round
+ * trips are slow while glibc still hands out fresh pages for each buffer (docs/performance.md,
+ * "Large values").
+ */
+const LARGE_BYTES = 1024 * 1024;
+const LARGE_WARMUP = 150;
+const LARGE_BLOCKS = 4;
+const LARGE_BLOCK = 50;
 
 export interface MessagingFigures {
   local_msgs_per_s: number;
@@ -29,6 +39,10 @@ export interface MessagingFigures {
   rtt_p99_us: number;
   raw_rtt_p50_us: number;
   rtt_ratio: number;
+  /** Round trip of a message holding a 1 MiB Buffer, and raw zeromq.js echoing a 1 MiB frame, in alternating blocks. */
+  large_rtt_p50_us: number;
+  raw_large_rtt_p50_us: number;
+  large_rtt_ratio: number;
   /** node.call to a process on the peer, one at a time. */
   call_p50_us: number;
   /** The same request/response over a plain `net` socket (length-prefixed msgpack), one at a time. */
@@ -61,7 +75,8 @@ export async function runMessaging(): Promise<MessagingFigures> {
     const local = best(await trials(() => localThroughput(node)));
     const remote = best(await trials(() => remoteThroughput(node, zerocosPeer.ready.sink)));
     const rawRemote = best(await trials(() => rawThroughput(rawPeer.ready.endpoint)));
-    const { rtt, rawRtt } = await interleavedRoundTrips(node, zerocosPeer.ready.echo, rawPeer.ready.endpoint);
+    const { rtt, rawRtt } = await interleavedRoundTrips(node, zerocosPeer.ready.echo, rawPeer.ready.endpoint, { warmup: RTT_WARMUP, blocks: RTT_BLOCKS, block: RTT_BLOCK });
+    const large = await interleavedRoundTrips(node, zerocosPeer.ready.echo, rawPeer.ready.endpoint, { warmup: LARGE_WARMUP, blocks: LARGE_BLOCKS, block: LARGE_BLOCK, bytes: LARGE_BYTES });
     const server = zerocosPeer.ready.server;
     const { calls, tcpCalls, rawCalls } = await interleavedCalls(node, server, tcp, rawPeer.ready.endpoint);
     const inFlight = best(await trials(() => callsInFlight((request) => node.call(server, request))));
@@ -75,6 +90,9 @@ export async function runMessaging(): Promise<MessagingFigures> {
       rtt_p99_us: round1(percentile(rtt, 0.99)),
       raw_rtt_p50_us: round1(percentile(rawRtt, 0.5)),
       rtt_ratio: round2(percentile(rtt, 0.5) / percentile(rawRtt, 0.5)),
+      large_rtt_p50_us: round1(percentile(large.rtt, 0.5)),
+      raw_large_rtt_p50_us: round1(percentile(large.rawRtt, 0.5)),
+      large_rtt_ratio: round2(percentile(large.rtt, 0.5) / percentile(large.rawRtt, 0.5)),
       call_p50_us: round1(percentile(calls, 0.5)),
       tcp_call_p50_us: round1(percentile(tcpCalls, 0.5)),
       call_window_raw_p50_us: round1(percentile(rawCalls, 0.5)),
@@ -86,6 +104,7 @@ export async function runMessaging(): Promise<MessagingFigures> {
     console.log(`local send→receive       ${fmt(figures.local_msgs_per_s)} msgs/s`);
     console.log(`remote one-way           ${fmt(figures.remote_msgs_per_s)} msgs/s   raw zeromq.js (awaited send each) ${fmt(figures.raw_remote_msgs_per_s)} msgs/s   ratio ${figures.remote_ratio}×`);
     console.log(`remote round trip        p50 ${figures.rtt_p50_us} µs  p99 ${figures.rtt_p99_us} µs   raw zeromq.js p50 ${figures.raw_rtt_p50_us} µs (p99 ${round1(percentile(rawRtt, 0.99))})   ratio ${figures.rtt_ratio}×`);
+    console.log(`1 MiB round trip         p50 ${figures.large_rtt_p50_us} µs (a Buffer inside the message)   raw zeromq.js p50 ${figures.raw_large_rtt_p50_us} µs   ratio ${figures.large_rtt_ratio}×`);
     console.log(`call, one at a time       p50 ${figures.call_p50_us} µs   plain TCP p50 ${figures.tcp_call_p50_us} µs   raw zeromq.js p50 ${figures.call_window_raw_p50_us} µs (same window)   ratio ${figures.call_ratio_raw}×`);
     console.log(`calls, ${CALLS_IN_FLIGHT} in flight      ${fmt(figures.calls_in_flight_per_s)} calls/s   plain TCP ${fmt(figures.tcp_baseline_calls_in_flight_per_s)} calls/s   ratio ${figures.calls_ratio_tcp}×`);
     return figures;
@@ -152,17 +171,24 @@ async function rawThroughput(endpoint: string): Promise<number> {
   }
 }
 
-async function interleavedRoundTrips(node: Node, echo: Pid, rawEndpoint: string): Promise<{ rtt: number[]; rawRtt: number[] }> {
+/** Round-trip times (µs) of zerocos and raw zeromq.js in alternating blocks after a warm-up of each; `bytes`: a Buffer of that size rides in each message. */
+async function interleavedRoundTrips(
+  node: Node,
+  echo: Pid,
+  rawEndpoint: string,
+  shape: { warmup: number; blocks: number; block: number; bytes?: number },
+): Promise<{ rtt: number[]; rawRtt: number[] }> {
+  const data = shape.bytes === undefined ? undefined : Buffer.alloc(shape.bytes, 7); // 7: not the raw peer's 'c' (a count)
   const rtt: number[] = [];
   const rawRtt: number[] = [];
   const dealer = new Dealer({ linger: 0 });
   dealer.connect(rawEndpoint);
   try {
-    await zerocosRoundTrips(node, echo, RTT_WARMUP);
-    await rawRoundTrips(dealer, RTT_WARMUP);
-    for (let block = 0; block < RTT_BLOCKS; block++) {
-      rtt.push(...(await zerocosRoundTrips(node, echo, RTT_BLOCK)));
-      rawRtt.push(...(await rawRoundTrips(dealer, RTT_BLOCK)));
+    await zerocosRoundTrips(node, echo, shape.warmup, data);
+    await rawRoundTrips(dealer, shape.warmup, data);
+    for (let block = 0; block < shape.blocks; block++) {
+      rtt.push(...(await zerocosRoundTrips(node, echo, shape.block, data)));
+      rawRtt.push(...(await rawRoundTrips(dealer, shape.block, data)));
     }
     return { rtt, rawRtt };
   } finally {
@@ -227,14 +253,14 @@ async function callsInFlight(call: (request: unknown) => Promise<unknown>): Prom
   return CALLS_TOTAL / seconds(start);
 }
 
-/** Round-trip times (µs) of a process on this node messaging the peer's echo process. */
-function zerocosRoundTrips(node: Node, echo: Pid, count: number): Promise<number[]> {
+/** Round-trip times (µs) of a process on this node messaging the peer's echo process (`data`, if given, rides in each message). */
+function zerocosRoundTrips(node: Node, echo: Pid, count: number, data?: Buffer): Promise<number[]> {
   return new Promise<number[]>((resolve) => {
     node.spawn(async (self) => {
       const samples: number[] = [];
       for (let i = 0; i < count; i++) {
         const start = process.hrtime.bigint();
-        self.send(echo, { from: self.pid, seq: i });
+        self.send(echo, data === undefined ? { from: self.pid, seq: i } : { from: self.pid, seq: i, data });
         await self.receive();
         samples.push(Number(process.hrtime.bigint() - start) / 1000);
       }
@@ -243,12 +269,12 @@ function zerocosRoundTrips(node: Node, echo: Pid, count: number): Promise<number
   });
 }
 
-/** The baseline: a DEALER sends the same msgpack-encoded envelope, the peer's ROUTER echoes it. */
-async function rawRoundTrips(dealer: Dealer, count: number): Promise<number[]> {
+/** The baseline: a DEALER sends the same msgpack-encoded envelope (or `frame`), the peer's ROUTER echoes it. */
+async function rawRoundTrips(dealer: Dealer, count: number, frame?: Buffer): Promise<number[]> {
   const samples: number[] = [];
   for (let i = 0; i < count; i++) {
     const start = process.hrtime.bigint();
-    await dealer.send(pack([1, 1, 0, { from: { node: 'x', id: 1 }, seq: i }]));
+    await dealer.send(frame ?? pack([1, 1, 0, { from: { node: 'x', id: 1 }, seq: i }]));
     await dealer.receive();
     samples.push(Number(process.hrtime.bigint() - start) / 1000);
   }
