@@ -37,8 +37,9 @@ const MAX_SPARE_BYTES = 2 * (READ_BYTES + PIECE_BYTES);
  * @throws what `open` and `read` throw (ENOENT, EISDIR, ...), and what `each` throws
  */
 export async function forEachLine(path: string, each: (line: string) => void, readBytes = READ_BYTES, pieceBytes = PIECE_BYTES): Promise<void> {
-  let buffer = spare.pop() ?? Buffer.allocUnsafe(readBytes + pieceBytes);
   const file = await open(path, 'r');
+  // Taken once the file is open, so that a path that fails to open does not cost the kept buffer.
+  let buffer = spare.pop() ?? Buffer.allocUnsafe(readBytes + pieceBytes);
   try {
     // Bytes [0, filled) are the start of a line not yet ended: what followed the last newline.
     let filled = 0;
